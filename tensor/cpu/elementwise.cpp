@@ -1,0 +1,149 @@
+// CPU elementwise kernels: unary, binary with broadcasting, where, casts and fills.
+// The scalar math (and each derivative beside its function) is in tensor/elementwise_math.h.
+#include <cmath>
+
+#include "tensor/cpu/parallel.h"
+#include "tensor/elementwise_math.h"
+#include "tensor/kernels.h"
+
+namespace tg::cpu {
+
+void fill(Tensor& x, double value) {
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = x.data<T>();
+    T v = static_cast<T>(value);
+    parallel_for(x.numel(), 1, [&](int64_t i) { p[i] = v; });
+  });
+}
+
+void cast(const Tensor& x, Tensor& y) {
+  visit_dtype(x.dtype(), [&](auto zx) {
+    visit_dtype(y.dtype(), [&](auto zy) {
+      using X = decltype(zx);
+      using Y = decltype(zy);
+      const X* px = x.data<X>();
+      Y* py = y.data<Y>();
+      parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = static_cast<Y>(px[i]); });
+    });
+  });
+}
+
+void unary(UnaryOp op, const Tensor& x, Tensor& y) {
+  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(op, px[i]); });
+  });
+}
+
+// Let L = <dy, y>, y = op(x). Adds dL/dx = dy * op'(x) into dx.
+void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx) {
+  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pdy = dy.data<T>();
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    T* pdx = dx.data<T>();
+    parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] += math::unary_grad(op, pdy[i], px[i], py[i]); });
+  });
+}
+
+void affine(const Tensor& x, double scale, double shift, Tensor& y) {
+  visit_floating(x.dtype(), "affine", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    T a = static_cast<T>(scale), b = static_cast<T>(shift);
+    parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = a * px[i] + b; });
+  });
+}
+
+void pow_scalar(const Tensor& x, double p, Tensor& y) {
+  visit_floating(x.dtype(), "pow", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    T e = static_cast<T>(p);
+    parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = std::pow(px[i], e); });
+  });
+}
+
+void clamp(const Tensor& x, double lo, double hi, Tensor& y) {
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = px[i] < l ? l : (px[i] > h ? h : px[i]); });
+  });
+}
+
+namespace {
+
+// Walks the broadcast output row by row (the last axis is the inner loop); calls
+// f(out_index, a_index, b_index, c_index) for every element. Up to three broadcast inputs.
+template <class F>
+void broadcast_loop(const Shape& out, const Shape& sa, const Shape& sb, const Shape& sc, F&& f) {
+  const auto st_a = broadcast_strides(sa, out), st_b = broadcast_strides(sb, out),
+             st_c = broadcast_strides(sc, out);
+  const int64_t nd = static_cast<int64_t>(out.size());
+  const int64_t inner = nd ? out[nd - 1] : 1;
+  const int64_t rows = inner ? numel(out) / inner : 0;
+  const int64_t ia = nd ? st_a[nd - 1] : 0, ib = nd ? st_b[nd - 1] : 0, ic = nd ? st_c[nd - 1] : 0;
+  parallel_for(rows, inner, [&](int64_t row) {
+    int64_t oa = 0, ob = 0, oc = 0, rem = row;
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      int64_t coord = rem % out[d];
+      rem /= out[d];
+      oa += coord * st_a[d];
+      ob += coord * st_b[d];
+      oc += coord * st_c[d];
+    }
+    const int64_t base = row * inner;
+    for (int64_t j = 0; j < inner; ++j) f(base + j, oa + j * ia, ob + j * ib, oc + j * ic);
+  });
+}
+
+}  // namespace
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  visit_dtype(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    auto run = [&](auto* po) {
+      using O = std::remove_pointer_t<decltype(po)>;
+      if (a.shape() == b.shape()) {
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(op, pa[i], pb[i])); });
+      } else if (b.numel() == 1) {
+        const T s = pb[0];
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(op, pa[i], s)); });
+      } else {
+        broadcast_loop(out.shape(), a.shape(), b.shape(), {}, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
+          po[o] = static_cast<O>(math::binary(op, pa[ia], pb[ib]));
+        });
+      }
+    };
+    if (is_comparison(op)) {
+      run(out.data<uint8_t>());
+    } else {
+      run(out.data<T>());
+    }
+  });
+}
+
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
+  visit_dtype(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const uint8_t* pc = cond.data<uint8_t>();
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+    broadcast_loop(out.shape(), a.shape(), b.shape(), cond.shape(),
+                   [&](int64_t o, int64_t ia, int64_t ib, int64_t ic) { po[o] = pc[ic] ? pa[ia] : pb[ib]; });
+  });
+}
+
+}  // namespace tg::cpu

@@ -1,0 +1,17 @@
+// OpenMP helpers for the CPU kernels: parallel loops only when the work is worth a thread team.
+#pragma once
+
+#include <cstdint>
+
+namespace tg::cpu {
+
+constexpr int64_t kParallelGrain = 32768;  // elements below which a loop stays serial
+
+// Calls f(i) for i in [0, n), in parallel when n * cost_per_item is large enough.
+template <class F>
+void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
+#pragma omp parallel for schedule(static) if (n * cost_per_item >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+}  // namespace tg::cpu

@@ -1,0 +1,33 @@
+// Where a tensor lives. The CUDA backend is optional at build time and a GPU optional at run time:
+// asking for CUDA where there is none fails with a message that says which of the two is missing.
+#pragma once
+
+#include <string>
+
+namespace tg {
+
+enum class DeviceType : uint8_t { cpu, cuda };
+
+struct Device {
+  DeviceType type = DeviceType::cpu;
+  int index = 0;
+
+  static Device cpu() { return {DeviceType::cpu, 0}; }
+  static Device cuda(int i = 0) { return {DeviceType::cuda, i}; }
+  bool is_cpu() const { return type == DeviceType::cpu; }
+  bool is_cuda() const { return type == DeviceType::cuda; }
+  bool operator==(const Device&) const = default;
+  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+};
+
+// Parses "cpu", "cuda", "cuda:1", "gpu" and "auto" (the GPU when there is one). Throws on anything else.
+Device parse_device(const std::string& name);
+
+// True when this build has the CUDA backend and the machine has at least one GPU.
+bool cuda_is_available();
+// True when this build has the CUDA backend at all.
+bool cuda_is_built();
+// Throws a clear error unless a CUDA device can be used (built with CUDA, driver present, a GPU).
+void require_cuda(const char* what);
+
+}  // namespace tg

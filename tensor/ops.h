@@ -1,0 +1,111 @@
+// Device-generic tensor ops (no autograd): each validates its operands, allocates its output on the
+// operands' device and dispatches to the kernel (tensor/dispatch.h). Errors name the op and shapes.
+// Implemented by family in tensor/ops_<family>.cpp, beside the kernels they call.
+#pragma once
+
+#include <vector>
+
+#include "tensor/kernel_types.h"
+#include "tensor/tensor.h"
+
+namespace tg {
+
+// Asserts that all tensors are defined and on one device; returns it.
+Device common_device(std::initializer_list<const Tensor*> ts, const char* op);
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
+
+// ---- elementwise (ops_elementwise.cpp) ----
+Tensor unary(UnaryOp op, const Tensor& x);
+Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y);  // fresh dx
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor pow(const Tensor& x, double p);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor affine(const Tensor& x, double scale, double shift);  // scale * x + shift
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasting
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor eq(const Tensor& a, const Tensor& b);  // comparisons give uint8
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+void add_(Tensor& a, const Tensor& b);          // a += b (same shape, or b broadcast to a)
+void add_scaled_(Tensor& a, const Tensor& b, double s);  // a += s * b (same shape)
+
+// ---- reductions (ops_reduce.cpp) ----  axes may be negative; empty axes = all
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1,
+           bool keepdim = false);
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // int64
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdim = false);
+// Sums x down to `shape` (undoes broadcasting): the engine calls it once for every gradient.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- matmul (ops_matmul.cpp) ----
+// Batched: a [..., m, k] @ b [..., k, n] (after the transposes); batch dims broadcast when one side
+// has none (2-D) or they are equal. 1-D operands are not accepted (reshape first).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// ---- nn kernels (ops_nn.cpp) ----
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
+Tensor conv2d(const Tensor& x, const Tensor& w, const Conv2dParams& p);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
+Tensor conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
+
+struct BatchNormOutput {
+  Tensor y, mean, invstd;  // mean/invstd: the statistics used (batch's in training, running in eval)
+};
+BatchNormOutput batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                           Tensor& running_var, bool training, double momentum, double eps);
+
+Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p);
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& p);  // values, indices
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
+
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+struct CrossEntropyOutput {
+  Tensor losses, probs;  // per-sample losses [N]; probs = softmax(logits / tau)
+};
+CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, double tau,
+                                 double label_smoothing = 0.0);
+
+struct LayerNormOutput {
+  Tensor y, mean, invstd;
+};
+LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);  // last axis
+
+// ---- shape and indexing (ops_shape.cpp) ----
+Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
+Tensor transpose(const Tensor& x, int64_t a, int64_t b);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, const Tensor& index);  // last axis
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
+
+}  // namespace tg

@@ -1,0 +1,50 @@
+#include <doctest/doctest.h>
+
+#include "tensor/ops.h"
+#include "tensor/tensor.h"
+
+using namespace tg;
+
+TEST_CASE("tensor: construction, views share storage, clone copies") {
+  Tensor t = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK(t.numel() == 6);
+  CHECK(t.dim() == 2);
+  CHECK(t.size(-1) == 3);
+  Tensor r = t.reshape({3, -1});
+  CHECK(r.shape() == Shape{3, 2});
+  CHECK(r.shares_storage(t));
+  Tensor row = t.slice_rows(1, 2);
+  CHECK(row.to_vector<float>() == std::vector<float>{4, 5, 6});
+  row.fill_(0);
+  CHECK(t.to_vector<float>() == std::vector<float>{1, 2, 3, 0, 0, 0});
+  Tensor c = t.clone();
+  c.fill_(7);
+  CHECK(t.to_vector<float>()[0] == 1);
+  CHECK(Tensor::arange(4).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3});
+  CHECK(Tensor::scalar(2.5).item() == 2.5);
+}
+
+TEST_CASE("tensor: dtype casts") {
+  Tensor t = Tensor::from_vector<float>({1.7f, -2.2f}, {2});
+  CHECK(t.to(DType::i64).to_vector<int64_t>() == std::vector<int64_t>{1, -2});
+  CHECK(t.to(DType::f64).to_vector<double>()[0] == doctest::Approx(1.7));
+}
+
+TEST_CASE("tensor: bad input names the op and the shapes") {
+  Tensor t = Tensor::zeros({2, 3});
+  CHECK_THROWS_WITH_AS(t.reshape({4, 2}), doctest::Contains("reshape: [2, 3]"), Error);
+  CHECK_THROWS_WITH_AS(t.data<double>(), doctest::Contains("float32"), Error);
+  CHECK_THROWS_WITH_AS(add(t, Tensor::zeros({4})), doctest::Contains("add: shapes [2, 3] and [4]"), Error);
+  CHECK_THROWS_WITH_AS(add(t, Tensor::zeros({2, 3}, DType::f64)), doctest::Contains("add: dtypes differ"), Error);
+  CHECK_THROWS_WITH_AS(t.slice_rows(1, 5), doctest::Contains("slice_rows"), Error);
+}
+
+TEST_CASE("device: asking for CUDA without a GPU fails clearly") {
+  CHECK(parse_device("cpu") == Device::cpu());
+  CHECK(parse_device("cuda:1") == Device::cuda(1));
+  CHECK_THROWS_WITH_AS(parse_device("tpu"), doctest::Contains("unknown device 'tpu'"), Error);
+  if (!cuda_is_available()) {
+    CHECK(parse_device("auto") == Device::cpu());
+    CHECK_THROWS_WITH_AS(Tensor::zeros({2}, DType::f32, Device::cuda()), doctest::Contains("--device cpu"), Error);
+  }
+}
