@@ -5,7 +5,7 @@
 
 #include "tensor/error.h"
 
-namespace tg::exp {
+namespace tg::runner {
 
 namespace {
 
@@ -148,4 +148,4 @@ std::string Flags::help() const {
   return os.str();
 }
 
-}  // namespace tg::exp
+}  // namespace tg::runner

@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-namespace tg::exp {
+namespace tg::runner {
 
 class Flags {
  public:
@@ -41,4 +41,4 @@ class Flags {
 
 std::string join_numbers(const std::vector<double>& v);
 
-}  // namespace tg::exp
+}  // namespace tg::runner

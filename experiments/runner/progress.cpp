@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-namespace tg::exp {
+namespace tg::runner {
 
 std::string format_duration(double s) {
   char buf[32];
@@ -75,4 +75,4 @@ void Progress::draw(bool final) {
   std::fflush(stderr);
 }
 
-}  // namespace tg::exp
+}  // namespace tg::runner

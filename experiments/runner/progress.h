@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace tg::exp {
+namespace tg::runner {
 
 class Progress {
  public:
@@ -30,4 +30,4 @@ class Progress {
 
 std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
 
-}  // namespace tg::exp
+}  // namespace tg::runner

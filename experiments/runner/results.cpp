@@ -8,7 +8,7 @@
 
 #include "tensor/error.h"
 
-namespace tg::exp {
+namespace tg::runner {
 
 Json::Json(bool b) : kind_(Kind::boolean), bool_(b) {}
 Json::Json(double v) : kind_(Kind::number), number_(v) {}
@@ -339,4 +339,4 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
-}  // namespace tg::exp
+}  // namespace tg::runner

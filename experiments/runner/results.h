@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace tg::exp {
+namespace tg::runner {
 
 // A JSON value small enough for configs and metrics: null, bool, number, string, array, object
 // (objects keep insertion order).
@@ -62,4 +62,4 @@ std::string markdown_table(const std::vector<std::string>& header, const std::ve
 std::string csv_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 std::string fixed(double v, int decimals);  // "12.34"; "nan" for NaN
 
-}  // namespace tg::exp
+}  // namespace tg::runner

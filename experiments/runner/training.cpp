@@ -1,0 +1,364 @@
+#include "experiments/runner/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "autograd/ops.h"
+#include "data/loader.h"
+#include "data/transforms.h"
+#include "experiments/runner/progress.h"
+#include "nn/models/factory.h"
+#include "optim/optimizer.h"
+#include "optim/scheduler.h"
+#include "tensor/ops.h"
+#include "tensor/random.h"
+#include "tensor/safetensors.h"
+
+namespace tg::runner {
+
+void add_train_flags(Flags& f, TrainConfig& c) {
+  f.add("dataset", &c.dataset, "fashion-mnist | mnist | cifar10 | cifar100 | cifar100-coarse");
+  f.add("data-dir", &c.data_dir, "folder of the dataset's files (\"\" = its default location)");
+  f.add("model", &c.model, "resnet20 | resnet18/34/50[_cifar] | vit_small_patch16_224 | vit_tiny_patch16_224 | vit_small_patch4_32 | vit_tiny_patch4_32");
+  f.add("tau", &c.tau, "training temperature: the loss is CE(logits / tau, y)");
+  f.add("epochs", &c.epochs, "training epochs");
+  f.add("batch-size", &c.batch_size, "batch size");
+  f.add("optimizer", &c.optimizer, "sgd | adam | adamw");
+  f.add("lr", &c.lr, "base learning rate");
+  f.add("momentum", &c.momentum, "SGD momentum");
+  f.add("nesterov", &c.nesterov, "Nesterov momentum (SGD)");
+  f.add("weight-decay", &c.weight_decay, "weight decay (L2 for sgd/adam, decoupled for adamw)");
+  f.add("label-smoothing", &c.label_smoothing, "label smoothing of the training loss");
+  f.add("schedule", &c.schedule, "cosine (annealed per step to 0) | constant");
+  f.add("warmup-epochs", &c.warmup_epochs, "linear warmup before the cosine schedule, in epochs");
+  f.add("grad-clip", &c.grad_clip, "clip gradients to this global l2 norm (0 = off)");
+  f.add("augment", &c.augment, "auto (random crop 4 + flip on CIFAR, none otherwise) | none | crop-flip");
+  f.add("init", &c.init, "start from this checkpoint (ours, torchvision's or timm's .safetensors)");
+  f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
+  f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
+  f.add("train-subset", &c.train_subset, "train on the first N training images (0 = all)");
+  f.add("test-subset", &c.test_subset, "evaluate on the first N test images (0 = all)");
+  f.add("workers", &c.workers, "data loader threads");
+  f.add("out-dir", &c.out_dir, "results folder; the run goes to <out-dir>/<run-id>/");
+  f.add("run-id", &c.run_id, "the run's folder name (\"\" = <dataset>_<model>_tau<tau>_seed<seed>)");
+}
+
+Json config_json(const TrainConfig& c) {
+  Json j = Json::object();
+  j.set("dataset", c.dataset).set("data_dir", c.data_dir).set("model", c.model).set("tau", c.tau);
+  j.set("epochs", c.epochs).set("batch_size", c.batch_size).set("optimizer", c.optimizer).set("lr", c.lr);
+  j.set("momentum", c.momentum).set("nesterov", c.nesterov).set("weight_decay", c.weight_decay);
+  j.set("label_smoothing", c.label_smoothing).set("schedule", c.schedule).set("warmup_epochs", c.warmup_epochs);
+  j.set("grad_clip", c.grad_clip).set("augment", c.augment).set("init", c.init).set("seed", c.seed);
+  j.set("train_subset", c.train_subset).set("test_subset", c.test_subset);
+  return j;
+}
+
+std::string run_dir(const TrainConfig& c) {
+  std::string id = c.run_id;
+  if (id.empty()) {
+    std::ostringstream os;
+    os << c.dataset << "_" << c.model << "_tau" << c.tau << "_seed" << c.seed;
+    id = os.str();
+  }
+  return c.out_dir + "/" + id;
+}
+
+int64_t model_input_size(const std::string& model) {
+  if (model.find("_224") != std::string::npos) return 224;
+  if (model.find("patch4_32") != std::string::npos) return 32;
+  return 0;
+}
+
+Dataset load_split(const TrainConfig& c, bool train) {
+  Dataset d = load_dataset(c.dataset, c.data_dir, train);
+  int64_t n = train ? c.train_subset : c.test_subset;
+  TG_CHECK(n >= 0, (train ? "--train-subset" : "--test-subset"), " must be >= 0, got ", n);
+  if (n > 0 && n < d.size()) d = subset(d, n);
+  return d;
+}
+
+namespace {
+
+// The Normalize statistics of a dataset name as data/ spells it.
+std::string stats_name(const std::string& dataset) {
+  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
+  if (dataset == "fashion-mnist") return "fashion_mnist";
+  return dataset;
+}
+
+// Images as the model takes them: float32 in [0, 1], resized when the model has a fixed input size.
+Tensor model_pixels(const Tensor& images, int64_t size) {
+  Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
+  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
+  return x;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, nn::Module& model) {
+  auto params = model.named_parameters();
+  if (c.optimizer == "sgd") {
+    optim::SgdOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = c.nesterov;
+    o.weight_decay = c.weight_decay;
+    return std::make_unique<optim::SGD>(params, o);
+  }
+  optim::AdamOptions o;
+  o.lr = c.lr;
+  o.weight_decay = c.weight_decay;
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, o);
+  if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, o);
+  TG_FAIL("--optimizer: unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)");
+}
+
+void validate(const TrainConfig& c) {
+  TG_CHECK(c.tau > 0, "--tau must be > 0, got ", c.tau);
+  TG_CHECK(c.epochs > 0, "--epochs must be > 0, got ", c.epochs);
+  TG_CHECK(c.batch_size > 0, "--batch-size must be > 0, got ", c.batch_size);
+  TG_CHECK(c.lr > 0, "--lr must be > 0, got ", c.lr);
+  TG_CHECK(c.schedule == "cosine" || c.schedule == "constant", "--schedule: '", c.schedule,
+           "' is not cosine or constant");
+  TG_CHECK(c.augment == "auto" || c.augment == "none" || c.augment == "crop-flip", "--augment: '", c.augment,
+           "' is not auto, none or crop-flip");
+  TG_CHECK(c.workers >= 0, "--workers must be >= 0");
+}
+
+Augment make_augment(const TrainConfig& c, int64_t image_size) {
+  bool crop_flip = c.augment == "crop-flip" || (c.augment == "auto" && c.dataset.rfind("cifar", 0) == 0);
+  if (!crop_flip && image_size == 0) return {};
+  return [crop_flip, image_size](const Tensor& images, Generator& gen) {
+    Tensor x = images;
+    if (crop_flip) x = random_horizontal_flip(random_crop(x, x.size(2), x.size(3), 4, gen), gen);
+    return image_size > 0 ? model_pixels(x, image_size) : x;
+  };
+}
+
+// The checkpoint holds the model under "model/", the optimizer state under "optimizer/", and the
+// epoch, step, RNG state and config in the metadata.
+void save_checkpoint(const std::string& dir, nn::Module& model, optim::Optimizer& opt, int64_t epoch,
+                     int64_t step, const Json& config) {
+  NamedTensors tensors;
+  for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model/" + name, t);
+  for (auto& [name, t] : opt.state_dict()) tensors.emplace_back("optimizer/" + name, t);
+  Generator& g = default_generator();
+  save_safetensors(dir + "/checkpoint.safetensors", tensors,
+                   {{"epoch", std::to_string(epoch)},
+                    {"step", std::to_string(step)},
+                    {"rng_seed", std::to_string(g.seed())},
+                    {"rng_offset", std::to_string(g.offset())},
+                    {"config", config.dump(0)}});
+  save_safetensors(dir + "/model.safetensors", model.state_dict());
+}
+
+// Restores a checkpoint; returns the epochs it had finished.
+int64_t load_checkpoint(const std::string& dir, nn::Module& model, optim::Optimizer& opt, int64_t& step,
+                        const Json& config) {
+  SafetensorsFile f = load_safetensors(dir + "/checkpoint.safetensors");
+  auto meta = [&](const char* key) -> const std::string& {
+    auto it = f.metadata.find(key);
+    TG_CHECK(it != f.metadata.end(), f.path, ": checkpoint metadata lacks '", key, "'; delete ", dir,
+             " to start the run again");
+    return it->second;
+  };
+  TG_CHECK(meta("config") == config.dump(0), dir, " holds a run with another configuration (", meta("config"),
+           "); give this one another --run-id or --out-dir, or delete that folder");
+  nn::StateDict model_state, opt_state;
+  for (auto& [name, t] : f.tensors) {
+    if (name.rfind("model/", 0) == 0) model_state.emplace_back(name.substr(6), t);
+    if (name.rfind("optimizer/", 0) == 0) opt_state.emplace_back(name.substr(10), t);
+  }
+  Device device = model.parameters().empty() ? Device::cpu() : model.parameters()[0].device();
+  for (auto& [name, t] : model_state) t = t.to(device);
+  for (auto& [name, t] : opt_state) t = t.to(device);
+  model.load_state_dict(model_state, true);
+  opt.load_state_dict(opt_state);
+  default_generator().set_state(std::stoull(meta("rng_seed")), std::stoull(meta("rng_offset")));
+  step = std::stoll(meta("step"));
+  return std::stoll(meta("epoch"));
+}
+
+// Keeps the log rows of epochs <= `epochs` (a resumed run rewrites what came after its checkpoint).
+std::string log_rows_upto(const std::string& path, int64_t epochs) {
+  if (!file_exists(path)) return "";
+  std::istringstream in(read_file(path));
+  std::string line, out;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= epochs) out += line + "\n";
+  }
+  return out;
+}
+
+constexpr const char* kLogHeader = "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+
+TrainOutcome outcome_from_metrics(const Json& m, const std::string& dir) {
+  TrainOutcome o;
+  o.status = m.get("status")->string();
+  o.run_dir = dir;
+  o.epochs_done = static_cast<int64_t>(m.get("epochs_done")->number());
+  o.test_accuracy = m.get("test_accuracy")->number();
+  o.test_loss = m.get("test_loss")->number();
+  o.zero_grad_fraction = m.get("zero_input_grad_fraction")->number();
+  o.reused = true;
+  return o;
+}
+
+}  // namespace
+
+CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
+                         bool input_gradients, int64_t image_size) {
+  model.eval();
+  CleanEval r;
+  double loss_sum = 0;
+  int64_t correct = 0, zero_grads = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    int64_t end = std::min(begin + batch_size, data.size());
+    Tensor x = model_pixels(data.images.slice_rows(begin, end), image_size).to(device);
+    Tensor y = data.labels.slice_rows(begin, end).to(device);
+    Variable xv(x, input_gradients);
+    Variable logits = model(xv);
+    Variable losses = cross_entropy_per_sample(logits, y, 1.0);
+    loss_sum += sum(losses.data()).item();
+    correct += static_cast<int64_t>(sum(eq(argmax(logits.data(), 1), y).to(DType::i64)).item());
+    if (input_gradients) {
+      // d(sum of per-sample losses)/dx: row i is sample i's own gradient (samples do not interact in eval).
+      Tensor g = grad({losses}, {xv}, {Tensor::ones(losses.shape(), losses.dtype(), device)})[0];
+      Tensor nonzero = max(abs(g.reshape({end - begin, -1})), {1});
+      zero_grads += static_cast<int64_t>(sum(eq(nonzero, Tensor::zeros({}, DType::f32, device)).to(DType::i64)).item());
+    }
+  }
+  r.count = data.size();
+  r.accuracy = r.count ? 100.0 * static_cast<double>(correct) / static_cast<double>(r.count) : 0.0;
+  r.loss = r.count ? loss_sum / static_cast<double>(r.count) : 0.0;
+  r.zero_grad_fraction = r.count ? static_cast<double>(zero_grads) / static_cast<double>(r.count) : 0.0;
+  return r;
+}
+
+TrainOutcome train(const TrainConfig& c) {
+  validate(c);
+  const std::string dir = run_dir(c);
+  const Json config = config_json(c);
+  if (file_exists(dir + "/metrics.json")) {
+    Json m = Json::parse(read_file(dir + "/metrics.json"), dir + "/metrics.json");
+    const Json* saved = m.get("config");
+    TG_CHECK(saved && saved->dump(0) == config.dump(0), dir, " holds a finished run with another configuration; ",
+             "give this one another --run-id or --out-dir, or delete that folder");
+    std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get("status")->string().c_str());
+    return outcome_from_metrics(m, dir);
+  }
+  const Device device = parse_device(c.device);
+  if (device.is_cuda()) require_cuda("--device");
+  Dataset train_set = load_split(c, true), test_set = load_split(c, false);
+  make_dirs(dir);
+  write_file_atomic(dir + "/config.json", config.dump());
+  const int64_t size = model_input_size(c.model);
+
+  manual_seed(static_cast<uint64_t>(c.seed));
+  auto model = nn::create_model(c.model, train_set.num_classes, train_set.channels(), size, stats_name(c.dataset));
+  if (!c.init.empty()) {
+    SafetensorsFile init = load_safetensors(c.init);
+    std::vector<std::string> changed;
+    model->load_state_dict(nn::adapt_state_dict(*model, init.tensors, &changed), true);
+    for (const auto& name : changed) std::fprintf(stderr, "init: %s replaced or resized to fit the model\n", name.c_str());
+  }
+  model->to(device);
+  auto opt = make_optimizer(c, *model);
+
+  LoaderOptions lo;
+  lo.batch_size = c.batch_size;
+  lo.shuffle = true;
+  lo.drop_last = train_set.size() >= 2 * c.batch_size;  // BatchNorm dislikes a tiny last batch
+  lo.seed = static_cast<uint64_t>(c.seed);
+  lo.num_workers = static_cast<int>(c.workers);
+  lo.augment = make_augment(c, size);
+  DataLoader loader(train_set, lo);
+  const int64_t steps_per_epoch = loader.num_batches();
+  const int64_t total_steps = steps_per_epoch * c.epochs;
+  optim::CosineSchedule cosine(c.lr, total_steps, static_cast<int64_t>(c.warmup_epochs * steps_per_epoch));
+
+  int64_t step = 0, start_epoch = 0;
+  if (file_exists(dir + "/checkpoint.safetensors")) {
+    start_epoch = load_checkpoint(dir, *model, *opt, step, config);
+    std::fprintf(stderr, "%s: resuming after epoch %lld\n", dir.c_str(), static_cast<long long>(start_epoch));
+  }
+  std::string log = log_rows_upto(dir + "/log.csv", start_epoch);
+
+  TrainOutcome out;
+  out.status = "finished";
+  out.run_dir = dir;
+  out.epochs_done = start_epoch;
+  CleanEval last_eval;
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t images_seen = 0;
+  for (int64_t epoch = start_epoch; epoch < c.epochs && out.status == "finished"; ++epoch) {
+    model->train();
+    loader.start_epoch(epoch);
+    auto te = std::chrono::steady_clock::now();
+    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), steps_per_epoch, c.batch_size);
+    Tensor loss_sum = Tensor::zeros({}, DType::f32, device), correct = Tensor::zeros({}, DType::i64, device);
+    int64_t seen = 0, b = 0;
+    while (auto batch = loader.next()) {
+      Tensor x = batch->images.to(device), y = batch->labels.to(device);
+      opt->set_lr(c.schedule == "cosine" ? cosine.lr_at(step) : c.lr);
+      Variable logits = (*model)(Variable(x));
+      Variable loss = cross_entropy(logits, y, c.tau, c.label_smoothing);
+      opt->zero_grad();
+      loss.backward();
+      if (c.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.grad_clip);
+      opt->step();
+      // Running sums stay on the device; the host reads them only when it shows progress.
+      add_(loss_sum, mul(loss.data(), static_cast<double>(x.size(0))));
+      add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
+      seen += x.size(0);
+      ++step;
+      ++b;
+      if (b % 20 == 0 || b == steps_per_epoch) {
+        double mean_loss = loss_sum.item() / static_cast<double>(seen);
+        if (!std::isfinite(mean_loss)) {
+          out.status = "diverged";
+          std::fprintf(stderr, "\n%s: the training loss is %f at epoch %lld step %lld: marked diverged\n", dir.c_str(),
+                       mean_loss, static_cast<long long>(epoch + 1), static_cast<long long>(b));
+          break;
+        }
+        char m[96];
+        std::snprintf(m, sizeof m, "loss %.4f acc %.2f%%", mean_loss, 100.0 * correct.item() / static_cast<double>(seen));
+        bar.update(b, m);
+      }
+    }
+    if (out.status != "finished") break;
+    double train_loss = loss_sum.item() / static_cast<double>(seen);
+    double train_acc = 100.0 * correct.item() / static_cast<double>(seen);
+    double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+    images_seen += seen;
+    last_eval = evaluate_clean(*model, test_set, device, 256, /*input_gradients=*/epoch + 1 == c.epochs, size);
+    char m[128];
+    std::snprintf(m, sizeof m, "loss %.4f acc %.2f%% | test acc %.2f%%", train_loss, train_acc, last_eval.accuracy);
+    bar.finish(m);
+    char row[256];
+    std::snprintf(row, sizeof row, "%lld,%.6g,%.6f,%.4f,%.6f,%.4f,%.2f,%.1f\n", static_cast<long long>(epoch + 1),
+                  opt->lr(), train_loss, train_acc, last_eval.loss, last_eval.accuracy, epoch_s,
+                  static_cast<double>(seen) / epoch_s);
+    log += row;
+    write_file_atomic(dir + "/log.csv", kLogHeader + log);
+    save_checkpoint(dir, *model, *opt, epoch + 1, step, config);
+    out.epochs_done = epoch + 1;
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.images_per_second = out.seconds > 0 ? static_cast<double>(images_seen) / out.seconds : 0.0;
+  if (out.status == "finished" && last_eval.count == 0) last_eval = evaluate_clean(*model, test_set, device, 256, true, size);
+  out.test_accuracy = out.status == "finished" ? last_eval.accuracy : NAN;
+  out.test_loss = out.status == "finished" ? last_eval.loss : NAN;
+  out.zero_grad_fraction = out.status == "finished" ? last_eval.zero_grad_fraction : NAN;
+
+  Json metrics = Json::object();
+  metrics.set("status", out.status).set("epochs_done", out.epochs_done).set("test_accuracy", out.test_accuracy);
+  metrics.set("test_loss", out.test_loss).set("zero_input_grad_fraction", out.zero_grad_fraction).set("train_seconds", out.seconds).set("images_per_second", out.images_per_second);
+  metrics.set("device", device.str()).set("parameters", model->num_parameters()).set("config", config);
+  write_file_atomic(dir + "/metrics.json", metrics.dump());
+  return out;
+}
+
+}  // namespace tg::runner

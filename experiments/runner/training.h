@@ -1,0 +1,81 @@
+// Training one model: the loop shared by `train` and the table sweeps. A run lives in
+// <out_dir>/<run_id>/ (DESIGN.md §7): config.json, log.csv (per epoch), metrics.json,
+// model.safetensors (torchvision/timm parameter names) and checkpoint.safetensors (model, optimizer
+// state, epoch and RNG state), all written atomically. A finished run is skipped; an unfinished one
+// resumes from its last epoch's checkpoint; a NaN loss ends the run as "diverged".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "data/dataset.h"
+#include "experiments/runner/flags.h"
+#include "experiments/runner/results.h"
+#include "nn/module.h"
+
+namespace tg::runner {
+
+struct TrainConfig {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::string data_dir;                   // "" = the dataset's default location
+  std::string model = "resnet20";
+  double tau = 1.0;                       // training temperature: loss CE(z / tau, y)
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";          // sgd | adam | adamw
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  double label_smoothing = 0.0;
+  std::string schedule = "cosine";        // cosine (per step) | constant
+  double warmup_epochs = 0.0;
+  double grad_clip = 0.0;                 // max global l2 norm; 0 = off
+  std::string augment = "auto";           // auto (crop+flip on CIFAR, none otherwise) | none | crop-flip
+  std::string init;                       // checkpoint to start from (ours, torchvision's or timm's)
+  std::string device = "auto";
+  int64_t seed = 0;
+  int64_t train_subset = 0;               // 0 = the whole training set
+  int64_t test_subset = 0;                // 0 = the whole test set
+  int64_t workers = 2;
+  std::string out_dir = "results/train";
+  std::string run_id;                     // "" = <dataset>_<model>_tau<tau>_seed<seed>
+};
+
+void add_train_flags(Flags& flags, TrainConfig& config);
+Json config_json(const TrainConfig& config);
+std::string run_dir(const TrainConfig& config);
+
+struct TrainOutcome {
+  std::string status;        // finished | diverged
+  std::string run_dir;
+  int64_t epochs_done = 0;
+  double test_accuracy = 0;  // percent, at the end
+  double test_loss = 0;      // CE at tau = 1
+  double zero_grad_fraction = 0;  // test inputs whose float32 input gradient (CE, tau = 1) is exactly 0
+  double seconds = 0;        // training time of this invocation
+  double images_per_second = 0;
+  bool reused = false;       // the run had finished before; nothing was trained
+};
+
+// Trains (or resumes, or reuses) the run that `config` describes.
+TrainOutcome train(const TrainConfig& config);
+
+// Loads the datasets a config names (train or test split, subset applied).
+Dataset load_split(const TrainConfig& config, bool train);
+
+struct CleanEval {
+  double accuracy = 0;            // percent
+  double loss = 0;                // mean CE at tau = 1
+  double zero_grad_fraction = 0;  // inputs whose float32 input gradient of CE (tau = 1) is exactly 0
+  int64_t count = 0;
+};
+// Evaluates `model` (put in eval mode) on `data` at tau = 1; the input-gradient diagnostic when asked.
+// image_size: resize inputs to it first (model_input_size), 0 = as they are.
+CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
+                         bool input_gradients, int64_t image_size = 0);
+
+// The model's input size when it needs one (ViTs: 224 or 32), else 0 (ResNets take any size).
+int64_t model_input_size(const std::string& model);
+
+}  // namespace tg::runner
