@@ -1,12 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
 #include "tensor/error.h"
 
-using namespace tg::exp;
+using namespace tg::runner;
 
 TEST_CASE("flags: values, booleans, lists, errors that name the flag") {
   std::string dataset = "fashion_mnist";

@@ -1,0 +1,85 @@
+// Tier 3 (DESIGN.md §5): whole models against PyTorch on the same weights and inputs. The reference
+// file comes from tools/make_reference.py (scripts/test writes it to build/reference.safetensors when
+// PyTorch is installed, and points TAUGRAD_REFERENCE at it); without it these tests skip, saying so.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "autograd/ops.h"
+#include "nn/models/factory.h"
+#include "tensor/ops.h"
+#include "tensor/safetensors.h"
+
+using namespace tg;
+
+namespace {
+
+const char* reference_path() {
+  const char* p = std::getenv("TAUGRAD_REFERENCE");
+  return p && *p ? p : nullptr;
+}
+
+// max |a - b| / max |b|: the error relative to the reference's scale.
+double relative_error(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  return max(abs(sub(a, b))).item() / std::max(max(abs(b)).item(), 1e-30);
+}
+
+void check_model(const SafetensorsFile& ref, const std::string& name, int64_t image_size,
+                 const std::vector<std::string>& param_grads) {
+  auto model = nn::create_model(name, 10, 3, image_size, "cifar10");
+  nn::StateDict state;
+  const std::string prefix = name + ".param.";
+  for (const auto& [key, t] : ref.tensors)
+    if (key.rfind(prefix, 0) == 0) state.emplace_back(key.substr(prefix.size()), t);
+  model->load_state_dict(state, true);
+  model->eval();
+  const Tensor& x = ref.at(name + ".input");
+  const Tensor& labels = ref.at(name + ".labels");
+  for (double tau : {1.0, 50.0}) {
+    const std::string t = tau == 1.0 ? "1" : "50";
+    Variable xv(x, true);
+    model->zero_grad();
+    Variable logits = (*model)(xv);
+    Variable loss = cross_entropy(logits, labels, tau);
+    loss.backward();
+    double e_logits = relative_error(logits.data(), ref.at(name + ".logits"));
+    double e_loss = relative_error(loss.data().reshape({1}), ref.at(name + ".loss_tau" + t));
+    double e_grad = relative_error(xv.grad(), ref.at(name + ".input_grad_tau" + t));
+    MESSAGE(name, " tau=", t, ": logits rel err ", e_logits, ", loss ", e_loss, ", input grad ", e_grad);
+    CHECK(e_logits <= 1e-4);
+    CHECK(e_loss <= 1e-4);
+    CHECK(e_grad <= 1e-3);
+    if (tau == 1.0) {
+      auto params = model->named_parameters();
+      for (const auto& p : param_grads) {
+        const Variable* v = nullptr;
+        for (const auto& [n, var] : params)
+          if (n == p) v = &var;
+        REQUIRE_MESSAGE(v, "no parameter ", p);
+        double e = relative_error(v->grad(), ref.at(name + ".grad." + p));
+        MESSAGE(name, " grad ", p, ": rel err ", e);
+        CHECK(e <= 1e-3);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("reference (tier 3): ResNet50-cifar and ViT-S/16 match PyTorch") {
+  const char* path = reference_path();
+  if (!path) {
+    MESSAGE("tier 3 skipped: TAUGRAD_REFERENCE is not set (scripts/test sets it when PyTorch is installed; "
+            "or run /usr/bin/python3 tools/make_reference.py FILE)");
+    return;
+  }
+  SafetensorsFile ref = load_safetensors(path);
+  SUBCASE("resnet50_cifar") {
+    check_model(ref, "resnet50_cifar", 0, {"conv1.weight", "layer4.2.conv3.weight", "fc.weight"});
+  }
+  SUBCASE("vit_small_patch16_224") {
+    check_model(ref, "vit_small_patch16_224", 224, {"patch_embed.proj.weight", "blocks.11.attn.qkv.weight", "head.weight"});
+  }
+}
