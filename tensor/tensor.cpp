@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "tensor/dispatch.h"
+#include "tensor/host_allocator.h"
 
 #ifdef TAUGRAD_CUDA
 #include "tensor/cuda/runtime.h"
@@ -54,10 +55,6 @@ void require_cuda(const char* what) {
 
 // ---- storage ---------------------------------------------------------------------------------
 
-namespace {
-constexpr size_t kHostAlignment = 64;  // a cache line, and what AVX-512 loads like
-}
-
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cuda()) {
     require_cuda("allocate");
@@ -66,14 +63,12 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 #endif
     return;
   }
-  size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  data_ = std::aligned_alloc(kHostAlignment, rounded ? rounded : kHostAlignment);
-  TG_CHECK(data_ != nullptr, "out of host memory allocating ", bytes, " bytes");
+  data_ = host::allocate(bytes);
 }
 
 Storage::~Storage() {
   if (device_.is_cpu()) {
-    std::free(data_);
+    host::deallocate(data_, bytes_);
     return;
   }
 #ifdef TAUGRAD_CUDA

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "tensor/host_allocator.h"
 #include "tensor/ops.h"
 #include "tensor/tensor.h"
 
@@ -47,4 +48,20 @@ TEST_CASE("device: asking for CUDA without a GPU fails clearly") {
     CHECK(parse_device("auto") == Device::cpu());
     CHECK_THROWS_WITH_AS(Tensor::zeros({2}, DType::f32, Device::cuda()), doctest::Contains("--device cpu"), Error);
   }
+}
+
+TEST_CASE("host allocator: large blocks are reused, small ones are not cached") {
+  host::release_cache();
+  const void* first;
+  {
+    Tensor big = Tensor::empty({1 << 20});  // 4 MiB
+    first = big.raw();
+  }
+  CHECK(host::cached_bytes() >= (size_t{4} << 20));
+  Tensor again = Tensor::empty({1 << 20});
+  CHECK(again.raw() == first);  // the same block, no fresh mmap
+  CHECK(host::cached_bytes() == 0);
+  { Tensor small = Tensor::empty({16}); }
+  CHECK(host::cached_bytes() == 0);
+  CHECK(reinterpret_cast<uintptr_t>(Tensor::empty({3}, DType::u8).raw()) % 64 == 0);
 }
