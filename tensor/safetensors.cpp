@@ -1,1 +1,526 @@
-// placeholder: to be written
+#include "tensor/safetensors.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace tg {
+
+static_assert(std::endian::native == std::endian::little, "safetensors: a little-endian host is assumed");
+
+// ---- atomic writes ---------------------------------------------------------------------------
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  static std::atomic<int> counter{0};
+  tmp_path_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  file_ = std::fopen(tmp_path_.c_str(), "wb");
+  TG_CHECK(file_ != nullptr, "cannot write '", path_, "': cannot create '", tmp_path_, "': ",
+           std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (file_ == nullptr) return;  // committed
+  std::fclose(file_);
+  std::remove(tmp_path_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t bytes) {
+  TG_CHECK(file_ != nullptr, "write to '", path_, "' after commit");
+  TG_CHECK(bytes == 0 || std::fwrite(data, 1, bytes, file_) == bytes, "cannot write '", tmp_path_,
+           "': ", std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  TG_CHECK(file_ != nullptr, "commit of '", path_, "' twice");
+  bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+  int err = errno;
+  ok = std::fclose(file_) == 0 && ok;
+  file_ = nullptr;
+  if (ok && std::rename(tmp_path_.c_str(), path_.c_str()) == 0) return;
+  if (ok) err = errno;
+  std::remove(tmp_path_.c_str());
+  TG_FAIL("cannot write '", path_, "': ", std::strerror(err));
+}
+
+namespace {
+
+// ---- a small strict JSON reader, enough for the header ---------------------------------------
+
+struct Json {
+  enum class Kind { null, boolean, number, string, array, object };
+  Kind kind = Kind::null;
+  size_t offset = 0;          // where the value starts, as a byte offset in the file
+  std::string text;           // a string's value, or a number's digits
+  std::vector<Json> items;    // array
+  std::vector<std::pair<std::string, Json>> members;  // object, in file order
+};
+
+class JsonParser {
+ public:
+  // `base` is the file offset of s[0], so errors give offsets into the file.
+  JsonParser(const std::string& s, size_t base, const std::string& path) : s_(s), base_(base), path_(path) {}
+
+  Json parse_document() {
+    skip_space();
+    Json v = parse_value(0);
+    skip_space();
+    if (pos_ != s_.size()) fail("unexpected text after the JSON header object");
+    return v;
+  }
+
+  [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+  [[noreturn]] void fail_at(size_t pos, const std::string& what) const {
+    TG_FAIL("safetensors file '", path_, "', byte offset ", base_ + pos, ": ", what);
+  }
+
+ private:
+  void skip_space() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
+  }
+  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+  void expect(char c) {
+    if (pos_ >= s_.size()) fail(std::string("the header ends where '") + c + "' was expected");
+    if (s_[pos_] != c) fail(std::string("expected '") + c + "', found '" + s_[pos_] + "'");
+    ++pos_;
+  }
+
+  Json parse_value(int depth) {
+    if (depth > 16) fail("JSON nested too deeply");
+    Json v;
+    v.offset = base_ + pos_;
+    char c = peek();
+    if (c == '{') {
+      v.kind = Json::Kind::object;
+      ++pos_;
+      skip_space();
+      if (peek() == '}') { ++pos_; return v; }
+      while (true) {
+        skip_space();
+        size_t key_pos = pos_;
+        if (peek() != '"') fail("expected a quoted key");
+        std::string key = parse_string();
+        for (const auto& m : v.members)
+          if (m.first == key) fail_at(key_pos, "duplicate key \"" + key + "\"");
+        skip_space();
+        expect(':');
+        skip_space();
+        v.members.emplace_back(std::move(key), parse_value(depth + 1));
+        skip_space();
+        if (peek() == ',') { ++pos_; continue; }
+        expect('}');
+        return v;
+      }
+    }
+    if (c == '[') {
+      v.kind = Json::Kind::array;
+      ++pos_;
+      skip_space();
+      if (peek() == ']') { ++pos_; return v; }
+      while (true) {
+        skip_space();
+        v.items.push_back(parse_value(depth + 1));
+        skip_space();
+        if (peek() == ',') { ++pos_; continue; }
+        expect(']');
+        return v;
+      }
+    }
+    if (c == '"') {
+      v.kind = Json::Kind::string;
+      v.text = parse_string();
+      return v;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      v.kind = Json::Kind::number;
+      v.text = parse_number();
+      return v;
+    }
+    for (const char* word : {"true", "false", "null"}) {
+      if (s_.compare(pos_, std::strlen(word), word) == 0) {
+        v.kind = word[0] == 'n' ? Json::Kind::null : Json::Kind::boolean;
+        v.text = word;
+        pos_ += std::strlen(word);
+        return v;
+      }
+    }
+    if (pos_ >= s_.size()) fail("the header ends where a JSON value was expected");
+    fail(std::string("unexpected character '") + c + "' where a JSON value was expected");
+  }
+
+  std::string parse_number() {
+    size_t start = pos_;
+    auto digits = [&] {
+      size_t d = pos_;
+      while (peek() >= '0' && peek() <= '9') ++pos_;
+      if (pos_ == d) fail("malformed number");
+    };
+    if (peek() == '-') ++pos_;
+    if (peek() == '0') ++pos_; else digits();
+    if (peek() == '.') { ++pos_; digits(); }
+    if (peek() == 'e' || peek() == 'E') {
+      ++pos_;
+      if (peek() == '+' || peek() == '-') ++pos_;
+      digits();
+    }
+    return s_.substr(start, pos_ - start);
+  }
+
+  unsigned hex4() {
+    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= unsigned(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= unsigned(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= unsigned(h - 'A' + 10);
+      else fail("bad hex digit in \\u escape");
+    }
+    return v;
+  }
+
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += char(cp);
+    } else if (cp < 0x800) {
+      out += char(0xC0 | (cp >> 6));
+      out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += char(0xE0 | (cp >> 12));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    } else {
+      out += char(0xF0 | (cp >> 18));
+      out += char(0x80 | ((cp >> 12) & 0x3F));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string parse_string() {
+    expect('"');
+    std::string out;
+    while (true) {
+      if (pos_ >= s_.size()) fail("unterminated string");
+      char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail_at(pos_ - 1, "control character inside a string");
+      if (c != '\\') { out += c; continue; }
+      if (pos_ >= s_.size()) fail("unterminated string");
+      char e = s_[pos_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair
+            if (s_.compare(pos_, 2, "\\u") != 0) fail("unpaired surrogate in \\u escape");
+            pos_ += 2;
+            unsigned lo = hex4();
+            if (lo < 0xDC00 || lo >= 0xE000) fail("bad low surrogate in \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp < 0xE000) {
+            fail("unpaired surrogate in \\u escape");
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: fail_at(pos_ - 1, std::string("unknown escape '\\") + e + "'");
+      }
+    }
+  }
+
+  const std::string& s_;
+  size_t base_;
+  const std::string& path_;
+  size_t pos_ = 0;
+};
+
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// ---- dtypes ----------------------------------------------------------------------------------
+
+const char* file_dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f64: return "F64";
+    case DType::i32: return "I32";
+    case DType::i64: return "I64";
+    case DType::u8: return "U8";
+  }
+  return "?";
+}
+
+struct FileDType {
+  DType loads_as;
+  size_t size;  // bytes per element in the file
+};
+
+bool parse_file_dtype(const std::string& name, FileDType& out) {
+  static const std::pair<const char*, FileDType> table[] = {
+      {"F32", {DType::f32, 4}}, {"F64", {DType::f64, 8}}, {"I32", {DType::i32, 4}},
+      {"I64", {DType::i64, 8}}, {"U8", {DType::u8, 1}},   {"BOOL", {DType::u8, 1}},
+      {"F16", {DType::f32, 2}}, {"BF16", {DType::f32, 2}},
+  };
+  for (const auto& [n, d] : table)
+    if (name == n) { out = d; return true; }
+  return false;
+}
+
+// IEEE binary16 -> binary32, subnormals, infinities and NaNs included.
+float half_to_float(uint16_t h) {
+  uint32_t sign = uint32_t(h >> 15) << 31, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalize
+    int e = -1;
+    do { mant <<= 1; ++e; } while ((mant & 0x400) == 0);
+    bits = sign | uint32_t(112 - e) << 23 | ((mant & 0x3FF) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+float bfloat16_to_float(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+
+// ---- header fields ---------------------------------------------------------------------------
+
+template <class... Args>
+[[noreturn]] void fail_at(const std::string& path, uint64_t offset, const Args&... what) {
+  TG_FAIL("safetensors file '", path, "', byte offset ", offset, ": ", what...);
+}
+
+uint64_t json_uint(const Json& v, const std::string& path, const std::string& what) {
+  if (v.kind != Json::Kind::number || v.text.empty() || v.text[0] == '-' ||
+      v.text.find_first_of(".eE") != std::string::npos)
+    fail_at(path, v.offset, what, " must be a non-negative integer");
+  uint64_t x = 0;
+  for (char c : v.text) {
+    uint64_t d = uint64_t(c - '0');
+    if (x > (UINT64_MAX - d) / 10) fail_at(path, v.offset, what, " is too large");
+    x = x * 10 + d;
+  }
+  return x;
+}
+
+struct Entry {
+  std::string name;
+  std::string dtype;
+  FileDType file_dtype{};
+  Shape shape;
+  uint64_t begin = 0, end = 0;
+  size_t offset = 0;  // of the entry in the header, for errors
+};
+
+// One tensor's header entry {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, checked.
+Entry parse_entry(const std::string& key, const Json& v, const std::string& path) {
+  auto fail = [&](uint64_t offset, const auto&... what) { fail_at(path, offset, what...); };
+  Entry e;
+  e.name = key;
+  e.offset = v.offset;
+  if (v.kind != Json::Kind::object) fail(v.offset, "tensor \"", key, "\" must be an object");
+  const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
+  for (const auto& [fk, fv] : v.members) {
+    if (fk == "dtype") dtype = &fv;
+    if (fk == "shape") shape = &fv;
+    if (fk == "data_offsets") offsets = &fv;
+  }
+  if (!dtype || !shape || !offsets)
+    fail(v.offset, "tensor \"", key, "\" lacks ", !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+  if (dtype->kind != Json::Kind::string) fail(dtype->offset, "tensor \"", key, "\": dtype must be a string");
+  e.dtype = dtype->text;
+  if (!parse_file_dtype(e.dtype, e.file_dtype))
+    fail(dtype->offset, "tensor \"", key, "\": unknown or unsupported dtype \"", e.dtype,
+         "\" (supported: F32, F64, I32, I64, U8, BOOL, F16, BF16)");
+  if (shape->kind != Json::Kind::array) fail(shape->offset, "tensor \"", key, "\": shape must be an array");
+  uint64_t count = 1;
+  for (const Json& s : shape->items) {
+    uint64_t d = json_uint(s, path, "tensor \"" + key + "\": a shape entry");
+    if (d > (uint64_t(1) << 48) || (d != 0 && count > (uint64_t(1) << 48) / d))
+      fail(s.offset, "tensor \"", key, "\": shape too large");
+    count *= d;
+    e.shape.push_back(static_cast<int64_t>(d));
+  }
+  if (offsets->kind != Json::Kind::array || offsets->items.size() != 2)
+    fail(offsets->offset, "tensor \"", key, "\": data_offsets must be an array [begin, end]");
+  e.begin = json_uint(offsets->items[0], path, "tensor \"" + key + "\": data_offsets[0]");
+  e.end = json_uint(offsets->items[1], path, "tensor \"" + key + "\": data_offsets[1]");
+  if (e.end < e.begin) fail(offsets->offset, "tensor \"", key, "\": data_offsets end before begin");
+  if (e.end - e.begin != count * e.file_dtype.size)
+    fail(offsets->offset, "tensor \"", key, "\": shape ", shape_str(e.shape), " of ", e.dtype, " needs ",
+         count * e.file_dtype.size, " bytes, but data_offsets [", e.begin, ", ", e.end, ") hold ",
+         e.end - e.begin);
+  return e;
+}
+
+}  // namespace
+
+// ---- writing ---------------------------------------------------------------------------------
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata) {
+      if (!first) header += ',';
+      header += json_quote(k) + ":" + json_quote(v);
+      first = false;
+    }
+    header += "}";
+  }
+  uint64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, t] = tensors[i];
+    TG_CHECK(!name.empty() && name != "__metadata__", "save_safetensors '", path, "': tensor ", i,
+             " has the reserved or empty name '", name, "'");
+    TG_CHECK(t.defined(), "save_safetensors '", path, "': tensor '", name, "' is undefined");
+    for (size_t j = 0; j < i; ++j)
+      TG_CHECK(tensors[j].first != name, "save_safetensors '", path, "': duplicate name '", name, "'");
+    std::string shape;
+    for (size_t d = 0; d < t.shape().size(); ++d) {
+      if (d > 0) shape += ',';
+      shape += std::to_string(t.shape()[d]);
+    }
+    if (header.size() > 1) header += ",";
+    header += json_quote(name) + ":{\"dtype\":\"" + file_dtype_name(t.dtype()) + "\",\"shape\":[" + shape +
+              "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.nbytes()) + "]}";
+    offset += t.nbytes();
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+
+  AtomicFile out(path);
+  uint64_t n = header.size();
+  out.write(&n, 8);
+  out.write(header);
+  for (const auto& [name, t] : tensors) {
+    Tensor host = t.cpu();
+    out.write(host.raw(), host.nbytes());
+  }
+  out.commit();
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+bool SafetensorsFile::contains(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return true;
+  return false;
+}
+
+const Tensor& SafetensorsFile::at(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return t;
+  TG_FAIL("safetensors file '", path, "' has no tensor named '", name, "'");
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::error_code ec;
+  uintmax_t file_size = std::filesystem::file_size(path, ec);
+  TG_CHECK(!ec, "cannot read safetensors file '", path, "': ", ec.message());
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  TG_CHECK(f != nullptr, "cannot open safetensors file '", path, "': ", std::strerror(errno));
+  auto fail = [&](uint64_t offset, const auto&... what) { fail_at(path, offset, what...); };
+
+  uint64_t n = 0;
+  if (file_size < 8) fail(0, "truncated: the file has ", file_size, " bytes, less than the 8-byte header length");
+  TG_CHECK(std::fread(&n, 8, 1, f.get()) == 1, "cannot read '", path, "'");
+  if (n > file_size - 8)
+    fail(0, "header length ", n, " runs past the end of the file (", file_size, " bytes): truncated or not safetensors");
+  if (n > (100u << 20)) fail(0, "header length ", n, " is over 100 MiB: not a safetensors file");
+  std::string header(n, '\0');
+  TG_CHECK(std::fread(header.data(), 1, n, f.get()) == n, "cannot read '", path, "'");
+  if (n == 0 || header[0] != '{') fail(8, "the header does not start with '{': not a safetensors file");
+
+  JsonParser parser(header, 8, path);
+  Json root = parser.parse_document();
+  SafetensorsFile out;
+  out.path = path;
+  std::vector<Entry> entries;
+  for (const auto& [key, v] : root.members) {
+    if (key == "__metadata__") {
+      if (v.kind != Json::Kind::object) fail(v.offset, "__metadata__ must be an object");
+      for (const auto& [mk, mv] : v.members) {
+        if (mv.kind != Json::Kind::string)
+          fail(mv.offset, "__metadata__ value of \"", mk, "\" must be a string");
+        out.metadata[mk] = mv.text;
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(key, v, path));
+  }
+
+  // The byte ranges must tile the data region exactly: no gap, no overlap, nothing past the end.
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  uint64_t data_start = 8 + n, data_size = file_size - data_start, at = 0;
+  for (const Entry& e : entries) {
+    if (e.begin < at) fail(e.offset, "tensor \"", e.name, "\": data_offsets [", e.begin, ", ", e.end, ") overlap the previous tensor's (ending at ", at, ")");
+    if (e.begin > at) fail(e.offset, "tensor \"", e.name, "\": a gap of ", e.begin - at, " bytes before its data_offsets [", e.begin, ", ", e.end, ")");
+    if (e.end > data_size)
+      fail(data_start + e.begin, "tensor \"", e.name, "\": data_offsets [", e.begin, ", ", e.end, ") run past the end of the file (",
+           data_size, " data bytes): truncated");
+    at = e.end;
+  }
+  if (at != data_size) fail(data_start + at, data_size - at, " trailing bytes after the last tensor");
+
+  std::vector<uint16_t> halves;
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape, e.file_dtype.loads_as);
+    size_t bytes = e.end - e.begin;
+    void* dst = t.raw();
+    if (e.file_dtype.size == 2) {
+      halves.resize(bytes / 2);
+      dst = halves.data();
+    }
+    TG_CHECK(bytes == 0 || std::fread(dst, 1, bytes, f.get()) == bytes, "safetensors file '", path,
+             "', byte offset ", data_start + e.begin, ": read failed (file changed while reading?)");
+    if (e.file_dtype.size == 2) {
+      float* p = t.data<float>();
+      bool bf = e.dtype == "BF16";
+      for (size_t i = 0; i < halves.size(); ++i) p[i] = bf ? bfloat16_to_float(halves[i]) : half_to_float(halves[i]);
+    }
+    out.tensors.emplace_back(e.name, std::move(t));
+    out.file_dtypes.push_back(e.dtype);
+  }
+  return out;
+}
+
+}  // namespace tg
