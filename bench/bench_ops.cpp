@@ -1,2 +1,111 @@
+// CPU op timings at ResNet-20 sizes (batch 128, CIFAR 32x32): conv2d forward, backward data,
+// backward filter and all three together, and matmul forward and forward+backward. Prints one JSON
+// line per measurement, {"op": ..., "shape": ..., "ms": ...}: the median of several timed runs after
+// warm-up. bench/bench_torch.py measures the same ops in PyTorch; bench/run_ops.sh runs both and
+// prints the ratio table (docs/PERFORMANCE.md). Threads: OpenMP's default (OMP_NUM_THREADS or nproc).
+// BENCH_CLOCK=cpu times the process's CPU time instead of wall time: with one thread on a machine
+// that other jobs share, it measures the work done and not the share of the CPU that was left.
+#include <omp.h>
+#include <time.h>
+
+#include <algorithm>
 #include <cstdio>
-int main() { std::puts("bench: to be written"); }
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tensor/ops.h"
+#include "tensor/random.h"
+
+using namespace tg;
+
+namespace {
+
+// Milliseconds on the chosen clock (BENCH_CLOCK=cpu: process CPU time; else wall time).
+double now_ms() {
+  static const bool cpu = std::getenv("BENCH_CLOCK") && std::strcmp(std::getenv("BENCH_CLOCK"), "cpu") == 0;
+  timespec t;
+  clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
+// Median milliseconds of f over runs that fill about `budget_ms` (at least 5, at most 50), after 2
+// warm-up runs.
+double median_ms(const std::function<void()>& f, double budget_ms = 1000.0) {
+  for (int i = 0; i < 2; ++i) f();
+  std::vector<double> ms;
+  const double start = now_ms();
+  while (ms.size() < 5 || (ms.size() < 50 && now_ms() - start < budget_ms)) {
+    const double t0 = now_ms();
+    f();
+    ms.push_back(now_ms() - t0);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void report(const std::string& op, const std::string& shape, double ms) {
+  std::printf("{\"op\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f}\n", op.c_str(), shape.c_str(), ms);
+  std::fflush(stdout);
+}
+
+std::string dims(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+struct ConvCase {
+  Shape x, w;
+  int64_t stride;
+};
+
+void bench_conv(const ConvCase& c) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = c.stride;
+  p.pad_h = p.pad_w = 1;
+  const std::string shape = "x" + dims(c.x) + " w" + dims(c.w) + " s" + std::to_string(c.stride) + " p1";
+  Tensor x = randn(c.x), w = randn(c.w), dy = randn(conv2d_output_shape(c.x, c.w, p));
+  report("conv2d_fwd", shape, median_ms([&] { conv2d(x, w, p); }));
+  report("conv2d_bwd_data", shape, median_ms([&] { conv2d_backward_data(dy, w, c.x, p); }));
+  report("conv2d_bwd_filter", shape, median_ms([&] { conv2d_backward_filter(dy, x, c.w, p); }));
+  report("conv2d_fwd_bwd", shape, median_ms([&] {
+           conv2d(x, w, p);
+           conv2d_backward_data(dy, w, c.x, p);
+           conv2d_backward_filter(dy, x, c.w, p);
+         }));
+}
+
+// y = x @ w^T (a linear layer's layout); backward dx = dy @ w, dw = dy^T @ x.
+void bench_matmul(int64_t m, int64_t k, int64_t n) {
+  const std::string shape = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
+                            std::to_string(n) + "]";
+  Tensor x = randn({m, k}), w = randn({n, k}), dy = randn({m, n});
+  report("matmul_fwd", shape, median_ms([&] { matmul(x, w, false, true); }));
+  report("matmul_fwd_bwd", shape, median_ms([&] {
+           matmul(x, w, false, true);
+           matmul(dy, w);
+           matmul(dy, x, true, false);
+         }));
+}
+
+}  // namespace
+
+int main() {
+  manual_seed(0);
+  std::fprintf(stderr, "bench_ops: %d OpenMP threads, clock %s\n", omp_get_max_threads(),
+               std::getenv("BENCH_CLOCK") ? std::getenv("BENCH_CLOCK") : "wall");
+  const std::vector<ConvCase> convs = {
+      {{128, 3, 32, 32}, {16, 3, 3, 3}, 1},    // stem
+      {{128, 16, 32, 32}, {16, 16, 3, 3}, 1},  // stage 1
+      {{128, 16, 32, 32}, {32, 16, 3, 3}, 2},  // stage 1 -> 2
+      {{128, 32, 16, 16}, {32, 32, 3, 3}, 1},  // stage 2
+      {{128, 32, 16, 16}, {64, 32, 3, 3}, 2},  // stage 2 -> 3
+      {{128, 64, 8, 8}, {64, 64, 3, 3}, 1},    // stage 3
+  };
+  for (const ConvCase& c : convs) bench_conv(c);
+  bench_matmul(128, 64, 10);  // the classifier
+  bench_matmul(512, 512, 512);
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""PyTorch twin of bench/bench_ops.cpp: the same ops, shapes, timing rule and JSON lines.
+
+Run with Debian's /usr/bin/python3 (python3-torch). Threads: OMP_NUM_THREADS, else nproc, as the
+OpenMP runtime of bench_ops picks them. bench/run_ops.sh runs both and prints the ratio table.
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+CONVS = [  # (x shape, w shape, stride), padding 1: ResNet-20 at batch 128
+    ((128, 3, 32, 32), (16, 3, 3, 3), 1),
+    ((128, 16, 32, 32), (16, 16, 3, 3), 1),
+    ((128, 16, 32, 32), (32, 16, 3, 3), 2),
+    ((128, 32, 16, 16), (32, 32, 3, 3), 1),
+    ((128, 32, 16, 16), (64, 32, 3, 3), 2),
+    ((128, 64, 8, 8), (64, 64, 3, 3), 1),
+]
+MATMULS = [(128, 64, 10), (512, 512, 512)]
+
+
+# BENCH_CLOCK=cpu: process CPU time (see bench_ops.cpp); else wall time.
+CLOCK = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
+
+
+def median_ms(f, budget_s=1.0):
+    """Median ms over runs filling about budget_s (at least 5, at most 50), after 2 warm-ups."""
+    for _ in range(2):
+        f()
+    ms = []
+    start = CLOCK()
+    while len(ms) < 5 or (len(ms) < 50 and CLOCK() - start < budget_s):
+        t0 = CLOCK()
+        f()
+        ms.append((CLOCK() - t0) * 1e3)
+    return statistics.median(ms)
+
+
+def report(op, shape, ms):
+    print(json.dumps({"op": op, "shape": shape, "ms": round(ms, 4)}), flush=True)
+
+
+def dims(s):
+    return "[" + ",".join(str(d) for d in s) + "]"
+
+
+def bench_conv(xs, ws, stride):
+    shape = f"x{dims(xs)} w{dims(ws)} s{stride} p1"
+    x, w = torch.randn(xs), torch.randn(ws)
+    y = torch.nn.functional.conv2d(x, w, stride=stride, padding=1)
+    dy = torch.randn(y.shape)
+    conv_bwd = torch.ops.aten.convolution_backward  # what autograd calls for conv2d
+
+    def backward(mask):
+        return conv_bwd(dy, x, w, None, [stride] * 2, [1, 1], [1, 1], False, [0, 0], 1, mask)
+
+    report("conv2d_fwd", shape, median_ms(lambda: torch.nn.functional.conv2d(x, w, stride=stride, padding=1)))
+    report("conv2d_bwd_data", shape, median_ms(lambda: backward([True, False, False])))
+    report("conv2d_bwd_filter", shape, median_ms(lambda: backward([False, True, False])))
+
+    def fwd_bwd():
+        torch.nn.functional.conv2d(x, w, stride=stride, padding=1)
+        backward([True, True, False])
+
+    report("conv2d_fwd_bwd", shape, median_ms(fwd_bwd))
+
+
+def bench_matmul(m, k, n):
+    shape = f"[{m},{k}]x[{k},{n}]"
+    x, w, dy = torch.randn(m, k), torch.randn(n, k), torch.randn(m, n)
+    report("matmul_fwd", shape, median_ms(lambda: x @ w.t()))
+
+    def fwd_bwd():
+        x @ w.t()
+        dy @ w
+        dy.t() @ x
+
+    report("matmul_fwd_bwd", shape, median_ms(fwd_bwd))
+
+
+def main():
+    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    print(f"bench_torch: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"mkldnn {torch.backends.mkldnn.is_available()}, clock {os.environ.get('BENCH_CLOCK', 'wall')}",
+          file=sys.stderr)
+    with torch.no_grad():
+        for xs, ws, stride in CONVS:
+            bench_conv(xs, ws, stride)
+        for m, k, n in MATMULS:
+            bench_matmul(m, k, n)
+
+
+if __name__ == "__main__":
+    main()
