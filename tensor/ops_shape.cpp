@@ -33,4 +33,97 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
   return permute(x, perm);
 }
 
+namespace {
+
+// Index values must lie in [0, n). Checked where they live on the host; on a GPU the check would
+// cost a device-to-host copy (DESIGN.md §6).
+void check_indices(const Tensor& index, int64_t n, const char* op, const char* what) {
+  TG_CHECK(index.dtype() == DType::i64, op, ": ", what, " must be int64, got ", index.str());
+  if (index.is_cuda()) return;
+  const int64_t* p = index.data<int64_t>();
+  for (int64_t i = 0; i < index.numel(); ++i)
+    TG_CHECK(p[i] >= 0 && p[i] < n, op, ": ", what, " ", p[i], " at position ", i, " is out of range [0, ", n,
+             ") for ", index.str());
+}
+
+}  // namespace
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  Device d = common_device({&x}, "slice");
+  const int64_t a = wrap_axis(dim, x.dim(), "slice"), n = x.shape()[a];
+  const int64_t s = start < 0 ? start + n : start, e = end < 0 ? end + n : end;
+  TG_CHECK(0 <= s && s <= e && e <= n, "slice: [", start, ", ", end, ") out of range for axis ", a, " of ",
+           x.str());
+  Shape out = x.shape();
+  out[a] = e - s;
+  int64_t outer = 1;
+  for (int64_t i = 0; i < a; ++i) outer *= x.shape()[i];
+  if (outer == 1) {  // the slice is one contiguous block: a view that shares storage
+    return x.reshape({n, n ? x.numel() / n : 0}).slice_rows(s, e).reshape(out);
+  }
+  Tensor y = Tensor::empty(out, x.dtype(), d);
+  TG_DISPATCH(d, slice_forward, x, a, s, y);
+  return y;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  TG_CHECK(!xs.empty(), "concat: no tensors");
+  const Tensor& first = xs[0];
+  Device d = common_device({&first}, "concat");
+  const int64_t a = wrap_axis(dim, first.dim(), "concat");
+  Shape out = first.shape();
+  out[a] = 0;
+  for (const Tensor& x : xs) {
+    common_device({&first, &x}, "concat");
+    check_same_dtype(first, x, "concat");
+    bool same = x.dim() == first.dim();
+    for (int64_t i = 0; same && i < x.dim(); ++i) same = i == a || x.shape()[i] == first.shape()[i];
+    TG_CHECK(same, "concat: ", x.str(), " does not match ", first.str(), " outside axis ", a);
+    out[a] += x.shape()[a];
+  }
+  if (xs.size() == 1) return first;
+  Tensor y = Tensor::zeros(out, first.dtype(), d);
+  int64_t offset = 0;
+  for (const Tensor& x : xs) {
+    TG_DISPATCH(d, slice_backward, x, a, offset, y);  // adds x into its place in the zeros
+    offset += x.shape()[a];
+  }
+  return y;
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  Device d = common_device({&x, &index}, "index_select");
+  const int64_t a = wrap_axis(dim, x.dim(), "index_select");
+  TG_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", index.str());
+  check_indices(index, x.shape()[a], "index_select", "index");
+  Shape out = x.shape();
+  out[a] = index.numel();
+  Tensor y = Tensor::empty(out, x.dtype(), d);
+  TG_DISPATCH(d, index_select, x, a, index, y);
+  return y;
+}
+
+Tensor gather(const Tensor& x, const Tensor& index) {
+  Device d = common_device({&x, &index}, "gather");
+  TG_CHECK(x.dim() >= 1 && index.dim() == x.dim() &&
+               Shape(x.shape().begin(), x.shape().end() - 1) == Shape(index.shape().begin(), index.shape().end() - 1),
+           "gather: index ", index.str(), " must match x ", x.str(), " in every dim but the last");
+  check_indices(index, x.size(-1), "gather", "index");
+  Tensor y = Tensor::empty(index.shape(), x.dtype(), d);
+  TG_DISPATCH(d, gather, x, index, y);
+  return y;
+}
+
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
+  Device d = common_device({&labels}, "one_hot");
+  TG_CHECK(is_floating(dtype), "one_hot: output dtype must be float32 or float64, got ", dtype_name(dtype));
+  TG_CHECK(num_classes > 0, "one_hot: num_classes must be > 0, got ", num_classes);
+  check_indices(labels, num_classes, "one_hot", "label");
+  Shape out = labels.shape();
+  out.push_back(num_classes);
+  Tensor y = Tensor::empty(out, dtype, d);
+  TG_DISPATCH(d, one_hot, labels, y);
+  return y;
+}
+
 }  // namespace tg
