@@ -16,6 +16,12 @@ int main(int argc, char** argv) {
   try {
     if (!flags.parse(argc, argv)) return 0;
     TrainOutcome r = train(config);
+    if (r.paused) {
+      std::printf("%s: paused after epoch %lld of %lld (test accuracy %.2f%%); run the same command again to resume\n",
+                  r.run_dir.c_str(), static_cast<long long>(r.epochs_done), static_cast<long long>(config.epochs),
+                  r.test_accuracy);
+      return 0;
+    }
     std::printf("%s: %s after %lld epochs: test accuracy %.2f%%, test loss (tau = 1) %.4f, "
                 "inputs with an exactly-zero gradient %.1f%%",
                 r.run_dir.c_str(), r.status.c_str(), static_cast<long long>(r.epochs_done), r.test_accuracy,

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tensor/error.h"
+#include "tensor/safetensors.h"  // AtomicFile
 
 namespace tg::runner {
 
@@ -272,17 +273,9 @@ Json Json::parse(const std::string& text, const std::string& source) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    TG_CHECK(out, "cannot write ", tmp, ": check that the directory exists and is writable");
-    out << text;
-    out.flush();
-    TG_CHECK(out.good(), "write to ", tmp, " failed (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  TG_CHECK(!ec, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+  AtomicFile out(path);
+  out.write(text);
+  out.commit();
 }
 
 std::string read_file(const std::string& path) {

@@ -51,7 +51,7 @@ class Json {
   friend struct JsonParser;
 };
 
-// Writes `text` to `path` atomically: `path.tmp` first, then rename over `path`.
+// Writes `text` to `path` atomically (tg::AtomicFile: a temporary file renamed over `path`).
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);

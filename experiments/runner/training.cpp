@@ -43,6 +43,7 @@ void add_train_flags(Flags& f, TrainConfig& c) {
   f.add("workers", &c.workers, "data loader threads");
   f.add("out-dir", &c.out_dir, "results folder; the run goes to <out-dir>/<run-id>/");
   f.add("run-id", &c.run_id, "the run's folder name (\"\" = <dataset>_<model>_tau<tau>_seed<seed>)");
+  f.add("stop-after", &c.stop_after, "stop after this many epochs now; running again resumes (0 = train to the end)");
 }
 
 Json config_json(const TrainConfig& c) {
@@ -293,7 +294,8 @@ TrainOutcome train(const TrainConfig& c) {
   CleanEval last_eval;
   auto t0 = std::chrono::steady_clock::now();
   int64_t images_seen = 0;
-  for (int64_t epoch = start_epoch; epoch < c.epochs && out.status == "finished"; ++epoch) {
+  const int64_t end_epoch = c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
+  for (int64_t epoch = start_epoch; epoch < end_epoch && out.status == "finished"; ++epoch) {
     model->train();
     loader.start_epoch(epoch);
     auto te = std::chrono::steady_clock::now();
@@ -348,6 +350,12 @@ TrainOutcome train(const TrainConfig& c) {
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.images_per_second = out.seconds > 0 ? static_cast<double>(images_seen) / out.seconds : 0.0;
+  if (out.status == "finished" && out.epochs_done < c.epochs) {  // --stop-after: resumable, no metrics yet
+    out.paused = true;
+    out.test_accuracy = last_eval.accuracy;
+    out.test_loss = last_eval.loss;
+    return out;
+  }
   if (out.status == "finished" && last_eval.count == 0) last_eval = evaluate_clean(*model, test_set, device, 256, true, size);
   out.test_accuracy = out.status == "finished" ? last_eval.accuracy : NAN;
   out.test_loss = out.status == "finished" ? last_eval.loss : NAN;

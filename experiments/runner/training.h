@@ -40,6 +40,8 @@ struct TrainConfig {
   int64_t workers = 2;
   std::string out_dir = "results/train";
   std::string run_id;                     // "" = <dataset>_<model>_tau<tau>_seed<seed>
+  int64_t stop_after = 0;                 // stop after this many epochs in this invocation (0 = none);
+                                          // not part of the run's identity: a later call resumes
 };
 
 void add_train_flags(Flags& flags, TrainConfig& config);
@@ -56,6 +58,7 @@ struct TrainOutcome {
   double seconds = 0;        // training time of this invocation
   double images_per_second = 0;
   bool reused = false;       // the run had finished before; nothing was trained
+  bool paused = false;       // --stop-after ended this invocation; the run resumes when called again
 };
 
 // Trains (or resumes, or reuses) the run that `config` describes.
