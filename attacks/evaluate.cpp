@@ -1,0 +1,304 @@
+// Robust evaluation, masking diagnostics and calibration.
+#include "attacks/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "tensor/error.h"
+
+namespace tg::attacks {
+
+NamedAttack make_attack(const std::string& name, double eps, int square_queries, int apgd_iters) {
+  if (name == "fgsm")
+    return {name, [eps](const ModelFn& m, const Tensor& x, const Tensor& y, Generator&) { return fgsm(m, x, y, eps); }};
+  if (name == "pgd20" || name == "cw") {
+    PgdOptions o = name == "cw" ? cw_options(eps) : pgd20_options(eps);
+    return {name, [o](const ModelFn& m, const Tensor& x, const Tensor& y, Generator& g) { return pgd(m, x, y, o, g); }};
+  }
+  if (name == "apgd-ce" || name == "apgd-dlr" || name == "apgd-t") {
+    ApgdOptions o;
+    o.eps = eps;
+    o.n_iter = apgd_iters;
+    o.loss = name == "apgd-ce" ? ApgdLoss::ce : name == "apgd-dlr" ? ApgdLoss::dlr : ApgdLoss::targeted_dlr;
+    return {name, [o](const ModelFn& m, const Tensor& x, const Tensor& y, Generator& g) { return apgd(m, x, y, o, g); }};
+  }
+  if (name == "square") {
+    SquareOptions o;
+    o.eps = eps;
+    o.n_queries = square_queries;
+    return {name,
+            [o](const ModelFn& m, const Tensor& x, const Tensor& y, Generator& g) { return square_attack(m, x, y, o, g); }};
+  }
+  TG_FAIL("make_attack: unknown attack '", name, "' (known: fgsm, pgd20, cw, apgd-ce, apgd-dlr, apgd-t, square)");
+}
+
+std::vector<std::string> attack_names() { return {"fgsm", "pgd20", "cw", "apgd-ce", "apgd-dlr", "apgd-t", "square"}; }
+
+std::vector<NamedAttack> paper_attacks(double eps, int square_queries, int apgd_iters) {
+  std::vector<NamedAttack> out;
+  for (const char* name : {"pgd20", "cw", "apgd-ce", "apgd-dlr", "apgd-t", "square"})
+    out.push_back(make_attack(name, eps, square_queries, apgd_iters));
+  return out;
+}
+
+ModelFn as_model_fn(nn::Module& model) {
+  return [&model](const Variable& v) { return model.forward(v); };
+}
+
+namespace {
+
+double mean_of(const Tensor& mask) {
+  std::vector<uint8_t> m = mask.cpu().to_vector<uint8_t>();
+  if (m.empty()) return 0.0;
+  return static_cast<double>(std::count(m.begin(), m.end(), uint8_t{1})) / static_cast<double>(m.size());
+}
+
+// Calls f(begin, end) for consecutive batches of rows.
+template <class F>
+void for_batches(int64_t n, int64_t batch_size, F&& f) {
+  TG_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, got ", batch_size);
+  for (int64_t b = 0; b < n; b += batch_size) f(b, std::min(n, b + batch_size));
+}
+
+// The rows idx of x (all rows when idx covers them).
+Tensor rows(const Tensor& x, const std::vector<int64_t>& idx) { return index_select(x, 0, index_tensor(idx, x.device())); }
+
+}  // namespace
+
+Tensor correct_mask(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
+  std::vector<Tensor> parts;
+  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+    parts.push_back(eq(predict(model, x.slice_rows(b, e)), y.slice_rows(b, e)).cpu());
+  });
+  return parts.empty() ? Tensor::zeros({0}, DType::u8) : concat(parts, 0);
+}
+
+double accuracy(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
+  return mean_of(correct_mask(model, x, y, batch_size));
+}
+
+Tensor robust_mask(const ModelFn& model, const NamedAttack& attack, const Tensor& x, const Tensor& y, Generator& gen,
+                   int64_t batch_size) {
+  std::vector<Tensor> parts;
+  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+    Tensor xs = x.slice_rows(b, e), ys = y.slice_rows(b, e);
+    Tensor robust = eq(predict(model, xs), ys);
+    std::vector<int64_t> idx = nonzero_indices(robust);
+    if (!idx.empty()) {
+      Tensor xc = rows(xs, idx), yc = rows(ys, idx);
+      AttackResult r = attack.run(model, xc, yc, gen);
+      robust = merge_rows(robust, eq(predict(model, r.x_adv), yc), idx);
+    }
+    parts.push_back(robust.cpu());
+  });
+  return parts.empty() ? Tensor::zeros({0}, DType::u8) : concat(parts, 0);
+}
+
+double robust_accuracy(const ModelFn& model, const NamedAttack& attack, const Tensor& x, const Tensor& y,
+                       Generator& gen, int64_t batch_size) {
+  return mean_of(robust_mask(model, attack, x, y, gen, batch_size));
+}
+
+WorstCaseResult worst_case(const ModelFn& model, const std::vector<NamedAttack>& attacks, const Tensor& x,
+                           const Tensor& y, Generator& gen, int64_t batch_size, bool cascade) {
+  WorstCaseResult out;
+  Tensor correct = correct_mask(model, x, y, batch_size);
+  out.clean = mean_of(correct);
+  Tensor robust = correct;
+  for (const NamedAttack& a : attacks) {
+    // cascade: attack only the points still robust; otherwise every clean-correct point.
+    std::vector<int64_t> idx = nonzero_indices(cascade ? robust : correct);
+    Tensor mask = cascade ? robust : correct;
+    if (!idx.empty()) {
+      Tensor r = robust_mask(model, a, rows(x, idx), rows(y, idx), gen, batch_size);
+      mask = merge_rows(mask, r, idx);
+    }
+    robust = logical_and(robust, mask);
+    out.per_attack.emplace_back(a.name, mean_of(cascade ? robust : mask));
+  }
+  out.worst = mean_of(robust);
+  out.robust = robust;
+  return out;
+}
+
+std::vector<std::pair<double, double>> eps_sweep(const ModelFn& model, const std::function<NamedAttack(double)>& make,
+                                                 const std::vector<double>& eps_values, const Tensor& x,
+                                                 const Tensor& y, Generator& gen, int64_t batch_size) {
+  TG_CHECK(std::is_sorted(eps_values.begin(), eps_values.end()) && (eps_values.empty() || eps_values[0] >= 0),
+           "eps_sweep: eps values must be non-negative and ascending");
+  std::vector<std::pair<double, double>> out;
+  Tensor robust = correct_mask(model, x, y, batch_size);
+  for (double eps : eps_values) {
+    std::vector<int64_t> idx = nonzero_indices(robust);
+    if (eps > 0 && !idx.empty())
+      robust = merge_rows(robust, robust_mask(model, make(eps), rows(x, idx), rows(y, idx), gen, batch_size), idx);
+    out.emplace_back(eps, mean_of(robust));
+  }
+  return out;
+}
+
+std::vector<double> default_sweep_eps() {
+  std::vector<double> out;
+  for (double k : {0, 1, 2, 4, 6, 8, 12, 16, 24, 32}) out.push_back(k / 255.0);
+  return out;
+}
+
+double zero_gradient_fraction(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
+  std::vector<Tensor> parts;
+  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+    Variable xv(x.slice_rows(b, e), true);
+    Variable ce = cross_entropy_per_sample(model(xv), y.slice_rows(b, e), 1.0);
+    Tensor g = grad({sum(ce)}, {xv})[0];
+    Tensor largest = max(abs(g.reshape({e - b, -1})), {1});
+    parts.push_back(eq(largest, Tensor::scalar(0.0, g.dtype(), g.device())).cpu());
+  });
+  return parts.empty() ? 0.0 : mean_of(concat(parts, 0));
+}
+
+std::vector<double> logit_margins(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
+  std::vector<double> out;
+  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+    Tensor m = logit_margin(logits_no_grad(model, x.slice_rows(b, e)), y.slice_rows(b, e));
+    std::vector<double> v = m.to(DType::f64).cpu().to_vector<double>();
+    out.insert(out.end(), v.begin(), v.end());
+  });
+  return out;
+}
+
+MarginSummary summarize(std::vector<double> v) {
+  MarginSummary s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  auto q = [&](double p) {  // linear interpolation between order statistics (numpy's default)
+    const double pos = p * static_cast<double>(v.size() - 1);
+    const size_t lo = static_cast<size_t>(pos);
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+  };
+  s.min = v.front(), s.max = v.back(), s.p10 = q(0.1), s.median = q(0.5), s.p90 = q(0.9);
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  return s;
+}
+
+MaskingDiagnostics masking_diagnostics(nn::Module& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
+  TG_CHECK(x.dtype() == DType::f32, "masking_diagnostics: expects float32 pixels, got ", x.str());
+  ModelFn f = as_model_fn(model);
+  MaskingDiagnostics d;
+  d.zero_grad_f32 = zero_gradient_fraction(f, x, y, batch_size);
+  d.margins = logit_margins(f, x, y, batch_size);
+  model.to(DType::f64);
+  try {
+    d.zero_grad_f64 = zero_gradient_fraction(f, x.to(DType::f64), y, batch_size);
+  } catch (...) {
+    model.to(DType::f32);
+    throw;
+  }
+  model.to(DType::f32);
+  return d;
+}
+
+Tensor collect_logits(const ModelFn& model, const Tensor& x, int64_t batch_size) {
+  std::vector<Tensor> parts;
+  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) { parts.push_back(logits_no_grad(model, x.slice_rows(b, e)).cpu()); });
+  TG_CHECK(!parts.empty(), "collect_logits: no inputs");
+  return concat(parts, 0);
+}
+
+namespace {
+
+struct HostLogits {
+  std::vector<double> z;
+  std::vector<int64_t> y;
+  int64_t n = 0, k = 0;
+};
+
+HostLogits to_host(const Tensor& logits, const Tensor& labels, const char* op) {
+  TG_CHECK(logits.dim() == 2 && labels.numel() == logits.size(0) && logits.size(0) > 0, op, ": logits ",
+           logits.str(), " and labels ", labels.str(), " do not match");
+  HostLogits h{logits.to(DType::f64).cpu().to_vector<double>(), labels.to(DType::i64).cpu().to_vector<int64_t>(),
+               logits.size(0), logits.size(1)};
+  for (int64_t l : h.y) TG_CHECK(l >= 0 && l < h.k, op, ": label ", l, " outside [0, ", h.k, ")");
+  return h;
+}
+
+// log sum_j exp(z_j / T) - z_y / T for row i, and the softmax confidence and argmax.
+struct RowStats {
+  double nll, confidence;
+  int64_t pred;
+};
+RowStats row_stats(const HostLogits& h, int64_t i, double temperature) {
+  const double* z = &h.z[static_cast<size_t>(i * h.k)];
+  int64_t arg = 0;
+  for (int64_t j = 1; j < h.k; ++j)
+    if (z[j] > z[arg]) arg = j;
+  double s = 0;
+  for (int64_t j = 0; j < h.k; ++j) s += std::exp((z[j] - z[arg]) / temperature);
+  const double lse = z[arg] / temperature + std::log(s);
+  return {lse - z[h.y[static_cast<size_t>(i)]] / temperature, 1.0 / s, arg};
+}
+
+double mean_nll(const HostLogits& h, double temperature) {
+  double total = 0;
+  for (int64_t i = 0; i < h.n; ++i) total += row_stats(h, i, temperature).nll;
+  return total / static_cast<double>(h.n);
+}
+
+}  // namespace
+
+double expected_calibration_error(const Tensor& logits, const Tensor& labels, int n_bins, double temperature) {
+  TG_CHECK(n_bins >= 1 && temperature > 0, "expected_calibration_error: n_bins ", n_bins, ", temperature ", temperature);
+  HostLogits h = to_host(logits, labels, "expected_calibration_error");
+  std::vector<double> conf(static_cast<size_t>(n_bins)), acc(static_cast<size_t>(n_bins));
+  std::vector<int64_t> count(static_cast<size_t>(n_bins));
+  for (int64_t i = 0; i < h.n; ++i) {
+    RowStats r = row_stats(h, i, temperature);
+    // bin b covers (b / n_bins, (b + 1) / n_bins]
+    const int b = std::clamp(static_cast<int>(std::ceil(r.confidence * n_bins)) - 1, 0, n_bins - 1);
+    conf[static_cast<size_t>(b)] += r.confidence;
+    acc[static_cast<size_t>(b)] += r.pred == h.y[static_cast<size_t>(i)] ? 1.0 : 0.0;
+    ++count[static_cast<size_t>(b)];
+  }
+  double ece = 0;
+  for (size_t b = 0; b < static_cast<size_t>(n_bins); ++b)
+    if (count[b] > 0) ece += std::abs(acc[b] - conf[b]) / static_cast<double>(h.n);
+  return ece;
+}
+
+double negative_log_likelihood(const Tensor& logits, const Tensor& labels, double temperature) {
+  TG_CHECK(temperature > 0, "negative_log_likelihood: temperature must be positive, got ", temperature);
+  return mean_nll(to_host(logits, labels, "negative_log_likelihood"), temperature);
+}
+
+double fit_temperature(const Tensor& logits, const Tensor& labels) {
+  HostLogits h = to_host(logits, labels, "fit_temperature");
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  double a = std::log(1e-3), b = std::log(1e4);
+  double c = b - phi * (b - a), d = a + phi * (b - a);
+  double fc = mean_nll(h, std::exp(c)), fd = mean_nll(h, std::exp(d));
+  for (int it = 0; it < 100 && b - a > 1e-10; ++it) {
+    if (fc < fd) {
+      b = d, d = c, fd = fc;
+      c = b - phi * (b - a);
+      fc = mean_nll(h, std::exp(c));
+    } else {
+      a = c, c = d, fc = fd;
+      d = a + phi * (b - a);
+      fd = mean_nll(h, std::exp(d));
+    }
+  }
+  return std::exp((a + b) / 2);
+}
+
+CalibrationReport calibration(const Tensor& heldout_logits, const Tensor& heldout_labels, const Tensor& test_logits,
+                              const Tensor& test_labels, int n_bins) {
+  CalibrationReport r;
+  r.ece = expected_calibration_error(test_logits, test_labels, n_bins);
+  r.nll = negative_log_likelihood(test_logits, test_labels);
+  r.temperature = fit_temperature(heldout_logits, heldout_labels);
+  r.ece_after = expected_calibration_error(test_logits, test_labels, n_bins, r.temperature);
+  r.nll_after = negative_log_likelihood(test_logits, test_labels, r.temperature);
+  return r;
+}
+
+}  // namespace tg::attacks
