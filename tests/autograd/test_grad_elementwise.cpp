@@ -33,3 +33,16 @@ TEST_CASE("gradcheck: unary and scalar ops") {
   gradcheck("pow", [](auto& v) { return pow(v[0], 2.5); }, {pos});
   gradcheck("clamp", [](auto& v) { return clamp(v[0], -1.0, 1.0); }, {away_from_kinks(sub(x, Tensor::scalar(1.0, DType::f64)))});
 }
+
+TEST_CASE("gradcheck: reductions") {
+  Tensor x = rand64({3, 4, 5}, 7);
+  gradcheck("sum", [](auto& v) { return sum(v[0]); }, {x});
+  gradcheck("sum", [](auto& v) { return sum(v[0], {0, 2}); }, {x});
+  gradcheck("sum", [](auto& v) { return sum(v[0], {-1}, true); }, {x});
+  gradcheck("mean", [](auto& v) { return mean(v[0]); }, {x});
+  gradcheck("mean", [](auto& v) { return mean(v[0], {1}, true); }, {x});
+  gradcheck("max", [](auto& v) { return max(v[0], 1); }, {x});  // random values: no ties
+  gradcheck("max", [](auto& v) { return max(v[0], -1, true); }, {x});
+  gradcheck("var", [](auto& v) { return var(v[0], {2}, 1); }, {x});
+  gradcheck("var", [](auto& v) { return var(v[0], {0, 2}, 0, true); }, {x});
+}
