@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
 using namespace tg;
+using tg::testing::error_of;
 
 namespace {
 
@@ -53,15 +55,6 @@ Shape mat(bool trans, int64_t rows, int64_t cols, Shape batch = {}) {
   batch.push_back(trans ? cols : rows);
   batch.push_back(trans ? rows : cols);
   return batch;
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.h"
 #include "tensor/ops.h"
 
 using namespace tg;
+using tg::testing::error_of;
 
 namespace {
 
@@ -15,15 +17,6 @@ namespace {
 Tensor iota(const Shape& s) { return Tensor::arange(numel(s), DType::f32).reshape(s); }
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

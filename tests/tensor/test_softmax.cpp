@@ -8,10 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
 using namespace tg;
+using tg::testing::error_of;
 
 namespace {
 
@@ -36,15 +38,6 @@ std::vector<double> as_doubles(const Tensor& t) {
   std::vector<double> out;
   for (T v : t.to_vector<T>()) out.push_back(static_cast<double>(v));
   return out;
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
