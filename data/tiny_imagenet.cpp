@@ -1,0 +1,203 @@
+// Tiny-ImageNet-200 and Tiny-ImageNet-C readers, and the stb image-file helpers. The stb
+// implementations (stb_image, stb_image_write) are compiled here, once for the whole library.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include "data/tiny_imagenet.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "tensor/error.h"
+
+namespace tg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kHowToGet =
+    "Download http://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it, then pass its folder "
+    "(the one holding wnids.txt) with --data-dir";
+
+std::string join(const std::string& dir, const std::string& file) {
+  return dir.empty() || dir.back() == '/' ? dir + file : dir + "/" + file;
+}
+
+// The *.JPEG (any case of .jpeg / .jpg) files of a folder, sorted by name.
+std::vector<std::string> jpegs_in(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (ext == ".jpeg" || ext == ".jpg") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Decodes `paths` into images [N, 3, 64, 64] with their labels.
+Dataset decode_all(const std::string& name, const std::vector<std::string>& paths, const std::vector<int64_t>& labels,
+                   const std::vector<std::string>& classes) {
+  int64_t n = int64_t(paths.size());
+  Dataset d;
+  d.name = name;
+  d.images = Tensor::empty({n, 3, 64, 64}, DType::u8);
+  d.labels = Tensor::from_vector<int64_t>(labels, {n});
+  d.num_classes = int64_t(classes.size());
+  d.class_names = classes;
+  for (int64_t i = 0; i < n; ++i) d.images.slice_rows(i, i + 1).copy_(read_image_rgb(paths[i], 64, 64));
+  return d;
+}
+
+std::vector<std::string> read_wnids(const std::string& dir) {
+  std::string path = join(dir, "wnids.txt");
+  TG_CHECK(fs::is_directory(dir), "Tiny-ImageNet-200 not found: no folder ", dir, ". ", kHowToGet);
+  std::ifstream f(path);
+  TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", path, " (the class list). ", kHowToGet);
+  std::vector<std::string> wnids;
+  std::string line;
+  while (std::getline(f, line)) {
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    if (!line.empty()) wnids.push_back(line);
+  }
+  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-200: ", path, " lists no classes");
+  std::sort(wnids.begin(), wnids.end());
+  TG_CHECK(std::adjacent_find(wnids.begin(), wnids.end()) == wnids.end(), "Tiny-ImageNet-200: ", path,
+           " lists a class twice");
+  return wnids;
+}
+
+int64_t class_index(const std::vector<std::string>& wnids, const std::string& wnid) {
+  auto it = std::lower_bound(wnids.begin(), wnids.end(), wnid);
+  return it != wnids.end() && *it == wnid ? int64_t(it - wnids.begin()) : -1;
+}
+
+}  // namespace
+
+Tensor read_image_rgb(const std::string& path, int expect_h, int expect_w) {
+  std::ifstream f(path, std::ios::binary);
+  TG_CHECK(f.good(), "read_image_rgb: cannot open ", path);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // stb_image decodes a truncated JPEG without complaint (it reads zeros past the end): require the
+  // end-of-image marker FF D9 among the last bytes (only padding may follow it).
+  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
+    bool eoi = false;
+    for (size_t i = bytes.size() >= 64 ? bytes.size() - 64 : 0; i + 1 < bytes.size() && !eoi; ++i)
+      eoi = bytes[i] == 0xFF && bytes[i + 1] == 0xD9;
+    TG_CHECK(eoi, "read_image_rgb: cannot decode ", path, " (", bytes.size(),
+             " bytes): the JPEG has no end-of-image marker; the file is truncated");
+  }
+  int w = 0, h = 0, channels = 0;
+  unsigned char* px = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels, 3);
+  TG_CHECK(px != nullptr, "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ",
+           stbi_failure_reason() ? stbi_failure_reason() : "unknown error", "; the file is truncated or not an image");
+  if ((expect_h > 0 && h != expect_h) || (expect_w > 0 && w != expect_w)) {
+    stbi_image_free(px);
+    TG_FAIL("read_image_rgb: ", path, " is ", w, " x ", h, " pixels; expected ", expect_w, " x ", expect_h);
+  }
+  Tensor out = Tensor::empty({3, h, w}, DType::u8);
+  uint8_t* o = out.data<uint8_t>();
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < h * w; ++i) o[size_t(c) * h * w + i] = px[size_t(i) * 3 + c];
+  stbi_image_free(px);
+  return out;
+}
+
+namespace {
+
+// uint8 [C, H, W] -> interleaved HWC bytes for stb_image_write.
+std::vector<unsigned char> interleave(const Tensor& image, const char* op, const std::string& path) {
+  TG_CHECK(image.dim() == 3 && image.dtype() == DType::u8 && (image.size(0) == 1 || image.size(0) == 3), op, ": ",
+           path, ": expected uint8 [C, H, W] with C = 1 or 3, got ", dtype_name(image.dtype()), " ",
+           shape_str(image.shape()));
+  Tensor src = image.cpu();
+  int64_t c = src.size(0), hw = src.size(1) * src.size(2);
+  std::vector<unsigned char> out(size_t(c * hw));
+  const uint8_t* s = src.data<uint8_t>();
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t i = 0; i < hw; ++i) out[size_t(i * c + ch)] = s[ch * hw + i];
+  return out;
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Tensor& image) {
+  std::vector<unsigned char> px = interleave(image, "write_png", path);
+  int c = int(image.size(0)), h = int(image.size(1)), w = int(image.size(2));
+  TG_CHECK(stbi_write_png(path.c_str(), w, h, c, px.data(), w * c) != 0, "write_png: cannot write ", path);
+}
+
+void write_jpeg(const std::string& path, const Tensor& image, int quality) {
+  std::vector<unsigned char> px = interleave(image, "write_jpeg", path);
+  int c = int(image.size(0)), h = int(image.size(1)), w = int(image.size(2));
+  TG_CHECK(stbi_write_jpg(path.c_str(), w, h, c, px.data(), quality) != 0, "write_jpeg: cannot write ", path);
+}
+
+Dataset load_tiny_imagenet(const std::string& dir_in, bool train) {
+  std::string dir = dir_in.empty() ? "./data/tiny-imagenet-200" : dir_in;
+  std::vector<std::string> wnids = read_wnids(dir);
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  if (train) {
+    for (size_t k = 0; k < wnids.size(); ++k) {
+      std::string folder = join(dir, "train/" + wnids[k] + "/images");
+      TG_CHECK(fs::is_directory(folder), "Tiny-ImageNet-200: no folder ", folder, " for class ", wnids[k],
+               " of wnids.txt. ", kHowToGet);
+      for (const auto& p : jpegs_in(folder)) {
+        paths.push_back(p);
+        labels.push_back(int64_t(k));
+      }
+    }
+  } else {
+    std::string ann = join(dir, "val/val_annotations.txt");
+    std::ifstream f(ann);
+    TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", ann, " (the validation labels). ", kHowToGet);
+    std::string line;
+    for (int64_t line_no = 1; std::getline(f, line); ++line_no) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      std::istringstream fields(line);
+      std::string file, wnid;
+      TG_CHECK(std::getline(fields, file, '\t') && std::getline(fields, wnid, '\t') && !file.empty(),
+               "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": expected '<file>\\t<wnid>\\t...', got '", line, "'");
+      wnid.erase(wnid.find_last_not_of(" \r") + 1);
+      int64_t k = class_index(wnids, wnid);
+      TG_CHECK(k >= 0, "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": class ", wnid, " is not in wnids.txt");
+      paths.push_back(join(dir, "val/images/" + file));
+      labels.push_back(k);
+    }
+    TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
+  }
+  TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: no training images under ", join(dir, "train"), ". ", kHowToGet);
+  return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids);
+}
+
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity) {
+  std::string root = join(join(dir, corruption), std::to_string(severity));
+  TG_CHECK(severity >= 1 && severity <= 5, "load_tiny_imagenet_c: severity ", severity, " is not in 1..5");
+  TG_CHECK(fs::is_directory(root), "Tiny-ImageNet-C: no folder ", root,
+           ". Download Tiny-ImageNet-C (https://zenodo.org/record/2536630) and pass the folder holding "
+           "<corruption>/<severity>/<wnid>/ with --data-dir");
+  std::vector<std::string> wnids;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) wnids.push_back(e.path().filename().string());
+  std::sort(wnids.begin(), wnids.end());
+  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-C: ", root, " holds no class folders");
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  for (size_t k = 0; k < wnids.size(); ++k)
+    for (const auto& p : jpegs_in(join(root, wnids[k]))) {
+      paths.push_back(p);
+      labels.push_back(int64_t(k));
+    }
+  TG_CHECK(!paths.empty(), "Tiny-ImageNet-C: no JPEG images under ", root);
+  return decode_all("tiny-imagenet-c/" + corruption + "/" + std::to_string(severity), paths, labels, wnids);
+}
+
+}  // namespace tg

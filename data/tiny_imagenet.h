@@ -1,0 +1,36 @@
+// Tiny-ImageNet-200 (http://cs231n.stanford.edu/tiny-imagenet-200.zip): 200 classes of 64x64 JPEG
+// images, and its corrupted twin Tiny-ImageNet-C (https://zenodo.org/record/2536630). Images are
+// decoded with stb_image; grayscale (and CMYK-free) JPEGs are turned into RGB by repeating the gray.
+//
+//   <dir>/wnids.txt                     the 200 class ids (WordNet ids), one a line; classes are them sorted
+//   <dir>/train/<wnid>/images/*.JPEG    500 images per class
+//   <dir>/val/images/*.JPEG             10,000 images
+//   <dir>/val/val_annotations.txt       "<file>\t<wnid>\t<x0>\t<y0>\t<x1>\t<y1>" per validation image
+//   <c_dir>/<corruption>/<severity>/<wnid>/*.JPEG   Tiny-ImageNet-C (severity 1..5)
+//
+// Also the image-file helpers the data layer and the experiments use (stb_image / stb_image_write).
+#pragma once
+
+#include <string>
+
+#include "data/dataset.h"
+
+namespace tg {
+
+// Train (train/) or validation (val/) split: images uint8 [N, 3, 64, 64], labels int64 by the sorted
+// wnids, class_names the wnids. Default dir ./data/tiny-imagenet-200. Errors name the missing or
+// broken file (wnids.txt, val_annotations.txt, an undecodable JPEG) and say where to get the set.
+Dataset load_tiny_imagenet(const std::string& dir = "", bool train = true);
+
+// Tiny-ImageNet-C: <dir>/<corruption>/<severity>/<wnid>/*.JPEG, classes the sorted wnid folders.
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity);
+
+// One image file (JPEG, PNG, ...) as uint8 [3, H, W] (gray and gray+alpha become RGB, alpha is
+// dropped). With expect_h, expect_w > 0 the size must match. Errors name the file and stb's reason.
+Tensor read_image_rgb(const std::string& path, int expect_h = 0, int expect_w = 0);
+
+// uint8 [C, H, W] with C = 1 or 3, as a PNG or a JPEG (baseline, stb_image_write; quality 1..100).
+void write_png(const std::string& path, const Tensor& image);
+void write_jpeg(const std::string& path, const Tensor& image, int quality = 90);
+
+}  // namespace tg

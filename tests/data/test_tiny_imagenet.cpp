@@ -1,0 +1,125 @@
+// Tiny-ImageNet-200 and Tiny-ImageNet-C on small folders the test writes in the real layout (64x64
+// JPEGs by stb_image_write, one of them grayscale), and broken ones: missing wnids.txt, missing or
+// bad val_annotations.txt, a truncated JPEG, a JPEG of the wrong size; each error names the file.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "data/tiny_imagenet.h"
+#include "data_test_util.h"
+
+using namespace tg;
+using namespace tg::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A smooth 64x64 image (JPEG keeps it within a few levels): channel c, value 40 + (x + y) / 2 + 20 c + tone.
+Tensor smooth_image(int channels, int tone, int size = 64) {
+  Tensor t = Tensor::empty({channels, size, size}, DType::u8);
+  for (int c = 0; c < channels; ++c)
+    for (int y = 0; y < size; ++y)
+      for (int x = 0; x < size; ++x) t.data<uint8_t>()[(c * size + y) * size + x] = uint8_t(40 + (x + y) / 2 + 20 * c + tone);
+  return t;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(double(a.data<uint8_t>()[i]) - b.data<uint8_t>()[i]));
+  return m;
+}
+
+void write_text(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+// wnids n02 and n01 (unsorted on purpose), two training images each (n01's second one grayscale),
+// two validation images.
+void make_tiny(const TempDir& dir) {
+  write_text(dir / "wnids.txt", "n02\nn01\n");
+  for (const char* w : {"n01", "n02"}) fs::create_directories(dir / (std::string("train/") + w + "/images"));
+  fs::create_directories(dir / "val/images");
+  write_jpeg((dir / "train/n01/images/n01_0.JPEG").string(), smooth_image(3, 0), 95);
+  write_jpeg((dir / "train/n01/images/n01_1.JPEG").string(), smooth_image(1, 10), 95);
+  write_jpeg((dir / "train/n02/images/n02_0.JPEG").string(), smooth_image(3, 30), 95);
+  write_jpeg((dir / "train/n02/images/n02_1.JPEG").string(), smooth_image(3, 40), 95);
+  write_text(dir / "train/n02/images/readme.txt", "not an image");
+  write_jpeg((dir / "val/images/val_0.JPEG").string(), smooth_image(3, 50), 95);
+  write_jpeg((dir / "val/images/val_1.JPEG").string(), smooth_image(3, 60), 95);
+  write_text(dir / "val/val_annotations.txt", "val_0.JPEG\tn02\t0\t0\t63\t63\nval_1.JPEG\tn01\t1\t2\t30\t40\n");
+}
+
+}  // namespace
+
+TEST_CASE("tiny-imagenet: train and val splits, sorted classes, gray JPEG to RGB") {
+  TempDir dir("tiny_good");
+  make_tiny(dir);
+  Dataset train = load_tiny_imagenet(dir.string(), true);
+  REQUIRE(train.size() == 4);
+  CHECK(train.images.shape() == Shape{4, 3, 64, 64});
+  CHECK(train.num_classes == 2);
+  CHECK(train.class_names == std::vector<std::string>{"n01", "n02"});
+  CHECK(std::vector<int64_t>(train.labels.data<int64_t>(), train.labels.data<int64_t>() + 4) ==
+        std::vector<int64_t>{0, 0, 1, 1});
+  CHECK(max_abs_diff(train.images.slice_rows(0, 1), smooth_image(3, 0)) <= 6);
+  // The grayscale JPEG: three equal channels, close to the gray written.
+  Tensor gray = train.images.slice_rows(1, 2).reshape({3, 64, 64});
+  const uint8_t* g = gray.data<uint8_t>();
+  for (int i = 0; i < 64 * 64; ++i) {
+    CHECK(g[i] == g[4096 + i]);
+    CHECK(g[i] == g[8192 + i]);
+  }
+  CHECK(max_abs_diff(gray.slice_rows(0, 1), smooth_image(1, 10)) <= 6);
+
+  Dataset val = load_tiny_imagenet(dir.string(), false);
+  REQUIRE(val.size() == 2);
+  CHECK(val.labels.data<int64_t>()[0] == 1);
+  CHECK(val.labels.data<int64_t>()[1] == 0);
+  CHECK(max_abs_diff(val.images.slice_rows(1, 2), smooth_image(3, 60)) <= 6);
+}
+
+TEST_CASE("tiny-imagenet-c: <corruption>/<severity>/<wnid>/*.JPEG") {
+  TempDir dir("tiny_c");
+  for (const char* w : {"n05", "n03"}) {
+    fs::create_directories(dir / (std::string("fog/3/") + w));
+    write_jpeg((dir / (std::string("fog/3/") + w + "/a.JPEG")).string(), smooth_image(3, w[2] == '5' ? 5 : 0), 90);
+  }
+  Dataset d = load_tiny_imagenet_c(dir.string(), "fog", 3);
+  REQUIRE(d.size() == 2);
+  CHECK(d.class_names == std::vector<std::string>{"n03", "n05"});
+  CHECK(d.labels.data<int64_t>()[1] == 1);
+  check_error([&] { load_tiny_imagenet_c(dir.string(), "fog", 2); }, (dir / "fog/2").string(), {"Tiny-ImageNet-C"});
+}
+
+TEST_CASE("tiny-imagenet: broken folders are clear errors naming the file") {
+  TempDir dir("tiny_bad");
+  make_tiny(dir);
+  std::string ds = dir.string();
+  // Missing folder and missing wnids.txt.
+  check_error([&] { load_tiny_imagenet(ds + "/nowhere", true); }, ds + "/nowhere", {"tiny-imagenet-200.zip"});
+  fs::rename(dir / "wnids.txt", dir / "wnids.bak");
+  check_error([&] { load_tiny_imagenet(ds, true); }, ds + "/wnids.txt", {"cannot read"});
+  fs::rename(dir / "wnids.bak", dir / "wnids.txt");
+  // Missing annotations, a malformed line, an unknown class.
+  fs::rename(dir / "val/val_annotations.txt", dir / "val/ann.bak");
+  check_error([&] { load_tiny_imagenet(ds, false); }, ds + "/val/val_annotations.txt", {"validation labels"});
+  write_text(dir / "val/val_annotations.txt", "val_0.JPEG\tn02\nval_1.JPEG n01 1 2 3 4\n");
+  check_error([&] { load_tiny_imagenet(ds, false); }, ds + "/val/val_annotations.txt", {"line 2"});
+  write_text(dir / "val/val_annotations.txt", "val_0.JPEG\tn07\t0\t0\t1\t1\n");
+  check_error([&] { load_tiny_imagenet(ds, false); }, ds + "/val/val_annotations.txt", {"n07", "not in wnids.txt"});
+  // A class folder missing.
+  write_text(dir / "wnids.txt", "n01\nn02\nn09\n");
+  check_error([&] { load_tiny_imagenet(ds, true); }, ds + "/train/n09/images", {"n09"});
+  write_text(dir / "wnids.txt", "n01\nn02\n");
+  // A truncated JPEG, and one of the wrong size.
+  std::string bad = ds + "/train/n02/images/n02_1.JPEG";
+  std::vector<uint8_t> bytes = read_bytes(bad);
+  bytes.resize(bytes.size() / 3);
+  write_bytes(bad, bytes);
+  check_error([&] { load_tiny_imagenet(ds, true); }, bad, {"cannot decode"});
+  write_jpeg(bad, smooth_image(3, 0, 32), 90);
+  check_error([&] { load_tiny_imagenet(ds, true); }, bad, {"32 x 32", "expected 64 x 64"});
+  write_bytes(bad, {0xFF, 0xD8, 0xFF});
+  check_error([&] { read_image_rgb(bad); }, bad, {"cannot decode"});
+  check_error([&] { read_image_rgb(ds + "/none.png"); }, ds + "/none.png", {"cannot open"});
+}
