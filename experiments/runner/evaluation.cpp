@@ -1,0 +1,534 @@
+#include "experiments/runner/evaluation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "data/corrupted.h"
+#include "data/corruptions/corruptions.h"
+#include "data/transforms.h"
+#include "experiments/runner/progress.h"
+#include "experiments/runner/training.h"
+#include "nn/models/factory.h"
+#include "tensor/ops.h"
+#include "tensor/safetensors.h"
+
+namespace tg::runner {
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// The Normalize statistics of a dataset name as data/ spells it (as training.cpp).
+std::string stats_name(const std::string& dataset) {
+  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
+  if (dataset == "fashion-mnist") return "fashion_mnist";
+  return dataset;
+}
+
+// Images as the model takes them: float32 in [0, 1], resized when the model has a fixed input size.
+Tensor model_pixels(const Tensor& images, int64_t size) {
+  Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
+  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
+  return x;
+}
+
+// Host logits [N, K] of a whole set, converted and moved a batch at a time (sets can be large).
+Tensor host_logits(const attacks::ModelFn& f, const Tensor& images, int64_t size, Device device, int64_t batch) {
+  std::vector<Tensor> parts;
+  for (int64_t b = 0; b < images.size(0); b += batch) {
+    Tensor x = model_pixels(images.slice_rows(b, std::min(b + batch, images.size(0))), size).to(device);
+    parts.push_back(attacks::logits_no_grad(f, x).cpu());
+  }
+  TG_CHECK(!parts.empty(), "evaluate: an empty test set");
+  return concat(parts, 0);
+}
+
+// Percent of rows whose argmax is the label.
+double accuracy_of(const Tensor& logits, const Tensor& labels) {
+  std::vector<double> z = logits.to(DType::f64).to_vector<double>();
+  std::vector<int64_t> y = labels.to(DType::i64).cpu().to_vector<int64_t>();
+  const int64_t k = logits.size(1);
+  int64_t right = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double* row = &z[i * static_cast<size_t>(k)];
+    right += std::max_element(row, row + k) - row == y[i];
+  }
+  return 100.0 * static_cast<double>(right) / static_cast<double>(y.size());
+}
+
+// A uint8 [N] mask as "0101..." (stored in the partial file so a resumed run can form the worst case).
+std::string mask_text(const Tensor& mask) {
+  std::string s;
+  for (uint8_t v : mask.cpu().to_vector<uint8_t>()) s += v ? '1' : '0';
+  return s;
+}
+
+Json number_pairs(const std::vector<std::pair<double, double>>& v) {
+  Json a = Json::array();
+  for (const auto& [x, y] : v) a.push(Json::array().push(x).push(y));
+  return a;
+}
+
+double field(const Json& j, const std::string& key) {
+  const Json* v = j.get(key);
+  return v ? v->number() : NAN;
+}
+
+}  // namespace
+
+void add_eval_flags(Flags& f, EvalConfig& c) {
+  f.add("eps", &c.eps, "l_inf budget of the attacks, in 1/255 units (8 = 8/255)");
+  f.add("attack-subset", &c.attack_subset, "attack the first N test images (0 = all); the diagnostics use them too");
+  f.add("attacks", &c.attacks, "comma-separated: pgd20, cw, apgd-ce, apgd-dlr, apgd-t, square, fgsm");
+  f.add("apgd-iters", &c.apgd_iters, "APGD iterations (the reference: 100)");
+  f.add("square-queries", &c.square_queries, "Square attack queries (the reference: 5000)");
+  f.add("sweep-eps", &c.sweep_eps, "robust accuracy at these eps (1/255 units), e.g. 0,2,4,8,16,32; empty = no sweep");
+  f.add("sweep-attack", &c.sweep_attack, "the attack of the eps sweep");
+  f.add("corrupted", &c.corrupted, "-C accuracy: auto (files if --corrupted-dir, else generated) | files | generate | none");
+  f.add("corrupted-dir", &c.corrupted_dir, "folder of <corruption>.npy + labels.npy (CIFAR-10-C layout; `corrupt` writes one)");
+  f.add("corrupted-subset", &c.corrupted_subset, "first N images of each corrupted set (0 = all; generated: the attack subset)");
+  f.add("severities", &c.severities, "corruption severities to measure (the -C column is severity 3)");
+  f.add("eval-batch-size", &c.batch_size, "batch size of the evaluation and the attacks");
+}
+
+void validate(const EvalConfig& c) {
+  TG_CHECK(c.eps >= 0, "--eps must be >= 0, got ", c.eps);
+  TG_CHECK(c.attack_subset >= 0, "--attack-subset must be >= 0, got ", c.attack_subset);
+  TG_CHECK(c.apgd_iters >= 1 && c.square_queries >= 1, "--apgd-iters and --square-queries must be >= 1");
+  TG_CHECK(c.batch_size >= 1, "--eval-batch-size must be >= 1, got ", c.batch_size);
+  const auto known = attacks::attack_names();
+  for (const auto& name : attack_list(c))
+    TG_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "--attacks: unknown attack '", name,
+             "' (known: fgsm, pgd20, cw, apgd-ce, apgd-dlr, apgd-t, square)");
+  TG_CHECK(c.sweep_eps.empty() || std::find(known.begin(), known.end(), c.sweep_attack) != known.end(),
+           "--sweep-attack: unknown attack '", c.sweep_attack, "'");
+  TG_CHECK(c.corrupted == "auto" || c.corrupted == "files" || c.corrupted == "generate" || c.corrupted == "none",
+           "--corrupted must be auto, files, generate or none, got '", c.corrupted, "'");
+  TG_CHECK(c.corrupted != "files" || !c.corrupted_dir.empty(), "--corrupted files needs --corrupted-dir");
+  for (double s : c.severities)
+    TG_CHECK(s == std::floor(s) && s >= 1 && s <= 5, "--severities: ", s, " is not an integer in 1..5");
+}
+
+std::vector<std::string> attack_list(const EvalConfig& c) { return split_list(c.attacks); }
+
+Json eval_config_json(const EvalConfig& c) {
+  Json sev = Json::array(), sweep = Json::array();
+  for (double s : c.severities) sev.push(s);
+  for (double e : c.sweep_eps) sweep.push(e);
+  Json j = Json::object();
+  j.set("eps_255", c.eps).set("attack_subset", c.attack_subset).set("attacks", c.attacks);
+  j.set("apgd_iters", c.apgd_iters).set("square_queries", c.square_queries);
+  j.set("sweep_eps_255", sweep).set("sweep_attack", c.sweep_attack);
+  j.set("corrupted", c.corrupted).set("corrupted_dir", c.corrupted_dir).set("corrupted_subset", c.corrupted_subset);
+  j.set("severities", sev).set("seed", c.seed);
+  return j;
+}
+
+std::string attack_title(const std::string& name) {
+  if (name == "pgd20") return "PGD-20";
+  if (name == "cw") return "C&W";
+  if (name == "fgsm") return "FGSM";
+  if (name == "square") return "Square";
+  std::string s = name;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return s;
+}
+
+std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& c) {
+  validate(c);
+  std::string mode = c.corrupted;
+  if (mode == "auto") mode = c.corrupted_dir.empty() ? "generate" : "files";
+  std::vector<CorruptedSet> out;
+  if (mode == "none") return out;
+  const std::vector<std::string> names = corruption_names();
+  if (mode == "files") {
+    for (const auto& name : names) {
+      if (!file_exists(c.corrupted_dir + "/" + name + ".npy")) continue;
+      for (double s : c.severities) {
+        Dataset d = load_corrupted(c.corrupted_dir, name, static_cast<int>(s), test.num_classes);
+        if (c.corrupted_subset > 0 && c.corrupted_subset < d.size()) d = subset(d, c.corrupted_subset);
+        out.push_back({name, static_cast<int>(s), std::move(d)});
+      }
+    }
+    TG_CHECK(!out.empty(), c.corrupted_dir, ": no <corruption>.npy of the 15 corruptions (gaussian_noise.npy, ...); ",
+             "write one with `corrupt --dataset NAME --out DIR`, or pass --corrupted generate");
+    return out;
+  }
+  int64_t n = c.corrupted_subset > 0 ? c.corrupted_subset : c.attack_subset > 0 ? c.attack_subset : test.size();
+  const Dataset base = n < test.size() ? subset(test, n) : test;
+  TG_CHECK(base.images.dtype() == DType::u8, "corrupted_sets: ", base.name, " is not uint8 pixels");
+  const ImageKind kind = base.height() == 64 ? ImageKind::tiny64 : ImageKind::cifar32;
+  Progress progress("corrupting " + std::to_string(base.size()) + " images",
+                    static_cast<int64_t>(names.size() * c.severities.size()), base.size());
+  int64_t step = 0;
+  for (size_t index = 0; index < names.size(); ++index) {
+    for (double s : c.severities) {
+      // The stream of (corruption, severity), as the `corrupt` binary derives it.
+      Generator gen;
+      gen.set_state(static_cast<uint64_t>(c.seed), (static_cast<uint64_t>(index) * 5 + static_cast<uint64_t>(s - 1)) << 40);
+      Dataset d = base;
+      d.images = corrupt_batch(base.images, names[index], static_cast<int>(s), gen, kind);
+      d.name = base.name + "-c/" + names[index];
+      out.push_back({names[index], static_cast<int>(s), std::move(d)});
+      progress.update(++step, names[index] + " s" + std::to_string(static_cast<int>(s)));
+    }
+  }
+  progress.finish();
+  return out;
+}
+
+double Evaluation::attack(const std::string& name) const {
+  for (const auto& [n, v] : attacks)
+    if (n == name) return v;
+  return NAN;
+}
+
+Json evaluation_json(const Evaluation& e) {
+  Json j = Json::object();
+  j.set("status", e.status).set("test_count", e.test_count).set("attack_count", e.attack_count);
+  j.set("corrupted_count", e.corrupted_count).set("clean", e.clean).set("clean_subset", e.clean_subset);
+  j.set("corrupted_s3", e.corrupted_s3).set("corrupted_mean", e.corrupted_mean);
+  Json a = Json::object();
+  for (const auto& [name, v] : e.attacks) a.set(name, v);
+  j.set("attacks", a).set("worst_case", e.worst_case).set("eps_sweep", number_pairs(e.sweep));
+  j.set("zero_grad_f32", e.zero_grad_f32).set("zero_grad_f64", e.zero_grad_f64);
+  Json m = Json::object();
+  m.set("min", e.margins.min).set("p10", e.margins.p10).set("median", e.margins.median).set("p90", e.margins.p90);
+  m.set("max", e.margins.max).set("mean", e.margins.mean).set("fraction_above_17", e.margin_above_17);
+  j.set("margins", m);
+  const auto& c = e.calibration;
+  Json cal = Json::object();
+  cal.set("ece", c.ece).set("nll", c.nll).set("temperature", c.temperature).set("ece_after", c.ece_after);
+  cal.set("nll_after", c.nll_after).set("heldout", "even-indexed test images; measured on the odd-indexed ones");
+  j.set("calibration", cal).set("seconds", e.seconds);
+  return j;
+}
+
+Evaluation evaluation_from_json(const Json& j) {
+  Evaluation e;
+  e.status = j.get("status")->string();
+  e.test_count = static_cast<int64_t>(field(j, "test_count"));
+  e.attack_count = static_cast<int64_t>(field(j, "attack_count"));
+  e.corrupted_count = static_cast<int64_t>(field(j, "corrupted_count"));
+  e.clean = field(j, "clean");
+  e.clean_subset = field(j, "clean_subset");
+  e.corrupted_s3 = field(j, "corrupted_s3");
+  e.corrupted_mean = field(j, "corrupted_mean");
+  if (const Json* a = j.get("attacks"))
+    for (const auto& [name, v] : a->fields()) e.attacks.emplace_back(name, v.number());
+  e.worst_case = field(j, "worst_case");
+  if (const Json* s = j.get("eps_sweep"))
+    for (const auto& p : s->items()) e.sweep.emplace_back(p.items().at(0).number(), p.items().at(1).number());
+  e.zero_grad_f32 = field(j, "zero_grad_f32");
+  e.zero_grad_f64 = field(j, "zero_grad_f64");
+  if (const Json* m = j.get("margins")) {
+    e.margins = {field(*m, "min"), field(*m, "p10"), field(*m, "median"), field(*m, "p90"), field(*m, "max"),
+                 field(*m, "mean")};
+    e.margin_above_17 = field(*m, "fraction_above_17");
+  }
+  if (const Json* c = j.get("calibration"))
+    e.calibration = {field(*c, "ece"), field(*c, "nll"), field(*c, "temperature"), field(*c, "ece_after"),
+                     field(*c, "nll_after")};
+  e.seconds = field(j, "seconds");
+  return e;
+}
+
+namespace {
+
+// A column: its name, its number in an evaluation, and its decimals.
+struct Column {
+  std::string name;
+  std::function<double(const Evaluation&)> value;
+  int decimals;
+};
+
+std::vector<Column> columns(const EvalConfig& c) {
+  std::vector<Column> paper = {{"clean %", [](const Evaluation& e) { return e.clean; }, 2},
+                               {"-C (s3) %", [](const Evaluation& e) { return e.corrupted_s3; }, 2}};
+  std::vector<Column> ours;
+  for (const auto& name : attack_list(c)) {
+    Column col{attack_title(name) + " %", [name](const Evaluation& e) { return e.attack(name); }, 2};
+    (name == "pgd20" || name == "cw" ? paper : ours).push_back(col);
+  }
+  ours.push_back({"worst case %", [](const Evaluation& e) { return e.worst_case; }, 2});
+  ours.push_back({"-C (mean) %", [](const Evaluation& e) { return e.corrupted_mean; }, 2});
+  ours.push_back({"zero-grad f32 %", [](const Evaluation& e) { return 100 * e.zero_grad_f32; }, 1});
+  ours.push_back({"zero-grad f64 %", [](const Evaluation& e) { return 100 * e.zero_grad_f64; }, 1});
+  ours.push_back({"median margin", [](const Evaluation& e) { return e.margins.median; }, 2});
+  ours.push_back({"margin > 17 %", [](const Evaluation& e) { return 100 * e.margin_above_17; }, 1});
+  ours.push_back({"ECE", [](const Evaluation& e) { return e.calibration.ece; }, 4});
+  ours.push_back({"NLL", [](const Evaluation& e) { return e.calibration.nll; }, 4});
+  ours.push_back({"ECE after T", [](const Evaluation& e) { return e.calibration.ece_after; }, 4});
+  ours.push_back({"fitted T", [](const Evaluation& e) { return e.calibration.temperature; }, 3});
+  paper.insert(paper.end(), ours.begin(), ours.end());
+  return paper;
+}
+
+}  // namespace
+
+std::vector<std::string> table_columns(const EvalConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& col : columns(c)) out.push_back(col.name);
+  return out;
+}
+
+std::vector<double> table_values(const Evaluation& e, const EvalConfig& c) {
+  std::vector<double> out;
+  for (const auto& col : columns(c)) out.push_back(e.status == "finished" ? col.value(e) : NAN);
+  return out;
+}
+
+std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& col : columns(c)) {
+    const double v = col.value(e);
+    out.push_back(e.status != "finished" ? e.status : std::isnan(v) ? "n/a" : fixed(v, col.decimals));
+  }
+  return out;
+}
+
+Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vector<CorruptedSet>& corrupted,
+                          const EvalConfig& c, int64_t image_size, Json* partial, const std::function<void()>& save) {
+  validate(c);
+  TG_CHECK(test.size() >= 2, "evaluate: the test set has ", test.size(), " images; at least 2 are needed");
+  const auto t0 = std::chrono::steady_clock::now();
+  const Device device = parse_device(c.device);
+  model.to(device);
+  model.eval();
+  const attacks::ModelFn f = attacks::as_model_fn(model);
+  const int64_t bs = c.batch_size;
+  Json local = Json::object();
+  Json& done = partial ? *partial : local;
+  // A stage runs once: its result is kept in `done` (and saved) so a resumed evaluation skips it.
+  auto stage = [&](const std::string& key, const std::function<Json()>& compute) -> Json {
+    if (const Json* j = done.get(key)) return *j;
+    Json v = compute();
+    done.set(key, v);
+    if (save) save();
+    return v;
+  };
+
+  Evaluation e;
+  e.test_count = test.size();
+  // Clean accuracy and calibration, from the logits of the whole test split.
+  Json clean = stage("clean", [&] {
+    std::fprintf(stderr, "evaluate: clean accuracy and calibration on %lld images\n", static_cast<long long>(test.size()));
+    Tensor z = host_logits(f, test.images, image_size, device, bs);
+    std::vector<int64_t> even, odd;
+    for (int64_t i = 0; i < test.size(); ++i) (i % 2 == 0 ? even : odd).push_back(i);
+    auto rows = [&](const Tensor& t, const std::vector<int64_t>& idx) {
+      return index_select(t, 0, attacks::index_tensor(idx, Device::cpu()));
+    };
+    Tensor y = test.labels.cpu();
+    auto cal = attacks::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
+    Json j = Json::object();
+    j.set("accuracy", accuracy_of(z, y)).set("ece", cal.ece).set("nll", cal.nll).set("temperature", cal.temperature);
+    return j.set("ece_after", cal.ece_after).set("nll_after", cal.nll_after);
+  });
+  e.clean = field(clean, "accuracy");
+  e.calibration = {field(clean, "ece"), field(clean, "nll"), field(clean, "temperature"), field(clean, "ece_after"),
+                   field(clean, "nll_after")};
+
+  // -C: mean accuracy over the corruptions, per severity.
+  if (!corrupted.empty()) {
+    e.corrupted_count = corrupted.front().data.size();
+    double total = 0;
+    int64_t count = 0;
+    for (double s : c.severities) {
+      Json sev = stage("corrupted_s" + std::to_string(static_cast<int>(s)), [&] {
+        Json j = Json::object();
+        const auto sets = std::count_if(corrupted.begin(), corrupted.end(),
+                                        [&](const CorruptedSet& set) { return set.severity == static_cast<int>(s); });
+        Progress progress("-C severity " + std::to_string(static_cast<int>(s)), sets, e.corrupted_count);
+        int64_t step = 0;
+        for (const auto& set : corrupted) {
+          if (set.severity != static_cast<int>(s)) continue;
+          j.set(set.corruption, accuracy_of(host_logits(f, set.data.images, image_size, device, bs), set.data.labels));
+          progress.update(++step, set.corruption);
+        }
+        progress.finish();
+        return j;
+      });
+      double sum = 0;
+      for (const auto& [name, v] : sev.fields()) sum += v.number();
+      if (sev.fields().empty()) continue;
+      const double mean = sum / static_cast<double>(sev.fields().size());
+      if (static_cast<int>(s) == 3) e.corrupted_s3 = mean;
+      total += mean;
+      ++count;
+    }
+    if (count > 0) e.corrupted_mean = total / static_cast<double>(count);
+  }
+
+  // The attack subset, on the device.
+  const Dataset sub = c.attack_subset > 0 && c.attack_subset < test.size() ? subset(test, c.attack_subset) : test;
+  e.attack_count = sub.size();
+  const Tensor xa = model_pixels(sub.images, image_size).to(device), ya = sub.labels.to(device);
+  e.clean_subset = field(stage("clean_subset", [&] {
+    return Json::object().set("accuracy", 100.0 * attacks::accuracy(f, xa, ya, bs));
+  }), "accuracy");
+
+  // Each attack on its own (every attack starts from all clean-correct points), then the worst case.
+  const auto names = attack_list(c);
+  std::string worst(static_cast<size_t>(sub.size()), '1');
+  for (size_t a = 0; a < names.size(); ++a) {
+    Json r = stage("attack_" + names[a], [&] {
+      attacks::NamedAttack attack = attacks::make_attack(names[a], c.eps / 255, static_cast<int>(c.square_queries),
+                                                         static_cast<int>(c.apgd_iters));
+      Generator gen;
+      gen.set_state(static_cast<uint64_t>(c.seed), (static_cast<uint64_t>(a) + 1) << 40);
+      const int64_t batches = (sub.size() + bs - 1) / bs;
+      Progress progress(attack_title(names[a]) + " (" + std::to_string(a + 1) + "/" + std::to_string(names.size()) + ")",
+                        batches, std::min(bs, sub.size()));
+      std::string mask;
+      int64_t robust = 0;
+      for (int64_t b = 0; b < batches; ++b) {
+        const int64_t lo = b * bs, hi = std::min(lo + bs, sub.size());
+        Tensor m = attacks::robust_mask(f, attack, xa.slice_rows(lo, hi), ya.slice_rows(lo, hi), gen, bs);
+        mask += mask_text(m);
+        robust = static_cast<int64_t>(std::count(mask.begin(), mask.end(), '1'));
+        std::ostringstream os;
+        os << "robust " << fixed(100.0 * static_cast<double>(robust) / static_cast<double>(hi), 1) << "%";
+        progress.update(b + 1, os.str());
+      }
+      progress.finish();
+      return Json::object().set("accuracy", 100.0 * static_cast<double>(robust) / static_cast<double>(sub.size()))
+          .set("robust", mask);
+    });
+    e.attacks.emplace_back(names[a], field(r, "accuracy"));
+    const std::string& mask = r.get("robust")->string();
+    for (size_t i = 0; i < worst.size() && i < mask.size(); ++i)
+      if (mask[i] == '0') worst[i] = '0';
+  }
+  if (!names.empty())
+    e.worst_case = 100.0 * static_cast<double>(std::count(worst.begin(), worst.end(), '1')) /
+                   static_cast<double>(sub.size());
+
+  // Gradient masking: exactly-zero input gradients in float32 and float64, and the logit margins.
+  Json mask = stage("masking", [&] {
+    std::fprintf(stderr, "evaluate: masking diagnostics (float32 and float64 input gradients) on %lld images\n",
+                 static_cast<long long>(sub.size()));
+    attacks::MaskingDiagnostics d = attacks::masking_diagnostics(model, xa, ya, bs);
+    const double above = static_cast<double>(std::count_if(d.margins.begin(), d.margins.end(),
+                                                           [](double m) { return m > 17; }));
+    attacks::MarginSummary m = attacks::summarize(d.margins);
+    Json j = Json::object();
+    j.set("zero_grad_f32", d.zero_grad_f32).set("zero_grad_f64", d.zero_grad_f64);
+    j.set("min", m.min).set("p10", m.p10).set("median", m.median).set("p90", m.p90).set("max", m.max);
+    return j.set("mean", m.mean).set("fraction_above_17", above / static_cast<double>(d.margins.size()));
+  });
+  e.zero_grad_f32 = field(mask, "zero_grad_f32");
+  e.zero_grad_f64 = field(mask, "zero_grad_f64");
+  e.margins = {field(mask, "min"), field(mask, "p10"), field(mask, "median"), field(mask, "p90"), field(mask, "max"),
+               field(mask, "mean")};
+  e.margin_above_17 = field(mask, "fraction_above_17");
+
+  // Robust accuracy against eps: a real attack drives it to 0 as eps grows.
+  if (!c.sweep_eps.empty()) {
+    Json sweep = stage("eps_sweep", [&] {
+      std::fprintf(stderr, "evaluate: eps sweep (%s) at %s /255\n", attack_title(c.sweep_attack).c_str(),
+                   join_numbers(c.sweep_eps).c_str());
+      std::vector<double> eps;
+      for (double v : c.sweep_eps) eps.push_back(v / 255);
+      Generator gen;
+      gen.set_state(static_cast<uint64_t>(c.seed), static_cast<uint64_t>(names.size() + 1) << 40);
+      auto make = [&](double v) {
+        return attacks::make_attack(c.sweep_attack, v, static_cast<int>(c.square_queries), static_cast<int>(c.apgd_iters));
+      };
+      auto points = attacks::eps_sweep(f, make, eps, xa, ya, gen, bs);
+      for (auto& p : points) p = {p.first * 255, 100.0 * p.second};
+      return Json::object().set("points", number_pairs(points));
+    });
+    for (const auto& p : sweep.get("points")->items()) e.sweep.emplace_back(p.items().at(0).number(), p.items().at(1).number());
+  }
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
+Dataset run_test_set(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  TG_CHECK(file_exists(path), path, ": not found; is ", run_dir, " a run folder of `train`?");
+  Json cfg = Json::parse(read_file(path), path);
+  TrainConfig tc;
+  tc.dataset = cfg.get("dataset")->string();
+  tc.data_dir = cfg.get("data_dir")->string();
+  tc.test_subset = static_cast<int64_t>(cfg.get("test_subset")->number());
+  return load_split(tc, false);
+}
+
+bool evaluation_done(const std::string& run_dir, const EvalConfig& c) {
+  const std::string path = run_dir + "/evaluation.json";
+  if (!file_exists(path)) return false;
+  const Json j = Json::parse(read_file(path), path);
+  const Json* saved = j.get("config");
+  return saved && saved->dump(0) == eval_config_json(c).dump(0);
+}
+
+Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const std::vector<CorruptedSet>* corrupted) {
+  validate(c);
+  const std::string path = run_dir + "/evaluation.json", partial_path = run_dir + "/evaluation.partial.json";
+  const Json config = eval_config_json(c);
+  auto same_config = [&](const Json& j) { return j.get("config") && j.get("config")->dump(0) == config.dump(0); };
+  if (file_exists(path)) {
+    Json j = Json::parse(read_file(path), path);
+    if (same_config(j)) {
+      std::fprintf(stderr, "%s: evaluated before with the same settings; reusing evaluation.json\n", run_dir.c_str());
+      return evaluation_from_json(j);
+    }
+  }
+  auto write = [&](const Evaluation& e) {
+    Json out = Json::object();
+    out.set("config", config);
+    const Json fields = evaluation_json(e);
+    for (const auto& [k, v] : fields.fields()) out.set(k, v);
+    write_file_atomic(path, out.dump());
+    std::filesystem::remove(partial_path);
+  };
+  const std::string metrics = run_dir + "/metrics.json";
+  TG_CHECK(file_exists(metrics), metrics, ": not found; the run has not finished training (run train or table1 again)");
+  Json m = Json::parse(read_file(metrics), metrics);
+  if (m.get("status")->string() != "finished") {
+    Evaluation e;
+    e.status = m.get("status")->string();
+    write(e);
+    return e;
+  }
+
+  Json cfg = Json::parse(read_file(run_dir + "/config.json"), run_dir + "/config.json");
+  const std::string model_name = cfg.get("model")->string();
+  Dataset test = run_test_set(run_dir);
+  const int64_t size = model_input_size(model_name);
+  auto model = nn::create_model(model_name, test.num_classes, test.channels(), size,
+                                stats_name(cfg.get("dataset")->string()));
+  model->load_state_dict(load_safetensors(run_dir + "/model.safetensors").tensors, true);
+
+  Json stages = Json::object();
+  if (file_exists(partial_path)) {
+    Json p = Json::parse(read_file(partial_path), partial_path);
+    if (same_config(p) && p.get("stages")) {
+      stages = *p.get("stages");
+      std::fprintf(stderr, "%s: resuming the evaluation (%zu stages done)\n", run_dir.c_str(), stages.fields().size());
+    }
+  }
+  auto save = [&] {
+    Json p = Json::object();
+    p.set("config", config).set("stages", stages);
+    write_file_atomic(partial_path, p.dump());
+  };
+  std::vector<CorruptedSet> built;
+  if (!corrupted) built = corrupted_sets(test, c);
+  Evaluation e = evaluate_model(*model, test, corrupted ? *corrupted : built, c, size, &stages, save);
+  write(e);
+  return e;
+}
+
+}  // namespace tg::runner
