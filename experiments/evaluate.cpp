@@ -24,12 +24,6 @@ struct Options {
   std::string profile = "paper";
 };
 
-std::string stats_name(const std::string& dataset) {
-  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
-  if (dataset == "fashion-mnist") return "fashion_mnist";
-  return dataset;
-}
-
 void print(const Evaluation& e, const EvalConfig& c) {
   std::vector<std::vector<std::string>> rows;
   const auto names = table_columns(c);

@@ -32,12 +32,6 @@ int64_t classes_in(const SafetensorsFile& f) {
   TG_FAIL(f.path, ": no fc.weight or head.weight to read the class count from; pass --num-classes");
 }
 
-std::string stats_name(const std::string& dataset) {
-  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
-  if (dataset == "fashion-mnist") return "fashion_mnist";
-  return dataset;
-}
-
 int run(const Options& o) {
   Options opt = o;
   if (!opt.run.empty()) {  // a run folder of `train`: its model, dataset and weights

@@ -27,20 +27,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// The Normalize statistics of a dataset name as data/ spells it (as training.cpp).
-std::string stats_name(const std::string& dataset) {
-  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
-  if (dataset == "fashion-mnist") return "fashion_mnist";
-  return dataset;
-}
-
-// Images as the model takes them: float32 in [0, 1], resized when the model has a fixed input size.
-Tensor model_pixels(const Tensor& images, int64_t size) {
-  Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
-  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
-  return x;
-}
-
 // Host logits [N, K] of a whole set, converted and moved a batch at a time (sets can be large).
 Tensor host_logits(const attacks::ModelFn& f, const Tensor& images, int64_t size, Device device, int64_t batch) {
   std::vector<Tensor> parts;

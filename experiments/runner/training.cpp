@@ -73,6 +73,18 @@ int64_t model_input_size(const std::string& model) {
   return 0;
 }
 
+std::string stats_name(const std::string& dataset) {
+  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
+  if (dataset == "fashion-mnist") return "fashion_mnist";
+  return dataset;
+}
+
+Tensor model_pixels(const Tensor& images, int64_t size) {
+  Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
+  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
+  return x;
+}
+
 Dataset load_split(const TrainConfig& c, bool train) {
   Dataset d = load_dataset(c.dataset, c.data_dir, train);
   int64_t n = train ? c.train_subset : c.test_subset;
@@ -82,20 +94,6 @@ Dataset load_split(const TrainConfig& c, bool train) {
 }
 
 namespace {
-
-// The Normalize statistics of a dataset name as data/ spells it.
-std::string stats_name(const std::string& dataset) {
-  if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
-  if (dataset == "fashion-mnist") return "fashion_mnist";
-  return dataset;
-}
-
-// Images as the model takes them: float32 in [0, 1], resized when the model has a fixed input size.
-Tensor model_pixels(const Tensor& images, int64_t size) {
-  Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
-  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
-  return x;
-}
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, nn::Module& model) {
   auto params = model.named_parameters();

@@ -81,4 +81,12 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
 // The model's input size when it needs one (ViTs: 224 or 32), else 0 (ResNets take any size).
 int64_t model_input_size(const std::string& model);
 
+// The Normalize statistics (nn::dataset_stats) of a dataset as data/ names it ("fashion-mnist" ->
+// "fashion_mnist", "cifar100-coarse" -> "cifar100").
+std::string stats_name(const std::string& dataset);
+
+// Images as a model takes them: float32 in [0, 1], resized (bicubic) when the model has a fixed
+// input size (`size` > 0, see model_input_size).
+Tensor model_pixels(const Tensor& images, int64_t size);
+
 }  // namespace tg::runner
