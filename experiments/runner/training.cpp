@@ -210,9 +210,9 @@ TrainOutcome outcome_from_metrics(const Json& m, const std::string& dir) {
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
                          bool input_gradients, int64_t image_size) {
   model.eval();
-  CleanEval r;
-  double loss_sum = 0;
-  int64_t correct = 0, zero_grads = 0;
+  // Sums stay on the device (float64 for the loss) and are read once, at the end.
+  Tensor loss_sum = Tensor::zeros({}, DType::f64, device), correct = Tensor::zeros({}, DType::i64, device),
+         zero_grads = Tensor::zeros({}, DType::i64, device);
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     int64_t end = std::min(begin + batch_size, data.size());
     Tensor x = model_pixels(data.images.slice_rows(begin, end), image_size).to(device);
@@ -220,19 +220,21 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
     Variable xv(x, input_gradients);
     Variable logits = model(xv);
     Variable losses = cross_entropy_per_sample(logits, y, 1.0);
-    loss_sum += sum(losses.data()).item();
-    correct += static_cast<int64_t>(sum(eq(argmax(logits.data(), 1), y).to(DType::i64)).item());
+    add_(loss_sum, sum(losses.data()).to(DType::f64));
+    add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
     if (input_gradients) {
       // d(sum of per-sample losses)/dx: row i is sample i's own gradient (samples do not interact in eval).
       Tensor g = grad({losses}, {xv}, {Tensor::ones(losses.shape(), losses.dtype(), device)})[0];
-      Tensor nonzero = max(abs(g.reshape({end - begin, -1})), {1});
-      zero_grads += static_cast<int64_t>(sum(eq(nonzero, Tensor::zeros({}, DType::f32, device)).to(DType::i64)).item());
+      Tensor largest = max(abs(g.reshape({end - begin, -1})), {1});
+      add_(zero_grads, sum(eq(largest, Tensor::zeros({}, g.dtype(), device)).to(DType::i64)));
     }
   }
+  CleanEval r;
   r.count = data.size();
-  r.accuracy = r.count ? 100.0 * static_cast<double>(correct) / static_cast<double>(r.count) : 0.0;
-  r.loss = r.count ? loss_sum / static_cast<double>(r.count) : 0.0;
-  r.zero_grad_fraction = r.count ? static_cast<double>(zero_grads) / static_cast<double>(r.count) : 0.0;
+  const double n = static_cast<double>(std::max<int64_t>(r.count, 1));
+  r.accuracy = 100.0 * correct.item() / n;
+  r.loss = loss_sum.item() / n;
+  r.zero_grad_fraction = zero_grads.item() / n;
   return r;
 }
 
