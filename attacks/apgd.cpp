@@ -35,15 +35,21 @@ Variable apgd_objective(const Variable& logits, const Tensor& y, const Tensor& t
   TG_FAIL("apgd: unknown loss");
 }
 
-// One APGD run from a random start in the eps-ball (autoattack's attack_single_run, l_inf).
-Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Tensor& t, const ApgdOptions& o,
-               Generator& gen) {
+// One APGD run (autoattack's attack_single_run, l_inf) from `start`, or, when it is undefined, from a
+// random start in the eps-ball.
+Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Tensor& t, const Tensor& start,
+               const ApgdOptions& o, Generator& gen) {
   const double eps = o.eps;
   const int n = static_cast<int>(x.size(0));
-  // Start: x + eps * u / max|u| with u uniform in [-1, 1] (the reference's normalized random start).
-  Tensor u = uniform(x.shape(), -1.0, 1.0, x.dtype(), x.device(), &gen);
-  Tensor umax = max(abs(u.reshape({n, -1})), {1});
-  Tensor x_adv = clamp(add(x, mul(div(u, per_example(add(umax, 1e-12), x)), eps)), 0.0, 1.0);
+  Tensor x_adv;
+  if (start.defined()) {
+    x_adv = clamp(start, 0.0, 1.0);
+  } else {
+    // x + eps * u / max|u| with u uniform in [-1, 1] (the reference's normalized random start).
+    Tensor u = uniform(x.shape(), -1.0, 1.0, x.dtype(), x.device(), &gen);
+    Tensor umax = max(abs(u.reshape({n, -1})), {1});
+    x_adv = clamp(add(x, mul(div(u, per_example(add(umax, 1e-12), x)), eps)), 0.0, 1.0);
+  }
 
   auto loss_and_grad = [&](const Tensor& xa, Tensor& loss, Tensor& g, Tensor& pred) {
     Variable xv(xa, true);
@@ -68,7 +74,11 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
   int k = first, since_check = 0;
   Tensor loss_best_last_check = loss_best;
   Tensor reduced_last_check = Tensor::ones({n}, DType::u8, x.device());
-  std::vector<Tensor> history{loss};  // losses since the last checkpoint, with the one before
+  // The loss after each step, in a table of n_iter rows that starts zero-filled, read as the reference
+  // reads it: the step before step 0 is row n_iter - 1 (Python's row -1), i.e. 0 at the first
+  // checkpoint, not the loss at the start point.
+  const Tensor zero_loss = Tensor::zeros({n}, x.dtype(), x.device());
+  std::vector<Tensor> loss_steps(static_cast<size_t>(o.n_iter), zero_loss);
 
   for (int i = 0; i < o.n_iter; ++i) {
     {
@@ -80,7 +90,7 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
     }
     loss_and_grad(x_adv, loss, g, pred);
     Tensor now_fooled = ne(pred, y);
-    x_best_adv = where(per_example(logical_and(now_fooled, logical_not(fooled)), x), x_adv, x_best_adv);
+    x_best_adv = where(per_example(now_fooled, x), x_adv, x_best_adv);  // the last misclassified iterate
     fooled = logical_or(fooled, now_fooled);
 
     Tensor improved = gt(loss, loss_best);
@@ -88,13 +98,15 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
     x_best = where(improved_x, x_adv, x_best);
     g_best = where(improved_x, g, g_best);
     loss_best = where(improved, loss, loss_best);
-    history.push_back(loss);
+    loss_steps[static_cast<size_t>(i)] = loss;
 
     if (++since_check == k) {
       // Condition 1: fraction of increasing steps over the last k <= rho.
       Tensor increases = Tensor::zeros({n}, x.dtype(), x.device());
-      for (size_t j = history.size() - static_cast<size_t>(k); j < history.size(); ++j)
-        add_(increases, gt(history[j], history[j - 1]).to(x.dtype()));
+      for (int j = i - k + 1; j <= i; ++j) {
+        const int before = j > 0 ? j - 1 : o.n_iter - 1;
+        add_(increases, gt(loss_steps[static_cast<size_t>(j)], loss_steps[static_cast<size_t>(before)]).to(x.dtype()));
+      }
       Tensor oscillating = le(increases, Tensor::scalar(k * o.rho, x.dtype(), x.device()));
       // Condition 2: not reduced at the last checkpoint and no improvement of the best loss since.
       Tensor stalled = logical_and(logical_not(reduced_last_check), ge(loss_best_last_check, loss_best));
@@ -107,7 +119,6 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
       g = where(reduce_x, g_best, g);
       k = std::max(k - decrease, minimum);
       since_check = 0;
-      history = {history.back()};
     }
   }
   return {x_best, x_best_adv, fooled};
@@ -118,6 +129,8 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
 AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const ApgdOptions& o, Generator& gen) {
   TG_CHECK(x.size(0) == y.numel(), "apgd: ", x.str(), " with labels ", y.str());
   TG_CHECK(o.eps >= 0 && o.n_iter >= 1 && o.restarts >= 1 && o.n_target_classes >= 1, "apgd: bad options");
+  TG_CHECK(!o.x_init.defined() || (o.x_init.shape() == x.shape() && o.x_init.dtype() == x.dtype()),
+           "apgd: start point ", o.x_init.str(), " for inputs ", x.str());
   Tensor clean_logits = logits_no_grad(model, x);
   Tensor fooled = ne(argmax(clean_logits, 1), y);
   Tensor x_adv = x;
@@ -129,7 +142,8 @@ AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const 
     Tensor sel = index_tensor(idx, x.device());
     Tensor xs = index_select(x, 0, sel), ys = index_select(y, 0, sel);
     Tensor ts = targets_all.defined() ? index_select(targets_all, 0, sel) : Tensor();
-    Run r = single_run(model, xs, ys, ts, o, gen);
+    Tensor starts = o.x_init.defined() ? index_select(o.x_init, 0, sel) : Tensor();
+    Run r = single_run(model, xs, ys, ts, starts, o, gen);
     Tensor out = where(per_example(r.fooled, xs), r.x_best_adv, r.x_best);
     x_adv = merge_rows(x_adv, out, idx);
     fooled = merge_rows(fooled, r.fooled, idx);
