@@ -5,9 +5,9 @@
 
 namespace tg::attacks {
 
-double adversarial_training_step(nn::Module& model, optim::Optimizer& optimizer, const Tensor& x, const Tensor& y,
-                                 Generator& gen, const AdvTrainOptions& o) {
-  TG_CHECK(o.tau > 0, "adversarial_training_step: tau must be positive, got ", o.tau);
+AdversarialLoss adversarial_loss(nn::Module& model, const Tensor& x, const Tensor& y, Generator& gen,
+                                 const AdvTrainOptions& o) {
+  TG_CHECK(o.tau > 0, "adversarial_loss: tau must be positive, got ", o.tau);
   model.train();
   ModelFn f = [&model](const Variable& v) { return model.forward(v); };
   PgdOptions p;
@@ -17,9 +17,17 @@ double adversarial_training_step(nn::Module& model, optim::Optimizer& optimizer,
   p.random_start = o.random_start;
   const Tensor x_adv = pgd(f, x, y, p, gen).x_adv;
 
+  AdversarialLoss out;
+  out.logits = model.forward(Variable(x_adv));
+  out.loss = cross_entropy(out.logits, y, 1.0);
+  if (o.tempered) out.loss = add(cross_entropy(model.forward(Variable(x)), y, o.tau), out.loss);
+  return out;
+}
+
+double adversarial_training_step(nn::Module& model, optim::Optimizer& optimizer, const Tensor& x, const Tensor& y,
+                                 Generator& gen, const AdvTrainOptions& o) {
+  Variable loss = adversarial_loss(model, x, y, gen, o).loss;
   optimizer.zero_grad();
-  Variable loss = cross_entropy(model.forward(Variable(x_adv)), y, 1.0);
-  if (o.tempered) loss = add(cross_entropy(model.forward(Variable(x)), y, o.tau), loss);
   loss.backward();
   optimizer.step();
   return loss.item();

@@ -22,7 +22,17 @@ struct AdvTrainOptions {
   double tau = 1.0;       // the clean term's temperature (tempered only)
 };
 
-// One step on the batch (x pixels in [0, 1], y int64 labels); returns the loss L before the step.
+// The adversarial training loss on a batch (x pixels in [0, 1], y int64 labels): crafts x_adv with
+// PGD on the training-mode model, then L = CE(F(x_adv), y), plus CE(F(x) / tau, y) when tempered.
+// `logits` are F(x_adv), the logits the loss trains on (for a robust training accuracy).
+struct AdversarialLoss {
+  Variable loss;
+  Variable logits;
+};
+AdversarialLoss adversarial_loss(nn::Module& model, const Tensor& x, const Tensor& y, Generator& gen,
+                                 const AdvTrainOptions& options = {});
+
+// One optimizer step on adversarial_loss; returns the loss L before the step.
 double adversarial_training_step(nn::Module& model, optim::Optimizer& optimizer, const Tensor& x, const Tensor& y,
                                  Generator& gen, const AdvTrainOptions& options = {});
 

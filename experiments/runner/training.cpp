@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "attacks/adversarial_training.h"
 #include "autograd/ops.h"
 #include "data/loader.h"
 #include "data/transforms.h"
@@ -19,10 +20,15 @@
 namespace tg::runner {
 
 void add_train_flags(Flags& f, TrainConfig& c) {
-  f.add("dataset", &c.dataset, "fashion-mnist | mnist | cifar10 | cifar100 | cifar100-coarse");
+  f.add("dataset", &c.dataset, "fashion-mnist | mnist | cifar10 | cifar100 | cifar100-coarse | tiny-imagenet");
   f.add("data-dir", &c.data_dir, "folder of the dataset's files (\"\" = its default location)");
   f.add("model", &c.model, "resnet20 | resnet18/34/50[_cifar] | vit_small_patch16_224 | vit_tiny_patch16_224 | vit_small_patch4_32 | vit_tiny_patch4_32");
   f.add("tau", &c.tau, "training temperature: the loss is CE(logits / tau, y)");
+  f.add("adversarial", &c.adversarial, "none | pgd (Madry PGD-AT: CE(F(x_adv), y); needs tau 1) | tempered "
+                                       "(the paper's Eq. 12: CE(F(x) / tau, y) + CE(F(x_adv), y))");
+  f.add("adv-eps", &c.adv_eps, "adversarial training: l_inf budget, in 1/255");
+  f.add("adv-step", &c.adv_step, "adversarial training: PGD step size, in 1/255");
+  f.add("adv-steps", &c.adv_steps, "adversarial training: PGD steps");
   f.add("epochs", &c.epochs, "training epochs");
   f.add("batch-size", &c.batch_size, "batch size");
   f.add("optimizer", &c.optimizer, "sgd | adam | adamw");
@@ -54,6 +60,8 @@ Json config_json(const TrainConfig& c) {
   j.set("label_smoothing", c.label_smoothing).set("schedule", c.schedule).set("warmup_epochs", c.warmup_epochs);
   j.set("grad_clip", c.grad_clip).set("augment", c.augment).set("init", c.init).set("seed", c.seed);
   j.set("train_subset", c.train_subset).set("test_subset", c.test_subset);
+  if (c.adversarial != "none")  // only then, so standard runs keep the identity they always had
+    j.set("adversarial", c.adversarial).set("adv_eps", c.adv_eps).set("adv_step", c.adv_step).set("adv_steps", c.adv_steps);
   return j;
 }
 
@@ -61,7 +69,9 @@ std::string run_dir(const TrainConfig& c) {
   std::string id = c.run_id;
   if (id.empty()) {
     std::ostringstream os;
-    os << c.dataset << "_" << c.model << "_tau" << c.tau << "_seed" << c.seed;
+    os << c.dataset << "_" << c.model << "_tau" << c.tau;
+    if (c.adversarial != "none") os << "_" << c.adversarial << "-at";
+    os << "_seed" << c.seed;
     id = os.str();
   }
   return c.out_dir + "/" + id;
@@ -76,6 +86,7 @@ int64_t model_input_size(const std::string& model) {
 std::string stats_name(const std::string& dataset) {
   if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
   if (dataset == "fashion-mnist") return "fashion_mnist";
+  if (dataset == "tiny-imagenet") return "tinyimagenet";
   return dataset;
 }
 
@@ -123,6 +134,23 @@ void validate(const TrainConfig& c) {
   TG_CHECK(c.augment == "auto" || c.augment == "none" || c.augment == "crop-flip", "--augment: '", c.augment,
            "' is not auto, none or crop-flip");
   TG_CHECK(c.workers >= 0, "--workers must be >= 0");
+  TG_CHECK(c.adversarial == "none" || c.adversarial == "pgd" || c.adversarial == "tempered", "--adversarial: '",
+           c.adversarial, "' is not none, pgd or tempered");
+  if (c.adversarial == "none") return;
+  TG_CHECK(c.adversarial != "pgd" || c.tau == 1, "--adversarial pgd trains on CE(F(x_adv), y) alone, so --tau ",
+           c.tau, " would be ignored; use --adversarial tempered to temper the clean term");
+  TG_CHECK(c.adv_eps > 0 && c.adv_step > 0 && c.adv_steps > 0, "--adv-eps, --adv-step and --adv-steps must be > 0");
+  TG_CHECK(c.label_smoothing == 0, "--label-smoothing is not supported with --adversarial");
+}
+
+attacks::AdvTrainOptions adversarial_options(const TrainConfig& c) {
+  attacks::AdvTrainOptions o;
+  o.eps = c.adv_eps / 255;
+  o.step_size = c.adv_step / 255;
+  o.steps = static_cast<int>(c.adv_steps);
+  o.tempered = c.adversarial == "tempered";
+  o.tau = c.tau;
+  return o;
 }
 
 Augment make_augment(const TrainConfig& c, int64_t image_size) {
@@ -302,11 +330,19 @@ TrainOutcome train(const TrainConfig& c) {
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), steps_per_epoch, c.batch_size);
     Tensor loss_sum = Tensor::zeros({}, DType::f32, device), correct = Tensor::zeros({}, DType::i64, device);
     int64_t seen = 0, b = 0;
+    auto last_report = te;
     while (auto batch = loader.next()) {
       Tensor x = batch->images.to(device), y = batch->labels.to(device);
       opt->set_lr(c.schedule == "cosine" ? cosine.lr_at(step) : c.lr);
-      Variable logits = (*model)(Variable(x));
-      Variable loss = cross_entropy(logits, y, c.tau, c.label_smoothing);
+      Variable logits, loss;
+      if (c.adversarial == "none") {
+        logits = (*model)(Variable(x));
+        loss = cross_entropy(logits, y, c.tau, c.label_smoothing);
+      } else {  // the PGD start draws from the default generator, which the checkpoint saves
+        auto adv = attacks::adversarial_loss(*model, x, y, default_generator(), adversarial_options(c));
+        logits = adv.logits;
+        loss = adv.loss;
+      }
       opt->zero_grad();
       loss.backward();
       if (c.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.grad_clip);
@@ -317,7 +353,10 @@ TrainOutcome train(const TrainConfig& c) {
       seen += x.size(0);
       ++step;
       ++b;
-      if (b % 20 == 0 || b == steps_per_epoch) {
+      // The host reads the sums (a device sync) about once a second, and at the end of the epoch.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_report >= std::chrono::seconds(1) || b == steps_per_epoch) {
+        last_report = now;
         double mean_loss = loss_sum.item() / static_cast<double>(seen);
         if (!std::isfinite(mean_loss)) {
           out.status = "diverged";

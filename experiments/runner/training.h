@@ -1,7 +1,8 @@
 // Training one model: the loop shared by `train` and the table sweeps. A run lives in
 // <out_dir>/<run_id>/ (DESIGN.md §7): config.json, log.csv (per epoch), metrics.json,
 // model.safetensors (torchvision/timm parameter names) and checkpoint.safetensors (model, optimizer
-// state, epoch and RNG state), all written atomically. A finished run is skipped; an unfinished one
+// state, epoch and RNG state), all written atomically. Standard or adversarial training (Madry's
+// PGD-AT or the paper's tempered Eq. 12). A finished run is skipped; an unfinished one
 // resumes from its last epoch's checkpoint; a NaN loss ends the run as "diverged".
 #pragma once
 
@@ -16,10 +17,17 @@
 namespace tg::runner {
 
 struct TrainConfig {
-  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100[-coarse] | tiny-imagenet
   std::string data_dir;                   // "" = the dataset's default location
   std::string model = "resnet20";
   double tau = 1.0;                       // training temperature: loss CE(z / tau, y)
+  // Adversarial training (attacks/adversarial_training.h): none; pgd (Madry et al.: CE(F(x_adv), y),
+  // tau must be 1); tempered (the paper's Eq. 12: CE(F(x) / tau, y) + CE(F(x_adv), y)). x_adv is
+  // PGD with adv_steps steps of adv_step in the l_inf ball of adv_eps, from a random start.
+  std::string adversarial = "none";
+  double adv_eps = 8;                     // in 1/255 units
+  double adv_step = 2;                    // in 1/255 units
+  int64_t adv_steps = 10;
   int64_t epochs = 5;
   int64_t batch_size = 128;
   std::string optimizer = "sgd";          // sgd | adam | adamw

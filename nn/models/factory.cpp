@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tensor/ops.h"
+
 namespace tg::nn {
 
 std::vector<std::pair<std::string, std::string>> model_names() {
@@ -90,6 +92,10 @@ Tensor resize_pos_embed(const Tensor& pos_embed, int64_t new_gh, int64_t new_gw)
   return Tensor::from_vector(dst, {1, 1 + new_gh * new_gw, D}).to(pos_embed.dtype()).to(pos_embed.device());
 }
 
+namespace {
+bool is_input_conv(const std::string& name) { return name == "patch_embed.proj.weight" || name == "conv1.weight"; }
+}  // namespace
+
 StateDict adapt_state_dict(const Module& model, const StateDict& checkpoint, std::vector<std::string>* changed) {
   const StateDict own = model.state_dict();
   StateDict out;
@@ -107,6 +113,11 @@ StateDict adapt_state_dict(const Module& model, const StateDict& checkpoint, std
       TG_CHECK(g * g + 1 == mine->size(1), "adapt_state_dict: the model's pos_embed ", mine->str(),
                " is not a square grid");
       out.emplace_back(name, resize_pos_embed(t, g, g));
+    } else if (is_input_conv(name) && t.dim() == 4 && mine->dim() == 4 && t.size(1) == 3 && mine->size(1) == 1 &&
+               t.size(0) == mine->size(0) && t.size(2) == mine->size(2) && t.size(3) == mine->size(3)) {
+      // An RGB stem on gray images: the filters summed over colour (timm's adapt_input_conv), so a
+      // gray image x gives what the RGB model gives on (x, x, x).
+      out.emplace_back(name, sum(t, {1}, /*keepdim=*/true));
     } else {
       out.emplace_back(name, t);
       continue;

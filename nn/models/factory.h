@@ -27,7 +27,8 @@ Tensor resize_pos_embed(const Tensor& pos_embed, int64_t new_gh, int64_t new_gw)
 
 // Makes a checkpoint fit `model` before load_state_dict: a classifier head (fc.* / head.*) whose
 // shape differs is replaced by the model's own (freshly initialized) one, and a pos_embed whose grid
-// differs is resized. Every other entry is passed through unchanged (mismatches then fail in load).
+// differs is resized, and an RGB input layer (patch_embed.proj.weight, conv1.weight) is summed over
+// its colour channels for a one-channel model. Every other entry is passed through unchanged (mismatches then fail in load).
 // `changed` (optional) receives the names that were replaced or resized.
 StateDict adapt_state_dict(const Module& model, const StateDict& checkpoint,
                            std::vector<std::string>* changed = nullptr);

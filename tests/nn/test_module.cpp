@@ -8,6 +8,7 @@
 
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
+#include "tensor/random.h"
 #include "tensor/safetensors.h"
 
 using namespace tg;
@@ -162,6 +163,27 @@ TEST_CASE("nn: checkpoint adaptation replaces the head and resizes pos_embed") {
   CHECK(up[2] == doctest::Approx(0.25));
   CHECK(up[3] == doctest::Approx(0.75));
   CHECK(up[4] == doctest::Approx(1.0));
+}
+
+TEST_CASE("nn: an RGB checkpoint fits a gray model: the input filters are summed over colour") {
+  for (const char* name : {"resnet20", "vit_tiny_patch4_32"}) {
+    CAPTURE(name);
+    auto rgb = create_model(name, 10, 3, 32);
+    auto gray = create_model(name, 10, 1, 32);
+    std::vector<std::string> changed;
+    gray->load_state_dict(adapt_state_dict(*gray, rgb->state_dict(), &changed));
+    CHECK(changed.size() == 1);
+    rgb->eval();
+    gray->eval();
+    // The gray model on x computes what the RGB model computes on (x, x, x).
+    Generator gen(3);
+    Tensor x = rand({2, 1, 32, 32}, DType::f32, Device::cpu(), &gen);
+    Tensor x3 = concat({x, x, x}, 1);
+    NoGradGuard no_grad;
+    std::vector<float> a = (*gray)(Variable(x)).data().to_vector<float>(), b = (*rgb)(Variable(x3)).data().to_vector<float>();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-4));
+  }
 }
 
 TEST_CASE("nn: train/eval switch recursively; to(dtype) converts floating state only") {

@@ -1,0 +1,57 @@
+// The temperature sweep behind table1, table2 and table3: for each training temperature tau (and
+// seed), trains a run with `train` (a finished run is reused, a killed one resumed), evaluates it at
+// tau = 1 with `evaluate_run`, and writes into the sweep's folder (default
+// results/<binary>/<dataset>_<model>/): the runs, table.md, table.csv and table.png (one panel per
+// column against tau, log scale), rewritten atomically after every run. A diverged run shows as
+// "diverged" in its row and the sweep goes on. Prints the Markdown table at the end.
+//
+// The three binaries differ only in their profiles (the defaults of `--profile quick|paper`), a few
+// flags of their own, and what they check before training; a SweepBinary says how.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "experiments/runner/evaluation.h"
+#include "experiments/runner/training.h"
+
+namespace tg::runner {
+
+struct SweepOptions {
+  std::string profile = "paper";
+  std::vector<double> taus = {0.1, 0.5, 1, 10, 30, 50, 70, 100};
+  std::vector<double> seeds;  // empty = --seed
+  bool baseline = false;      // a Madry PGD-AT run first, as the table's "PGD-AT" row (table3)
+};
+
+// The flags the user gave, by name (without "--").
+struct GivenFlags {
+  std::vector<std::string> names;
+  bool operator()(const char* name) const;
+};
+
+struct SweepBinary {
+  std::string name;     // "table1": the program, its messages and its default folder results/<name>/
+  std::string summary;  // the first lines of --help
+  std::string quick;    // what --profile quick sets, for --help
+  std::string paper;    // what --profile paper sets, for --help
+  // Adds the binary's own flags (may be empty).
+  std::function<void(Flags&, SweepOptions&, TrainConfig&)> add_flags;
+  // Sets the binary's profile defaults (model, optimizer, epochs, ...) for every flag not given. The
+  // evaluation's defaults (quick: attacks on 200 images, APGD 25 iterations, Square 300 queries,
+  // severity 3; paper: the eps sweep) are set by the sweep for all binaries.
+  std::function<void(bool quick, const GivenFlags&, SweepOptions&, TrainConfig&, EvalConfig&)> apply_profile;
+  // Checks and notices before any training (may be empty); throws tg::Error on a bad setting.
+  std::function<void(const SweepOptions&, const TrainConfig&)> check;
+};
+
+// Table I's model and data for every flag not given: ResNet-50 (CIFAR stem) on CIFAR-10 for 200 epochs
+// (paper), or ResNet-20 on Fashion-MNIST (quick); table1 and table3 start from it.
+void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
+
+// Parses argv, runs the sweep and returns the exit status: 0, or 2 after printing a tg::Error as
+// "<name>: error: ...". `--help` prints the flags and returns 0.
+int sweep_main(const SweepBinary& binary, int argc, char** argv);
+
+}  // namespace tg::runner
