@@ -5,6 +5,7 @@
 
 #include "data/file_io.h"
 #include "data/formats.h"
+#include "data/tiny_imagenet.h"
 #include "tensor/random.h"
 
 namespace tg {
@@ -136,7 +137,9 @@ Dataset load_dataset(const std::string& name, const std::string& dir, bool train
   if (name == "cifar10") return load_cifar10(dir, train);
   if (name == "cifar100") return load_cifar100(dir, train, false);
   if (name == "cifar100-coarse") return load_cifar100(dir, train, true);
-  TG_FAIL("unknown dataset '", name, "': use fashion-mnist, mnist, cifar10, cifar100 or cifar100-coarse");
+  if (name == "tiny-imagenet") return load_tiny_imagenet(dir, train);
+  TG_FAIL("unknown dataset '", name,
+          "': use fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse or tiny-imagenet");
 }
 
 Dataset select(const Dataset& data, const std::vector<int64_t>& indices) {

@@ -37,7 +37,9 @@ Dataset load_cifar10(const std::string& dir = "", bool train = true);
 // CIFAR-100 binary: `dir` holds train.bin and test.bin, or holds cifar-100-binary/. Fine labels
 // (100 classes), or the 20 coarse ones when `coarse`. Default ./data.
 Dataset load_cifar100(const std::string& dir = "", bool train = true, bool coarse = false);
-// By name: "fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse".
+// By name: "fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse", "tiny-imagenet"
+// (data/tiny_imagenet.h: train/ when `train`, else val/ as the test split; JPEGs decoded on all
+// hardware threads).
 Dataset load_dataset(const std::string& name, const std::string& dir = "", bool train = true);
 
 // The first n examples, or n examples drawn without replacement by `seed` (kept in dataset order).

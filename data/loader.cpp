@@ -16,6 +16,20 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The batch's images as float32 in [0, 1] in pinned memory: uint8 converted straight into it (as
+// to_float does: x / 255 in float), float32 copied, anything else cast first.
+Tensor pinned_float(const Tensor& images) {
+  Tensor out = Tensor::empty_pinned(images.shape(), DType::f32);
+  if (images.dtype() == DType::u8) {
+    const uint8_t* s = images.data<uint8_t>();
+    float* d = out.data<float>();
+    for (int64_t i = 0; i < images.numel(); ++i) d[i] = static_cast<float>(s[i]) / 255.0f;
+  } else {
+    out.copy_(images.to(DType::f32));
+  }
+  return out;
+}
+
 }  // namespace
 
 DataLoader::DataLoader(Dataset data, LoaderOptions options) : data_(std::move(data)), options_(std::move(options)) {
@@ -69,8 +83,12 @@ Batch DataLoader::assemble(int64_t epoch, int64_t b, const std::vector<int64_t>&
   int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
   Shape shape = data_.images.shape();
   shape[0] = end - begin;
-  Tensor images = Tensor::empty(shape, data_.images.dtype());
-  Tensor labels = Tensor::empty({end - begin}, DType::i64);
+  const DType dtype = data_.images.dtype();
+  // With pin_memory, float32 rows that need no augmentation are gathered straight into the batch.
+  const bool final_rows = options_.pin_memory && !options_.augment && dtype == DType::f32;
+  Tensor images = final_rows ? Tensor::empty_pinned(shape, dtype) : Tensor::empty(shape, dtype);
+  Tensor labels = options_.pin_memory ? Tensor::empty_pinned({end - begin}, DType::i64)
+                                      : Tensor::empty({end - begin}, DType::i64);
   const char* src = static_cast<const char*>(data_.images.raw());
   char* dst = static_cast<char*>(images.raw());
   const int64_t* lab = data_.labels.data<int64_t>();
@@ -84,8 +102,14 @@ Batch DataLoader::assemble(int64_t epoch, int64_t b, const std::vector<int64_t>&
     images = options_.augment(images, gen);
   }
   Batch batch;
-  batch.images = to_float(images);
-  if (batch.images.dtype() != DType::f32) batch.images = batch.images.to(DType::f32);
+  if (final_rows) {
+    batch.images = images;
+  } else if (options_.pin_memory) {
+    batch.images = pinned_float(images);
+  } else {
+    batch.images = to_float(images);
+    if (batch.images.dtype() != DType::f32) batch.images = batch.images.to(DType::f32);
+  }
   batch.labels = labels;
   batch.index = b;
   return batch;

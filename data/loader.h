@@ -1,6 +1,7 @@
 // A DataLoader: batches of a Dataset, shuffled by seed, augmented and assembled ahead of time by
 // worker threads into a bounded prefetch queue, yielded in order as float32 pixels in [0, 1] on the
-// CPU (moving them to the GPU is the caller's step).
+// CPU. Moving them to the GPU is the caller's step, best left to a DevicePrefetcher
+// (data/prefetcher.h), which overlaps the copy with the training step when pin_memory is set.
 //
 // Deterministic: batch b of epoch e depends only on (seed, e, b). The order is tg::randperm with a
 // Generator seeded by seed + epoch, and the augmentation of batch b draws from its own generator,
@@ -42,6 +43,12 @@ struct LoaderOptions {
   int num_workers = 2;     // 0: batches are assembled on the calling thread, in next()
   int prefetch = 4;        // batches assembled ahead of the one being consumed
   Augment augment;         // empty: none
+  // Batches (images and labels) in pinned memory (Tensor::empty_pinned), which the GPU copies from
+  // asynchronously: set it when a DevicePrefetcher takes the batches to a GPU. Images are gathered
+  // (float32 without augmentation) or converted (uint8) straight into it; an augmentation's float
+  // output is copied once. Without a GPU the memory is ordinary (is_pinned() false); the values are
+  // the same either way.
+  bool pin_memory = false;
 };
 
 class DataLoader {

@@ -8,9 +8,14 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "tensor/error.h"
@@ -42,17 +47,53 @@ std::vector<std::string> jpegs_in(const std::string& dir) {
   return files;
 }
 
-// Decodes `paths` into images [N, 3, 64, 64] with their labels.
+// Decodes `paths` into images [N, 3, 64, 64] with their labels, on `threads` worker threads (0: one
+// per hardware thread). Worker t takes the next undecoded index from a shared counter and writes row
+// i itself, so the result does not depend on the thread count. The first failing file (by index)
+// stops the workers and its error (naming the file) is rethrown here.
 Dataset decode_all(const std::string& name, const std::vector<std::string>& paths, const std::vector<int64_t>& labels,
-                   const std::vector<std::string>& classes) {
-  int64_t n = int64_t(paths.size());
+                   const std::vector<std::string>& classes, int threads) {
+  TG_CHECK(threads >= 0, name, ": the number of decoding threads must be >= 0 (0 = all), got ", threads);
+  const int64_t n = int64_t(paths.size());
   Dataset d;
   d.name = name;
   d.images = Tensor::empty({n, 3, 64, 64}, DType::u8);
   d.labels = Tensor::from_vector<int64_t>(labels, {n});
   d.num_classes = int64_t(classes.size());
   d.class_names = classes;
-  for (int64_t i = 0; i < n; ++i) d.images.slice_rows(i, i + 1).copy_(read_image_rgb(paths[i], 64, 64));
+
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  int64_t error_index = n;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (int64_t i = next++; i < n && !failed; i = next++) {
+      try {
+        d.images.slice_rows(i, i + 1).copy_(read_image_rgb(paths[size_t(i)], 64, 64));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (i < error_index) {
+          error_index = i;
+          error = std::current_exception();
+        }
+        failed = true;
+      }
+    }
+  };
+  int64_t count = threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  count = std::min(count, std::max<int64_t>(1, n));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < count; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {  // no more threads to be had: decode with those running
+      break;
+    }
+  }
+  work();  // the calling thread is worker 0
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   return d;
 }
 
@@ -140,7 +181,7 @@ void write_jpeg(const std::string& path, const Tensor& image, int quality) {
   TG_CHECK(stbi_write_jpg(path.c_str(), w, h, c, px.data(), quality) != 0, "write_jpeg: cannot write ", path);
 }
 
-Dataset load_tiny_imagenet(const std::string& dir_in, bool train) {
+Dataset load_tiny_imagenet(const std::string& dir_in, bool train, int threads) {
   std::string dir = dir_in.empty() ? "./data/tiny-imagenet-200" : dir_in;
   std::vector<std::string> wnids = read_wnids(dir);
   std::vector<std::string> paths;
@@ -175,10 +216,10 @@ Dataset load_tiny_imagenet(const std::string& dir_in, bool train) {
     TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
   }
   TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: no training images under ", join(dir, "train"), ". ", kHowToGet);
-  return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids);
+  return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids, threads);
 }
 
-Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity) {
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity, int threads) {
   std::string root = join(join(dir, corruption), std::to_string(severity));
   TG_CHECK(severity >= 1 && severity <= 5, "load_tiny_imagenet_c: severity ", severity, " is not in 1..5");
   TG_CHECK(fs::is_directory(root), "Tiny-ImageNet-C: no folder ", root,
@@ -197,7 +238,7 @@ Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corrupti
       labels.push_back(int64_t(k));
     }
   TG_CHECK(!paths.empty(), "Tiny-ImageNet-C: no JPEG images under ", root);
-  return decode_all("tiny-imagenet-c/" + corruption + "/" + std::to_string(severity), paths, labels, wnids);
+  return decode_all("tiny-imagenet-c/" + corruption + "/" + std::to_string(severity), paths, labels, wnids, threads);
 }
 
 }  // namespace tg

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "tensor/json.h"
+
 namespace tg {
 
 static_assert(std::endian::native == std::endian::little, "safetensors: a little-endian host is assumed");
@@ -48,227 +50,6 @@ void AtomicFile::commit() {
 }
 
 namespace {
-
-// ---- a small strict JSON reader, enough for the header ---------------------------------------
-
-struct Json {
-  enum class Kind { null, boolean, number, string, array, object };
-  Kind kind = Kind::null;
-  size_t offset = 0;          // where the value starts, as a byte offset in the file
-  std::string text;           // a string's value, or a number's digits
-  std::vector<Json> items;    // array
-  std::vector<std::pair<std::string, Json>> members;  // object, in file order
-};
-
-class JsonParser {
- public:
-  // `base` is the file offset of s[0], so errors give offsets into the file.
-  JsonParser(const std::string& s, size_t base, const std::string& path) : s_(s), base_(base), path_(path) {}
-
-  Json parse_document() {
-    skip_space();
-    Json v = parse_value(0);
-    skip_space();
-    if (pos_ != s_.size()) fail("unexpected text after the JSON header object");
-    return v;
-  }
-
-  [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
-  [[noreturn]] void fail_at(size_t pos, const std::string& what) const {
-    TG_FAIL("safetensors file '", path_, "', byte offset ", base_ + pos, ": ", what);
-  }
-
- private:
-  void skip_space() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  void expect(char c) {
-    if (pos_ >= s_.size()) fail(std::string("the header ends where '") + c + "' was expected");
-    if (s_[pos_] != c) fail(std::string("expected '") + c + "', found '" + s_[pos_] + "'");
-    ++pos_;
-  }
-
-  Json parse_value(int depth) {
-    if (depth > 16) fail("JSON nested too deeply");
-    Json v;
-    v.offset = base_ + pos_;
-    char c = peek();
-    if (c == '{') {
-      v.kind = Json::Kind::object;
-      ++pos_;
-      skip_space();
-      if (peek() == '}') { ++pos_; return v; }
-      while (true) {
-        skip_space();
-        size_t key_pos = pos_;
-        if (peek() != '"') fail("expected a quoted key");
-        std::string key = parse_string();
-        for (const auto& m : v.members)
-          if (m.first == key) fail_at(key_pos, "duplicate key \"" + key + "\"");
-        skip_space();
-        expect(':');
-        skip_space();
-        v.members.emplace_back(std::move(key), parse_value(depth + 1));
-        skip_space();
-        if (peek() == ',') { ++pos_; continue; }
-        expect('}');
-        return v;
-      }
-    }
-    if (c == '[') {
-      v.kind = Json::Kind::array;
-      ++pos_;
-      skip_space();
-      if (peek() == ']') { ++pos_; return v; }
-      while (true) {
-        skip_space();
-        v.items.push_back(parse_value(depth + 1));
-        skip_space();
-        if (peek() == ',') { ++pos_; continue; }
-        expect(']');
-        return v;
-      }
-    }
-    if (c == '"') {
-      v.kind = Json::Kind::string;
-      v.text = parse_string();
-      return v;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      v.kind = Json::Kind::number;
-      v.text = parse_number();
-      return v;
-    }
-    for (const char* word : {"true", "false", "null"}) {
-      if (s_.compare(pos_, std::strlen(word), word) == 0) {
-        v.kind = word[0] == 'n' ? Json::Kind::null : Json::Kind::boolean;
-        v.text = word;
-        pos_ += std::strlen(word);
-        return v;
-      }
-    }
-    if (pos_ >= s_.size()) fail("the header ends where a JSON value was expected");
-    fail(std::string("unexpected character '") + c + "' where a JSON value was expected");
-  }
-
-  std::string parse_number() {
-    size_t start = pos_;
-    auto digits = [&] {
-      size_t d = pos_;
-      while (peek() >= '0' && peek() <= '9') ++pos_;
-      if (pos_ == d) fail("malformed number");
-    };
-    if (peek() == '-') ++pos_;
-    if (peek() == '0') ++pos_; else digits();
-    if (peek() == '.') { ++pos_; digits(); }
-    if (peek() == 'e' || peek() == 'E') {
-      ++pos_;
-      if (peek() == '+' || peek() == '-') ++pos_;
-      digits();
-    }
-    return s_.substr(start, pos_ - start);
-  }
-
-  unsigned hex4() {
-    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
-    unsigned v = 0;
-    for (int i = 0; i < 4; ++i) {
-      char h = s_[pos_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') v |= unsigned(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= unsigned(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= unsigned(h - 'A' + 10);
-      else fail("bad hex digit in \\u escape");
-    }
-    return v;
-  }
-
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += char(cp);
-    } else if (cp < 0x800) {
-      out += char(0xC0 | (cp >> 6));
-      out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += char(0xE0 | (cp >> 12));
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    } else {
-      out += char(0xF0 | (cp >> 18));
-      out += char(0x80 | ((cp >> 12) & 0x3F));
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    }
-  }
-
-  std::string parse_string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) fail("unterminated string");
-      char c = s_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail_at(pos_ - 1, "control character inside a string");
-      if (c != '\\') { out += c; continue; }
-      if (pos_ >= s_.size()) fail("unterminated string");
-      char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          unsigned cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair
-            if (s_.compare(pos_, 2, "\\u") != 0) fail("unpaired surrogate in \\u escape");
-            pos_ += 2;
-            unsigned lo = hex4();
-            if (lo < 0xDC00 || lo >= 0xE000) fail("bad low surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp < 0xE000) {
-            fail("unpaired surrogate in \\u escape");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: fail_at(pos_ - 1, std::string("unknown escape '\\") + e + "'");
-      }
-    }
-  }
-
-  const std::string& s_;
-  size_t base_;
-  const std::string& path_;
-  size_t pos_ = 0;
-};
-
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 // ---- dtypes ----------------------------------------------------------------------------------
 
@@ -327,13 +108,13 @@ template <class... Args>
 }
 
 uint64_t json_uint(const Json& v, const std::string& path, const std::string& what) {
-  if (v.kind != Json::Kind::number || v.text.empty() || v.text[0] == '-' ||
-      v.text.find_first_of(".eE") != std::string::npos)
-    fail_at(path, v.offset, what, " must be a non-negative integer");
+  if (v.kind() != Json::Kind::number || v.number_text().empty() || v.number_text()[0] == '-' ||
+      v.number_text().find_first_of(".eE") != std::string::npos)
+    fail_at(path, v.offset(), what, " must be a non-negative integer");
   uint64_t x = 0;
-  for (char c : v.text) {
+  for (char c : v.number_text()) {
     uint64_t d = uint64_t(c - '0');
-    if (x > (UINT64_MAX - d) / 10) fail_at(path, v.offset, what, " is too large");
+    if (x > (UINT64_MAX - d) / 10) fail_at(path, v.offset(), what, " is too large");
     x = x * 10 + d;
   }
   return x;
@@ -353,37 +134,37 @@ Entry parse_entry(const std::string& key, const Json& v, const std::string& path
   auto fail = [&](uint64_t offset, const auto&... what) { fail_at(path, offset, what...); };
   Entry e;
   e.name = key;
-  e.offset = v.offset;
-  if (v.kind != Json::Kind::object) fail(v.offset, "tensor \"", key, "\" must be an object");
+  e.offset = v.offset();
+  if (v.kind() != Json::Kind::object) fail(v.offset(), "tensor \"", key, "\" must be an object");
   const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-  for (const auto& [fk, fv] : v.members) {
+  for (const auto& [fk, fv] : v.fields()) {
     if (fk == "dtype") dtype = &fv;
     if (fk == "shape") shape = &fv;
     if (fk == "data_offsets") offsets = &fv;
   }
   if (!dtype || !shape || !offsets)
-    fail(v.offset, "tensor \"", key, "\" lacks ", !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
-  if (dtype->kind != Json::Kind::string) fail(dtype->offset, "tensor \"", key, "\": dtype must be a string");
-  e.dtype = dtype->text;
+    fail(v.offset(), "tensor \"", key, "\" lacks ", !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+  if (dtype->kind() != Json::Kind::string) fail(dtype->offset(), "tensor \"", key, "\": dtype must be a string");
+  e.dtype = dtype->string();
   if (!parse_file_dtype(e.dtype, e.file_dtype))
-    fail(dtype->offset, "tensor \"", key, "\": unknown or unsupported dtype \"", e.dtype,
+    fail(dtype->offset(), "tensor \"", key, "\": unknown or unsupported dtype \"", e.dtype,
          "\" (supported: F32, F64, I32, I64, U8, BOOL, F16, BF16)");
-  if (shape->kind != Json::Kind::array) fail(shape->offset, "tensor \"", key, "\": shape must be an array");
+  if (shape->kind() != Json::Kind::array) fail(shape->offset(), "tensor \"", key, "\": shape must be an array");
   uint64_t count = 1;
-  for (const Json& s : shape->items) {
+  for (const Json& s : shape->items()) {
     uint64_t d = json_uint(s, path, "tensor \"" + key + "\": a shape entry");
     if (d > (uint64_t(1) << 48) || (d != 0 && count > (uint64_t(1) << 48) / d))
-      fail(s.offset, "tensor \"", key, "\": shape too large");
+      fail(s.offset(), "tensor \"", key, "\": shape too large");
     count *= d;
     e.shape.push_back(static_cast<int64_t>(d));
   }
-  if (offsets->kind != Json::Kind::array || offsets->items.size() != 2)
-    fail(offsets->offset, "tensor \"", key, "\": data_offsets must be an array [begin, end]");
-  e.begin = json_uint(offsets->items[0], path, "tensor \"" + key + "\": data_offsets[0]");
-  e.end = json_uint(offsets->items[1], path, "tensor \"" + key + "\": data_offsets[1]");
-  if (e.end < e.begin) fail(offsets->offset, "tensor \"", key, "\": data_offsets end before begin");
+  if (offsets->kind() != Json::Kind::array || offsets->items().size() != 2)
+    fail(offsets->offset(), "tensor \"", key, "\": data_offsets must be an array [begin, end]");
+  e.begin = json_uint(offsets->items()[0], path, "tensor \"" + key + "\": data_offsets[0]");
+  e.end = json_uint(offsets->items()[1], path, "tensor \"" + key + "\": data_offsets[1]");
+  if (e.end < e.begin) fail(offsets->offset(), "tensor \"", key, "\": data_offsets end before begin");
   if (e.end - e.begin != count * e.file_dtype.size)
-    fail(offsets->offset, "tensor \"", key, "\": shape ", shape_str(e.shape), " of ", e.dtype, " needs ",
+    fail(offsets->offset(), "tensor \"", key, "\": shape ", shape_str(e.shape), " of ", e.dtype, " needs ",
          count * e.file_dtype.size, " bytes, but data_offsets [", e.begin, ", ", e.end, ") hold ",
          e.end - e.begin);
   return e;
@@ -470,18 +251,17 @@ SafetensorsFile load_safetensors(const std::string& path) {
   TG_CHECK(std::fread(header.data(), 1, n, f.get()) == n, "cannot read '", path, "'");
   if (n == 0 || header[0] != '{') fail(8, "the header does not start with '{': not a safetensors file");
 
-  JsonParser parser(header, 8, path);
-  Json root = parser.parse_document();
+  const Json root = Json::parse(header, "safetensors file '" + path + "'", 8);
   SafetensorsFile out;
   out.path = path;
   std::vector<Entry> entries;
-  for (const auto& [key, v] : root.members) {
+  for (const auto& [key, v] : root.fields()) {
     if (key == "__metadata__") {
-      if (v.kind != Json::Kind::object) fail(v.offset, "__metadata__ must be an object");
-      for (const auto& [mk, mv] : v.members) {
-        if (mv.kind != Json::Kind::string)
-          fail(mv.offset, "__metadata__ value of \"", mk, "\" must be a string");
-        out.metadata[mk] = mv.text;
+      if (v.kind() != Json::Kind::object) fail(v.offset(), "__metadata__ must be an object");
+      for (const auto& [mk, mv] : v.fields()) {
+        if (mv.kind() != Json::Kind::string)
+          fail(mv.offset(), "__metadata__ value of \"", mk, "\" must be a string");
+        out.metadata[mk] = mv.string();
       }
       continue;
     }

@@ -55,7 +55,7 @@ void require_cuda(const char* what) {
 
 // ---- storage ---------------------------------------------------------------------------------
 
-Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
   if (device.is_cuda()) {
     require_cuda("allocate");
 #ifdef TAUGRAD_CUDA
@@ -63,10 +63,22 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 #endif
     return;
   }
-  data_ = host::allocate(bytes);
+#ifdef TAUGRAD_CUDA
+  if (pinned) data_ = cuda::allocate_pinned(bytes);  // nullptr without a GPU: ordinary memory below
+  pinned_ = data_ != nullptr;
+#else
+  (void)pinned;
+#endif
+  if (!pinned_) data_ = host::allocate(bytes);
 }
 
 Storage::~Storage() {
+#ifdef TAUGRAD_CUDA
+  if (pinned_) {
+    cuda::deallocate_pinned(data_);
+    return;
+  }
+#endif
   if (device_.is_cpu()) {
     host::deallocate(data_, bytes_);
     return;
@@ -96,6 +108,16 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   Tensor t;
   t.storage_ = std::make_shared<Storage>(static_cast<size_t>(tg::numel(shape)) * dtype_size(dtype),
                                          device);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) TG_CHECK(d >= 0, "empty_pinned: negative size in shape ", shape_str(shape));
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(tg::numel(shape)) * dtype_size(dtype), Device::cpu(),
+                                         true);
   t.shape_ = shape;
   t.dtype_ = dtype;
   return t;

@@ -12,10 +12,12 @@
 
 namespace tg {
 
-// Raw bytes on one device, freed through the allocator of that device.
+// Raw bytes on one device, freed through the allocator of that device. Host storage may be pinned
+// (page-locked, from the CUDA runtime's caching pinned allocator): asked for with `pinned`, granted
+// only when a GPU is there (else ordinary host memory; pinned() says which).
 class Storage {
  public:
-  Storage(size_t bytes, Device device);
+  Storage(size_t bytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -23,11 +25,13 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  bool pinned_ = false;
 };
 
 class Tensor {
@@ -45,6 +49,11 @@ class Tensor {
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape,
                             Device device = Device::cpu());
 
+  // Host memory the GPU copies from without staging, asynchronously (page-locked; cached for reuse):
+  // for batches on their way to the device (data/prefetcher.h). Without CUDA in the build, without a
+  // GPU, or when the driver refuses, it is ordinary host memory and is_pinned() is false: never an
+  // error. Everything else treats it as a CPU tensor.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
   static Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
   static Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
 
@@ -57,6 +66,7 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
   bool is_cuda() const { return device().is_cuda(); }
+  bool is_pinned() const { return storage_ && storage_->pinned(); }  // page-locked host memory
 
   void* raw() const;  // address of the first element (on the tensor's device)
   template <class T>

@@ -8,6 +8,7 @@
 
 #include "data/corrupted.h"
 #include "data/corruptions/corruptions.h"
+#include "data/tiny_imagenet.h"
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/training.h"
@@ -137,6 +138,40 @@ std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& 
   if (mode == "none") return out;
   const std::vector<std::string> names = corruption_names();
   if (mode == "files") {
+    // Tiny-ImageNet-C (<dir>/<corruption>/<severity>/<wnid>/*.JPEG) when a corruption is a folder:
+    // its labels index its own sorted wnid folders, remapped here to the test set's classes, which
+    // must be Tiny-ImageNet's sorted wnids. The subset is drawn by the seed (the files are sorted by
+    // class, so the first N would hold few classes); the same images for every corruption.
+    bool tiny_c = false;
+    for (const auto& name : names) tiny_c = tiny_c || std::filesystem::is_directory(c.corrupted_dir + "/" + name);
+    if (tiny_c) {
+      const std::vector<std::string>& wnids = test.class_names;
+      TG_CHECK(!wnids.empty() && static_cast<int64_t>(wnids.size()) == test.num_classes &&
+                   std::is_sorted(wnids.begin(), wnids.end()),
+               c.corrupted_dir, " is in the Tiny-ImageNet-C layout, but the test set ", test.name,
+               " does not name its classes by sorted wnids (load it with --dataset tiny-imagenet)");
+      for (const auto& name : names) {
+        if (!std::filesystem::is_directory(c.corrupted_dir + "/" + name)) continue;
+        for (double s : c.severities) {
+          Dataset d = load_tiny_imagenet_c(c.corrupted_dir, name, static_cast<int>(s));
+          std::vector<int64_t> to_test(d.class_names.size());
+          for (size_t k = 0; k < d.class_names.size(); ++k) {
+            auto it = std::lower_bound(wnids.begin(), wnids.end(), d.class_names[k]);
+            TG_CHECK(it != wnids.end() && *it == d.class_names[k], c.corrupted_dir, "/", name, "/",
+                     static_cast<int>(s), ": class folder ", d.class_names[k], " is not a class of ", test.name);
+            to_test[k] = it - wnids.begin();
+          }
+          int64_t* labels = d.labels.data<int64_t>();
+          for (int64_t i = 0; i < d.size(); ++i) labels[i] = to_test[static_cast<size_t>(labels[i])];
+          d.num_classes = test.num_classes;
+          d.class_names = wnids;
+          if (c.corrupted_subset > 0 && c.corrupted_subset < d.size())
+            d = subset(d, c.corrupted_subset, static_cast<uint64_t>(c.seed));
+          out.push_back({name, static_cast<int>(s), std::move(d)});
+        }
+      }
+      return out;
+    }
     for (const auto& name : names) {
       if (!file_exists(c.corrupted_dir + "/" + name + ".npy")) continue;
       for (double s : c.severities) {

@@ -42,7 +42,7 @@ struct EvalConfig {
   std::vector<double> sweep_eps;      // eps values in 1/255 units for the eps sweep (empty = none)
   std::string sweep_attack = "apgd-dlr";
   std::string corrupted = "auto";     // auto (files when corrupted_dir is set, else generate) | files | generate | none
-  std::string corrupted_dir;          // folder of <corruption>.npy + labels.npy (CIFAR-10-C layout)
+  std::string corrupted_dir;          // <corruption>.npy + labels.npy (CIFAR-10-C), or Tiny-ImageNet-C folders
   int64_t corrupted_subset = 0;       // first N images of each corrupted set (0 = all; generate: the attack subset)
   std::vector<double> severities = {1, 2, 3, 4, 5};
   int64_t batch_size = 256;
@@ -68,10 +68,16 @@ struct CorruptedSet {
   int severity = 0;
   Dataset data;  // uint8 [N, C, H, W]
 };
-// The corrupted sets `config` asks for: every corruption in corrupted_dir at each severity (a missing
-// <corruption>.npy is skipped; none at all is an error), or generated from the first corrupted_subset
-// (else attack_subset) test images, one Philox stream per (corruption, severity) as `corrupt` uses.
-// Empty for "none". 64x64 images use the Tiny-ImageNet constants, the others CIFAR's.
+// The corrupted sets `config` asks for: every corruption in corrupted_dir at each severity, or generated
+// from the first corrupted_subset (else attack_subset) test images, one Philox stream per (corruption,
+// severity) as `corrupt` uses. Empty for "none". 64x64 images use the Tiny-ImageNet constants, the
+// others CIFAR's. corrupted_dir is read in one of two layouts:
+// - Tiny-ImageNet-C, when a <corruption>/ folder exists: <dir>/<corruption>/<severity>/<wnid>/*.JPEG
+//   (load_tiny_imagenet_c; a missing corruption folder is skipped, a missing severity is an error).
+//   `test` must name its classes by Tiny-ImageNet's sorted wnids (load_dataset("tiny-imagenet")):
+//   labels are mapped to them by wnid. corrupted_subset draws N images by config.seed.
+// - else the .npy layout of CIFAR-10-C (data/corrupted.h): a missing <corruption>.npy is skipped,
+//   none at all is an error; corrupted_subset takes the first N images.
 std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& config);
 
 struct Evaluation {

@@ -8,6 +8,7 @@
 #include "attacks/adversarial_training.h"
 #include "autograd/ops.h"
 #include "data/loader.h"
+#include "data/prefetcher.h"
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
 #include "nn/models/factory.h"
@@ -303,7 +304,9 @@ TrainOutcome train(const TrainConfig& c) {
   lo.seed = static_cast<uint64_t>(c.seed);
   lo.num_workers = static_cast<int>(c.workers);
   lo.augment = make_augment(c, size);
+  lo.pin_memory = device.is_cuda();  // batches in page-locked memory, copied while the previous step runs
   DataLoader loader(train_set, lo);
+  DevicePrefetcher batches(loader, device);
   const int64_t steps_per_epoch = loader.num_batches();
   const int64_t total_steps = steps_per_epoch * c.epochs;
   optim::CosineSchedule cosine(c.lr, total_steps, static_cast<int64_t>(c.warmup_epochs * steps_per_epoch));
@@ -325,14 +328,15 @@ TrainOutcome train(const TrainConfig& c) {
   const int64_t end_epoch = c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
   for (int64_t epoch = start_epoch; epoch < end_epoch && out.status == "finished"; ++epoch) {
     model->train();
-    loader.start_epoch(epoch);
+    batches.start_epoch(epoch);
     auto te = std::chrono::steady_clock::now();
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), steps_per_epoch, c.batch_size);
     Tensor loss_sum = Tensor::zeros({}, DType::f32, device), correct = Tensor::zeros({}, DType::i64, device);
     int64_t seen = 0, b = 0;
     auto last_report = te;
-    while (auto batch = loader.next()) {
-      Tensor x = batch->images.to(device), y = batch->labels.to(device);
+    while (auto batch = batches.next()) {
+      const Tensor& x = batch->images;  // on the device already
+      const Tensor& y = batch->labels;
       opt->set_lr(c.schedule == "cosine" ? cosine.lr_at(step) : c.lr);
       Variable logits, loss;
       if (c.adversarial == "none") {

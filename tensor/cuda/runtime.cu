@@ -1,5 +1,6 @@
 // The CUDA device context: device discovery (never throws: a CUDA build must run where there is no
-// driver or GPU), the stream, the cuBLAS/cuDNN handles, the caching allocator and copies.
+// driver or GPU), the compute and copy streams, the cuBLAS/cuDNN handles, the caching device and
+// pinned host allocators, copies and events.
 // All state lives in leaked singletons, so tensors destroyed during static destruction still find it.
 #include <mutex>
 #include <unordered_map>
@@ -45,10 +46,10 @@ std::string no_device_reason() { return device_info().reason; }
 
 namespace {
 struct Context {
-  cudaStream_t stream = nullptr;
+  cudaStream_t stream = nullptr, copy_stream = nullptr;
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
-  std::once_flag stream_once, cublas_once, cudnn_once;
+  std::once_flag stream_once, copy_stream_once, cublas_once, cudnn_once;
   bool tf32 = true;
 };
 Context& context() {
@@ -67,6 +68,15 @@ cudaStream_t stream() {
     TG_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "creating the CUDA stream");
   });
   return c.stream;
+}
+
+cudaStream_t copy_stream() {
+  Context& c = context();
+  std::call_once(c.copy_stream_once, [&] {
+    require_device("cuda::copy_stream");
+    TG_CUDA_CHECK(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking), "creating the CUDA copy stream");
+  });
+  return c.copy_stream;
 }
 
 cublasHandle_t cublas() {
@@ -101,21 +111,59 @@ void set_allow_tf32(bool allow) { context().tf32 = allow; }
 // the cudaMalloc retried once.
 
 namespace {
+// The bookkeeping shared by the device and the pinned caches; callers hold `mutex`. `free_block` is
+// cudaFree or cudaFreeHost.
 struct Allocator {
+  using FreeFn = cudaError_t (*)(void*);
+  explicit Allocator(FreeFn free_fn) : free_block(free_fn) {}
+
   std::mutex mutex;
+  FreeFn free_block;
   std::unordered_map<size_t, std::vector<void*>> free_lists;  // rounded size -> free blocks
   std::unordered_map<void*, size_t> live;                      // handed-out block -> rounded size
   CacheStats stats;
 
+  // A cached block of the rounded `size`, handed out; nullptr when none waits.
+  void* reuse_locked(size_t size) {
+    auto it = free_lists.find(size);
+    if (it == free_lists.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    live[p] = size;
+    stats.cached_bytes -= size;
+    stats.in_use_bytes += size;
+    ++stats.cache_hits;
+    return p;
+  }
+  // A freshly allocated block, handed out.
+  void* track_locked(void* p, size_t size) {
+    ++stats.malloc_calls;
+    live[p] = size;
+    stats.in_use_bytes += size;
+    return p;
+  }
+  // Takes back a handed-out block; returns its rounded size (0: not ours, which Storage never does).
+  size_t take_back_locked(void* p) {
+    auto it = live.find(p);
+    if (it == live.end()) return 0;
+    const size_t size = it->second;
+    live.erase(it);
+    stats.in_use_bytes -= size;
+    return size;
+  }
+  void cache_locked(void* p, size_t size) {
+    free_lists[size].push_back(p);
+    stats.cached_bytes += size;
+  }
   void release_cache_locked() {
     for (auto& [size, blocks] : free_lists)
-      for (void* p : blocks) (void)cudaFree(p);  // best effort: a failed free leaves nothing to do
+      for (void* p : blocks) (void)free_block(p);  // best effort: a failed free leaves nothing to do
     free_lists.clear();
     stats.cached_bytes = 0;
   }
 };
 Allocator& allocator() {
-  static Allocator* a = new Allocator();  // leaked on purpose: outlives static tensors
+  static Allocator* a = new Allocator(cudaFree);  // leaked on purpose: outlives static tensors
   return *a;
 }
 
@@ -131,16 +179,7 @@ void* allocate(size_t bytes) {
   const size_t size = round_size(bytes);
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
-  auto it = a.free_lists.find(size);
-  if (it != a.free_lists.end() && !it->second.empty()) {
-    void* p = it->second.back();
-    it->second.pop_back();
-    a.live[p] = size;
-    a.stats.cached_bytes -= size;
-    a.stats.in_use_bytes += size;
-    ++a.stats.cache_hits;
-    return p;
-  }
+  if (void* cached = a.reuse_locked(size)) return cached;
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, size);
   if (err == cudaErrorMemoryAllocation) {
@@ -153,23 +192,14 @@ void* allocate(size_t bytes) {
     TG_FAIL("CUDA out of memory (or error) allocating ", bytes, " bytes: ", cudaGetErrorString(err),
             "; in use ", a.stats.in_use_bytes >> 20, " MiB by taugrad tensors. Reduce the batch size.");
   }
-  ++a.stats.malloc_calls;
-  a.live[p] = size;
-  a.stats.in_use_bytes += size;
-  return p;
+  return a.track_locked(p, size);
 }
 
 void deallocate(void* p) {
   if (p == nullptr) return;
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
-  auto it = a.live.find(p);
-  if (it == a.live.end()) return;  // not ours (cannot happen through Storage)
-  const size_t size = it->second;
-  a.live.erase(it);
-  a.free_lists[size].push_back(p);
-  a.stats.in_use_bytes -= size;
-  a.stats.cached_bytes += size;
+  if (const size_t size = a.take_back_locked(p)) a.cache_locked(p, size);
 }
 
 CacheStats cache_stats() {
@@ -186,6 +216,64 @@ void empty_cache() {
   a.release_cache_locked();
 }
 
+// ---- pinned host memory ----------------------------------------------------------------------
+// Sizes are rounded as for device blocks; freed blocks wait in a free list per rounded size. Up to
+// kMaxPinnedCached bytes are kept; beyond that a freed block goes back (cudaFreeHost).
+
+namespace {
+constexpr size_t kMaxPinnedCached = size_t(2) << 30;
+
+Allocator& pinned_allocator() {
+  static Allocator* a = new Allocator(cudaFreeHost);  // leaked on purpose: outlives static tensors
+  return *a;
+}
+}  // namespace
+
+void* allocate_pinned(size_t bytes) {
+  if (device_count() == 0) return nullptr;
+  const size_t size = round_size(bytes);
+  Allocator& a = pinned_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  if (void* cached = a.reuse_locked(size)) return cached;
+  void* p = nullptr;
+  cudaError_t err = cudaHostAlloc(&p, size, cudaHostAllocDefault);
+  if (err != cudaSuccess) {  // give the cache back and try once more; else the caller uses pageable memory
+    (void)cudaGetLastError();
+    a.release_cache_locked();
+    err = cudaHostAlloc(&p, size, cudaHostAllocDefault);
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+  }
+  return a.track_locked(p, size);
+}
+
+void deallocate_pinned(void* p) {
+  if (p == nullptr) return;
+  Allocator& a = pinned_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  const size_t size = a.take_back_locked(p);
+  if (size == 0) return;
+  if (a.stats.cached_bytes + size > kMaxPinnedCached) {
+    (void)cudaFreeHost(p);
+    return;
+  }
+  a.cache_locked(p, size);
+}
+
+CacheStats pinned_cache_stats() {
+  Allocator& a = pinned_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return a.stats;
+}
+
+void empty_pinned_cache() {
+  Allocator& a = pinned_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.release_cache_locked();
+}
+
 // ---- copies ----------------------------------------------------------------------------------
 
 void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes) {
@@ -194,9 +282,44 @@ void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes
                                        : (src_cuda ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()), "copy of ", bytes, " bytes (",
                 src_cuda ? "cuda" : "cpu", " -> ", dst_cuda ? "cuda" : "cpu", ")");
-  // The host reads dst after a copy to the host: wait for it. (Host -> device needs no wait: host
-  // tensors are pageable memory, which cudaMemcpyAsync stages before it returns.)
-  if (!dst_cuda) synchronize();
+  // The host reads dst after a copy to the host: wait for it. A copy from pageable host memory needs
+  // no wait (cudaMemcpyAsync stages it before it returns), but one from pinned memory runs later, and
+  // the caller may free or refill the source once copy() returns: wait for those too. (Overlapping
+  // copies go through copy_to_device_async and events instead: tensor/transfer.h.)
+  if (!dst_cuda) {
+    synchronize();
+  } else if (!src_cuda) {
+    cudaPointerAttributes attr{};
+    if (cudaPointerGetAttributes(&attr, src) != cudaSuccess)
+      (void)cudaGetLastError();  // not known to CUDA: pageable
+    else if (attr.type == cudaMemoryTypeHost)
+      synchronize();
+  }
+}
+
+// ---- events and asynchronous copies ------------------------------------------------------------
+
+cudaEvent_t record_event(cudaStream_t s) {
+  cudaEvent_t e = nullptr;
+  TG_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
+  TG_CUDA_CHECK(cudaEventRecord(e, s), "recording an event");
+  return e;
+}
+
+void destroy_event(cudaEvent_t e) {
+  if (e != nullptr) (void)cudaEventDestroy(e);  // safe while pending: resources go when it completes
+}
+
+void wait_event(cudaStream_t s, cudaEvent_t e) { TG_CUDA_CHECK(cudaStreamWaitEvent(s, e, 0), "cudaStreamWaitEvent"); }
+
+void synchronize_event(cudaEvent_t e) {
+  TG_CUDA_CHECK(cudaEventSynchronize(e), "waiting for an event (an earlier copy or kernel may have failed)");
+}
+
+void copy_to_device_async(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  if (bytes == 0) return;
+  TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "asynchronous copy of ", bytes,
+                " bytes (cpu -> cuda)");
 }
 
 }  // namespace tg::cuda

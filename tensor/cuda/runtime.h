@@ -1,5 +1,7 @@
-// The CUDA device context: device discovery, one stream, the cuBLAS and cuDNN handles (made once,
-// lazily) and a caching allocator. The only global mutable state of the CUDA backend (DESIGN.md §3).
+// The CUDA device context: device discovery, the compute stream (all kernels) and a copy stream (the
+// prefetcher's host -> device copies), the cuBLAS and cuDNN handles (made once, lazily), a caching
+// device allocator and a caching pinned host allocator. The only global mutable state of the CUDA
+// backend (DESIGN.md §3).
 // cudart is linked statically, so a CUDA build runs on a machine without a driver and reports
 // "no GPU" through device_count() == 0 and no_device_reason().
 #pragma once
@@ -29,8 +31,32 @@ struct CacheStats {
 CacheStats cache_stats();
 void empty_cache();  // cudaFree every cached (free) block
 
+// Page-locked (pinned) host memory, cached like device blocks: cudaHostAlloc is slow (it maps and
+// locks pages), and the loader asks for the same batch sizes every step. Pinned memory lets a
+// host -> device cudaMemcpyAsync run without staging, overlapping kernels. allocate_pinned returns
+// nullptr (never throws) when there is no GPU or the driver refuses: the caller falls back to
+// ordinary host memory. A block must not be freed while a copy from it may still be running (the
+// caller waits on the copy's event first: tensor/transfer.h). Thread-safe.
+void* allocate_pinned(size_t bytes);
+void deallocate_pinned(void* p);
+CacheStats pinned_cache_stats();  // malloc_calls counts cudaHostAlloc calls
+void empty_pinned_cache();        // cudaFreeHost every cached (free) pinned block
+
 // Copies on the stream; a copy to the host synchronizes the stream before it returns.
 void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes);
+
+// The second stream, for host -> device copies that overlap kernels on stream(). Work on it is
+// ordered against stream() only through events: the caching allocator reuses blocks in the order
+// of stream(), so the copy stream must wait on an event of stream() before it writes into a block
+// it has just been handed (tensor/transfer.cpp does this).
+cudaStream_t copy_stream();
+// An event (no timing) recorded now on `s`; destroy it with destroy_event.
+cudaEvent_t record_event(cudaStream_t s);
+void destroy_event(cudaEvent_t e);
+void wait_event(cudaStream_t s, cudaEvent_t e);  // work enqueued on s after this waits for e; no host wait
+void synchronize_event(cudaEvent_t e);          // the host waits for e; throws if the work failed
+// An asynchronous host -> device copy on `s` (from pinned memory it does not wait for the host).
+void copy_to_device_async(void* dst, const void* src, size_t bytes, cudaStream_t s);
 
 cudaStream_t stream();
 cublasHandle_t cublas();

@@ -1,6 +1,8 @@
 // DataLoader: batches cover the epoch once, are the same for any number of workers (with
 // augmentation too), prefetch stays within its window, errors reach the caller, and a loader
-// destroyed mid-epoch shuts down cleanly.
+// destroyed mid-epoch shuts down cleanly. pin_memory gives the same batches (pinned only with a GPU),
+// and a DevicePrefetcher on the CPU passes the loader's batches through (on a GPU:
+// tests/cuda/test_prefetch.cpp).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "data/loader.h"
+#include "data/prefetcher.h"
 #include "data/transforms.h"
 
 using namespace tg;
@@ -135,4 +138,83 @@ TEST_CASE("loader: 2 workers prefetch within the window; errors reach next(); cl
   CHECK(failing.next().has_value());  // the others are fine
   failing.start_epoch(1);             // restart mid-epoch
   CHECK_THROWS_AS(failing.next(), Error);
+}
+
+namespace {
+
+// The batches of an epoch as (images, labels, index), copied to the host.
+struct HostBatch {
+  std::vector<float> images;
+  std::vector<int64_t> labels;
+  Shape shape;
+  int64_t index = 0;
+  bool operator==(const HostBatch&) const = default;
+};
+template <class Source>
+std::vector<HostBatch> host_batches(Source& source, int64_t epoch) {
+  source.start_epoch(epoch);
+  std::vector<HostBatch> out;
+  while (auto b = source.next())
+    out.push_back({b->images.template to_vector<float>(), b->labels.template to_vector<int64_t>(), b->images.shape(),
+                   b->index});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("loader: pin_memory gives the same batches; pinned only with a GPU, else ordinary memory") {
+  Dataset u8 = toy(53);
+  Dataset f32 = u8;
+  f32.images = to_float(u8.images);
+  auto crop_flip = [](const Tensor& x, Generator& g) { return random_horizontal_flip(random_crop(x, 4, 4, 1, g), g); };
+  // uint8 with and without augmentation (converted into pinned memory), float32 without (gathered
+  // straight into it) and with (copied into it).
+  for (const Dataset* data : {&u8, &f32})
+    for (bool augment : {false, true}) {
+      CAPTURE(data == &u8);
+      CAPTURE(augment);
+      LoaderOptions o;
+      o.batch_size = 8;
+      o.seed = 5;
+      if (augment) o.augment = crop_flip;
+      DataLoader plain(*data, o);
+      o.pin_memory = true;
+      DataLoader pinned(*data, o);
+      CHECK(host_batches(pinned, 1) == host_batches(plain, 1));
+      pinned.start_epoch(0);
+      auto b = pinned.next();
+      REQUIRE(b);
+      CHECK(b->images.is_pinned() == cuda_is_available());
+      CHECK(b->labels.is_pinned() == cuda_is_available());
+      CHECK(b->images.device() == Device::cpu());
+    }
+  // Tensor::empty_pinned itself: ordinary host memory without a GPU, usable as any CPU tensor.
+  Tensor t = Tensor::empty_pinned({3, 5}, DType::f64);
+  CHECK(t.is_pinned() == cuda_is_available());
+  t.fill_(2.5);
+  CHECK(t.to_vector<double>() == std::vector<double>(15, 2.5));
+  CHECK_FALSE(Tensor::empty({3, 5}).is_pinned());
+  CHECK_FALSE(t.clone().is_pinned());
+}
+
+TEST_CASE("loader: DevicePrefetcher on the CPU yields exactly the loader's batches") {
+  LoaderOptions o;
+  o.batch_size = 7;
+  o.seed = 11;
+  o.augment = [](const Tensor& x, Generator& g) { return random_horizontal_flip(x, g); };
+  DataLoader reference(toy(40), o);
+  DataLoader wrapped(toy(40), o);
+  DevicePrefetcher prefetcher(wrapped, Device::cpu());
+  CHECK_THROWS_WITH_AS(prefetcher.next(), doctest::Contains("start_epoch"), Error);
+  for (int64_t epoch : {0, 1}) {
+    CAPTURE(epoch);
+    auto want = host_batches(reference, epoch);
+    CHECK(want.size() == 6);
+    CHECK(host_batches(prefetcher, epoch) == want);
+  }
+  // An epoch abandoned halfway, then a new one: the new epoch's batches from the start.
+  prefetcher.start_epoch(2);
+  CHECK(prefetcher.next()->index == 0);
+  CHECK(prefetcher.next()->index == 1);
+  CHECK(host_batches(prefetcher, 3) == host_batches(reference, 3));
 }

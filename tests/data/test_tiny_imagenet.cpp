@@ -1,6 +1,7 @@
 // Tiny-ImageNet-200 and Tiny-ImageNet-C on small folders the test writes in the real layout (64x64
 // JPEGs by stb_image_write, one of them grayscale), and broken ones: missing wnids.txt, missing or
 // bad val_annotations.txt, a truncated JPEG, a JPEG of the wrong size; each error names the file.
+// Decoding on 1 or 3 threads gives the same dataset; a broken file among many is reported by name.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -122,4 +123,81 @@ TEST_CASE("tiny-imagenet: broken folders are clear errors naming the file") {
   write_bytes(bad, {0xFF, 0xD8, 0xFF});
   check_error([&] { read_image_rgb(bad); }, bad, {"cannot decode"});
   check_error([&] { read_image_rgb(ds + "/none.png"); }, ds + "/none.png", {"cannot open"});
+}
+
+TEST_CASE("tiny-imagenet: load_dataset by name, val split as the test split") {
+  TempDir dir("tiny_by_name");
+  make_tiny(dir);
+  Dataset train = load_dataset("tiny-imagenet", dir.string(), true);
+  Dataset test = load_dataset("tiny-imagenet", dir.string(), false);
+  CHECK(train.name == "tiny-imagenet/train");
+  CHECK(train.size() == 4);
+  CHECK(test.name == "tiny-imagenet/val");
+  CHECK(test.size() == 2);
+  CHECK(test.class_names == std::vector<std::string>{"n01", "n02"});
+  CHECK_THROWS_WITH_AS(load_dataset("tiny-imagenet-201", dir.string()), doctest::Contains("tiny-imagenet"), Error);
+}
+
+namespace {
+
+// 3 classes of 40 training images each, every image different; Tiny-ImageNet-C's fog/2 the same.
+void make_many(const TempDir& dir) {
+  write_text(dir / "wnids.txt", "n03\nn01\nn02\n");
+  int tone = 0;
+  for (const char* w : {"n01", "n02", "n03"}) {
+    fs::create_directories(dir / (std::string("train/") + w + "/images"));
+    fs::create_directories(dir / (std::string("c/fog/2/") + w));
+    for (int k = 0; k < 40; ++k, tone = (tone + 7) % 90) {
+      std::string file = std::string(w) + "_" + std::to_string(k) + ".JPEG";
+      write_jpeg((dir / (std::string("train/") + w + "/images/" + file)).string(), smooth_image(3, tone), 90);
+      write_jpeg((dir / (std::string("c/fog/2/") + w + "/" + file)).string(), smooth_image(3, 89 - tone), 90);
+    }
+  }
+}
+
+bool same(const Dataset& a, const Dataset& b) {
+  return a.images.shape() == b.images.shape() && a.labels.to_vector<int64_t>() == b.labels.to_vector<int64_t>() &&
+         a.images.to_vector<uint8_t>() == b.images.to_vector<uint8_t>() && a.class_names == b.class_names;
+}
+
+}  // namespace
+
+TEST_CASE("tiny-imagenet: decoding on 1 or 3 threads gives the same dataset, in the same order") {
+  TempDir dir("tiny_threads");
+  make_many(dir);
+  Dataset one = load_tiny_imagenet(dir.string(), true, 1);
+  REQUIRE(one.size() == 120);
+  CHECK(one.labels.data<int64_t>()[39] == 0);
+  CHECK(one.labels.data<int64_t>()[40] == 1);
+  CHECK(max_abs_diff(one.images.slice_rows(0, 1), smooth_image(3, 0)) <= 6);
+  CHECK(same(one, load_tiny_imagenet(dir.string(), true, 3)));
+  CHECK(same(one, load_tiny_imagenet(dir.string(), true)));  // all hardware threads
+  Dataset c1 = load_tiny_imagenet_c((dir / "c").string(), "fog", 2, 1);
+  REQUIRE(c1.size() == 120);
+  CHECK(same(c1, load_tiny_imagenet_c((dir / "c").string(), "fog", 2, 3)));
+  CHECK_THROWS_WITH_AS(load_tiny_imagenet(dir.string(), true, -1), doctest::Contains("threads"), Error);
+}
+
+TEST_CASE("tiny-imagenet: an undecodable file among many is an error naming it, on any thread count") {
+  TempDir dir("tiny_threads_bad");
+  make_many(dir);
+  std::string bad = (dir / "train/n02/images/n02_17.JPEG").string();
+  write_bytes(bad, {'n', 'o', 't', ' ', 'a', ' ', 'J', 'P', 'E', 'G'});
+  for (int threads : {1, 3, 0}) {
+    CAPTURE(threads);
+    check_error([&] { load_tiny_imagenet(dir.string(), true, threads); }, bad, {"cannot decode"});
+  }
+  // Two broken files: the first in file order is the one reported, whatever the threads.
+  std::string later = (dir / "train/n03/images/n03_5.JPEG").string();
+  write_bytes(later, {0xFF, 0xD8, 0xFF});
+  for (int threads : {1, 3}) {
+    CAPTURE(threads);
+    check_error([&] { load_tiny_imagenet(dir.string(), true, threads); }, bad, {"cannot decode"});
+  }
+  // A validation image listed in val_annotations.txt but missing.
+  TempDir small("tiny_threads_missing");
+  make_tiny(small);
+  fs::remove(small / "val/images/val_1.JPEG");
+  check_error([&] { load_tiny_imagenet(small.string(), false, 3); }, (small / "val/images/val_1.JPEG").string(),
+              {"cannot open"});
 }

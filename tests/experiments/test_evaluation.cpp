@@ -3,10 +3,12 @@
 // resume, and evaluation.json reused on a second call. The run-folder case trains a tiny ResNet-20 on
 // a few hundred Fashion-MNIST images and skips, saying so, when the dataset is not installed.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 
+#include "data/tiny_imagenet.h"
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/training.h"
 #include "nn/models/factory.h"
@@ -159,4 +161,64 @@ TEST_CASE("evaluation: a diverged run is reported as diverged in every column") 
   CHECK(table_cells(e, c).size() == table_columns(c).size());
   CHECK(evaluate_run(dir.string(), c).status == "diverged");
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("evaluation: Tiny-ImageNet-C folders read by corrupted_sets, labels mapped by wnid") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("taugrad_eval_tiny_c_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  // The test set's classes: four sorted wnids. The -C folders hold only two of them (n20 and n40),
+  // so their own labels (0, 1 by their sorted folders) must become 1 and 3. Each class's image has
+  // its own flat gray level, which survives JPEG, to check images and labels stay together.
+  Dataset test;
+  test.name = "tiny-imagenet/val";
+  test.images = Tensor::zeros({4, 3, 64, 64}, DType::u8);
+  test.labels = Tensor::from_vector<int64_t>({0, 1, 2, 3}, {4});
+  test.num_classes = 4;
+  test.class_names = {"n10", "n20", "n30", "n40"};
+  const std::vector<std::pair<std::string, double>> folders = {{"n20", 60}, {"n40", 180}};
+  for (const char* corruption : {"fog", "gaussian_noise"})
+    for (int s : {1, 2})
+      for (const auto& [wnid, gray] : folders) {
+        fs::path p = dir / corruption / std::to_string(s) / wnid;
+        fs::create_directories(p);
+        for (int k = 0; k < 2; ++k)
+          write_jpeg((p / (std::to_string(k) + ".JPEG")).string(), Tensor::full({3, 64, 64}, gray + s, DType::u8), 95);
+      }
+  EvalConfig c = fast_config();
+  c.corrupted = "files";
+  c.corrupted_dir = dir.string();
+  c.severities = {1, 2};
+  auto sets = corrupted_sets(test, c);
+  REQUIRE(sets.size() == 4);  // gaussian_noise and fog (in corruption_names order), severities 1 and 2
+  CHECK(sets[0].corruption == "gaussian_noise");
+  CHECK(sets[0].severity == 1);
+  CHECK(sets[3].corruption == "fog");
+  CHECK(sets[3].severity == 2);
+  for (const auto& set : sets) {
+    CAPTURE(set.corruption);
+    REQUIRE(set.data.size() == 4);
+    CHECK(set.data.images.shape() == Shape{4, 3, 64, 64});
+    CHECK(set.data.num_classes == 4);
+    CHECK(set.data.class_names == test.class_names);
+    CHECK(set.data.labels.to_vector<int64_t>() == std::vector<int64_t>{1, 1, 3, 3});
+    for (int64_t i = 0; i < 4; ++i) {
+      double want = (i < 2 ? 60 : 180) + set.severity;
+      CHECK(std::fabs(double(set.data.images.slice_rows(i, i + 1).data<uint8_t>()[100]) - want) <= 3);
+    }
+  }
+  // corrupted_subset: N images drawn by the seed, the same ones for every set.
+  c.corrupted_subset = 2;
+  auto small = corrupted_sets(test, c);
+  REQUIRE(small.size() == 4);
+  CHECK(small[0].data.size() == 2);
+  CHECK(small[0].data.labels.to_vector<int64_t>() == small[3].data.labels.to_vector<int64_t>());
+  // A test set not named by wnids is refused; so is a -C class the test set does not have.
+  Dataset unnamed = test;
+  unnamed.class_names.clear();
+  CHECK_THROWS_WITH_AS(corrupted_sets(unnamed, c), doctest::Contains("sorted wnids"), Error);
+  Dataset fewer = test;
+  fewer.class_names = {"n10", "n20", "n30", "n50"};
+  CHECK_THROWS_WITH_AS(corrupted_sets(fewer, c), doctest::Contains("n40"), Error);
+  fs::remove_all(dir);
 }

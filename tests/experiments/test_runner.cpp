@@ -51,7 +51,26 @@ TEST_CASE("results: JSON round trip, atomic writes, tables") {
   CHECK(back.get("ok")->boolean());
   CHECK(back.get("nan")->is_null());
   CHECK(back.get("list")->items().size() == 2);
-  CHECK_THROWS_WITH_AS(Json::parse("{\"a\": 1,}", "cfg.json"), doctest::Contains("cfg.json: bad JSON at byte"), tg::Error);
+  // Strict (RFC 8259), with errors that say where.
+  auto parse_error = [](const std::string& text) {
+    try {
+      Json::parse(text, "cfg.json");
+    } catch (const tg::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(parse_error("{\"a\": 1,}").find("cfg.json, byte offset 8: expected a quoted key") != std::string::npos);
+  CHECK(parse_error("{\"a\": 1, \"a\": 2}").find("byte offset 9: duplicate key \"a\"") != std::string::npos);
+  CHECK(parse_error("[1, 2] 3").find("unexpected text after the JSON value") != std::string::npos);
+  CHECK(parse_error("\"tab\there\"").find("control character") != std::string::npos);
+  CHECK(parse_error("[01]").find("expected ']', found '1'") != std::string::npos);
+  CHECK(parse_error("{\"a\": tru}").find("unexpected character 't'") != std::string::npos);
+  // Numbers keep their digits (exact integers past 2^53), values their offsets; escapes decode to UTF-8.
+  Json parsed = Json::parse(" {\"n\": 18446744073709551615, \"s\": \"\\u00e9\\ud83d\\ude00\"}", "mem", 100);
+  CHECK(parsed.get("n")->number_text() == "18446744073709551615");
+  CHECK(parsed.get("n")->offset() == 107);
+  CHECK(parsed.get("s")->string() == "\xc3\xa9\xf0\x9f\x98\x80");
   auto dir = std::filesystem::temp_directory_path() / "taugrad_test_results";
   make_dirs(dir.string());
   write_file_atomic((dir / "m.json").string(), j.dump());

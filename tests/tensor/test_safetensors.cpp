@@ -140,7 +140,7 @@ TEST_CASE("safetensors: broken files give errors that name the file and the offs
   check_fails(write_raw("hdr_len", ok, eight, 1000), "header length 1000 runs past the end");
   check_fails(write_raw("not_json", "[1,2]", ""), "does not start with '{'");
   check_fails(write_raw("bad_json1", "{\"x\":{\"dtype\":\"F32\",}}", ""), "byte offset 28: expected a quoted key");
-  check_fails(write_raw("bad_json2", "{\"x\":{\"dtype\":\"F32\"", ""), "the header ends");
+  check_fails(write_raw("bad_json2", "{\"x\":{\"dtype\":\"F32\"", ""), "the JSON ends");
   check_fails(write_raw("bad_json3", "{\"x\":tru}", ""), "unexpected character");
   check_fails(write_raw("dup", "{\"x\":{},\"x\":{}}", ""), "duplicate key \"x\"");
   check_fails(write_raw("dtype", "{\"x\":{\"dtype\":\"F8\",\"shape\":[2],\"data_offsets\":[0,2]}}", "\1\1"),
