@@ -23,7 +23,8 @@ struct TrainConfig {
   double tau = 1.0;                       // training temperature: loss CE(z / tau, y)
   // Adversarial training (attacks/adversarial_training.h): none; pgd (Madry et al.: CE(F(x_adv), y),
   // tau must be 1); tempered (the paper's Eq. 12: CE(F(x) / tau, y) + CE(F(x_adv), y)). x_adv is
-  // PGD with adv_steps steps of adv_step in the l_inf ball of adv_eps, from a random start.
+  // PGD with adv_steps steps of adv_step in the l_inf ball of adv_eps, from a random start. log.csv's
+  // train_loss and train_accuracy are then L and the accuracy on x_adv.
   std::string adversarial = "none";
   double adv_eps = 8;                     // in 1/255 units
   double adv_step = 2;                    // in 1/255 units
