@@ -8,6 +8,9 @@
 
 #include "experiments/runner/results.h"
 #include "experiments/runner/training.h"
+#include "nn/models/factory.h"
+#include "tensor/ops.h"
+#include "tensor/safetensors.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -137,5 +140,38 @@ TEST_CASE("training: adversarial training (PGD-AT and the tempered Eq. 12) check
   CHECK(b.epochs_done == 2);
   CHECK(read_file(a.run_dir + "/model.safetensors") == read_file(b.run_dir + "/model.safetensors"));
   CHECK(log_metrics(a.run_dir) == log_metrics(b.run_dir));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("training: fine-tuning starts from an RGB checkpoint with another head and grid (table2's path)") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_finetune";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // A stand-in for timm's checkpoint: RGB, 100 classes, a 64x64 input (16x16 grid of 4x4 patches).
+  auto pretrained = nn::create_model("vit_tiny_patch4_32", 100, 3, 64);
+  const std::string file = (dir / "pretrained.safetensors").string();
+  save_safetensors(file, pretrained->state_dict());
+  TrainConfig c = tiny_config(dir.string(), "finetune");
+  c.model = "vit_tiny_patch4_32";  // 1 channel, 10 classes, 8x8 grid: every adaptation is needed
+  c.init = file;
+  c.optimizer = "adam";
+  c.lr = 1e-4;
+  c.epochs = 1;
+  c.train_subset = 64;
+  c.test_subset = 32;
+  TrainOutcome r = train(c);
+  CHECK(r.status == "finished");
+  // The trained patch embedding started from the checkpoint's, summed over colour.
+  SafetensorsFile after = load_safetensors(r.run_dir + "/model.safetensors");
+  Tensor start = sum(load_safetensors(file).at("patch_embed.proj.weight"), {1}, true);
+  Tensor trained = after.at("patch_embed.proj.weight");
+  REQUIRE(trained.shape() == start.shape());
+  const double moved = max(abs(sub(trained, start))).item();
+  CHECK(moved > 0);
+  CHECK(moved < 0.01);  // one epoch of 2 Adam steps at lr 1e-4 moves a weight by at most ~2e-4
   std::filesystem::remove_all(dir);
 }
