@@ -30,12 +30,12 @@ Two changes, both so that the two sides can be compared number for number:
 The model is a small MLP (192 -> 32 -> ReLU -> 10) on 3x8x8 inputs; 64 examples, 8 of them with a
 wrong label (already misclassified, not attacked). Usage: /usr/bin/python3 tools/apgd_reference.py OUT
 """
-import json
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
+
+from safetensors_io import save_safetensors
 
 N, SHAPE, HIDDEN, CLASSES = 64, (3, 8, 8), 32, 10
 EPS, N_ITER, RHO, MOMENTUM = 6.0 / 255, 100, 0.75, 0.75
@@ -160,25 +160,6 @@ def perturb(model, x, y, x_init, loss, eps, n_iter, n_targets=9):
         x_adv[idx] = torch.where(run_fooled.view(-1, 1, 1, 1), x_best_adv, x_best)
         fooled[idx] = run_fooled
     return x_adv, fooled
-
-
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.uint8: "U8"}
-
-
-def save_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        data = t.detach().contiguous().cpu().numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 def main():

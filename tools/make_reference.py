@@ -10,14 +10,14 @@ normalize them first with the CIFAR-10 statistics, as taugrad's models do.
 
 Usage: /usr/bin/python3 tools/make_reference.py OUT.safetensors
 """
-import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from safetensors_io import save_safetensors
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -172,26 +172,6 @@ def record(out, prefix, model, x, labels, param_grads):
             params = dict(model.named_parameters())
             for name in param_grads:
                 out[f"{prefix}.grad.{name}"] = params[name].grad.clone()
-
-
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        t = t.detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 def main():
