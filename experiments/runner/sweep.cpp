@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/workers.h"
 #include "tensor/error.h"
 
 namespace tg::runner {
@@ -76,6 +78,45 @@ struct RowSpec {
   bool baseline = false;
 };
 
+// One run of the sweep: its row, its seed's position, and its configs.
+struct SweepRun {
+  RowSpec row;
+  size_t seed_index = 0;
+  TrainConfig train;
+  EvalConfig eval;
+};
+
+std::vector<std::string> columns_of(const EvalConfig& e) { return table_columns(e); }
+
+// The table (md, csv) and its plot from the runs on disk: a run evaluated before gives its row, one
+// still training (or not started) says so. Returns the header and the rows.
+std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write_results(
+    const std::string& dir, const std::vector<std::string>& columns, const SweepOptions& o,
+    const std::vector<SweepRun>& runs) {
+  std::vector<std::string> header = {"tau"};
+  if (o.seeds.size() > 1) header.push_back("seed");
+  header.insert(header.end(), columns.begin(), columns.end());
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::pair<double, std::vector<double>>>> per_seed(o.seeds.size());
+  for (const SweepRun& r : runs) {
+    std::vector<std::string> row = {r.row.label};
+    if (o.seeds.size() > 1) row.push_back(number_text(o.seeds[r.seed_index]));
+    const std::string rd = run_dir(r.train);
+    if (!evaluation_done(rd, r.eval)) {
+      row.insert(row.end(), columns.size(), file_exists(rd + "/log.csv") ? "training" : "pending");
+    } else {
+      const Evaluation ev = evaluation_from_json(Json::parse(read_file(rd + "/evaluation.json"), rd + "/evaluation.json"));
+      const auto cells = table_cells(ev, r.eval);
+      row.insert(row.end(), cells.begin(), cells.end());
+      if (!r.row.baseline) per_seed[r.seed_index].emplace_back(r.train.tau, table_values(ev, r.eval));  // x is tau
+    }
+    rows.push_back(row);
+  }
+  write_table(dir, header, rows);
+  write_plot(dir + "/table.png", columns, o.seeds, per_seed);
+  return {header, rows};
+}
+
 int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, const GivenFlags& given) {
   const char* name = binary.name.c_str();
   TG_CHECK(!given("tau"), name, ": give the temperatures with --taus (e.g. --taus 1,10,50), not --tau");
@@ -95,59 +136,82 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   std::vector<RowSpec> specs;
   if (o.baseline) specs.push_back({"PGD-AT", 1, true});
   for (double tau : o.taus) specs.push_back({number_text(tau), tau, false});
+  // Every run of the sweep, in the fixed order of the table's rows.
+  std::vector<SweepRun> runs;
+  for (const RowSpec& spec : specs)
+    for (size_t s = 0; s < o.seeds.size(); ++s) {
+      SweepRun r{spec, s, t, e};
+      r.train.tau = spec.tau;
+      r.train.seed = static_cast<int64_t>(o.seeds[s]);
+      if (spec.baseline) r.train.adversarial = "pgd";
+      r.eval.seed = r.train.seed;
+      runs.push_back(r);
+    }
 
   const std::string dir = t.out_dir;
   make_dirs(dir);
+  const Shard shard = detect_shard(o.shard);
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "%s: %s, %s, tau %s%s, seeds %s -> %s\n", name, t.dataset.c_str(), t.model.c_str(),
                join_numbers(o.taus).c_str(), o.baseline ? " and the PGD-AT baseline" : "",
                join_numbers(o.seeds).c_str(), dir.c_str());
+  if (shard.count > 1)
+    std::fprintf(stderr, "%s: worker %lld of %lld (%s), sharing %s with the others\n", name,
+                 static_cast<long long>(shard.index), static_cast<long long>(shard.count), shard.source.c_str(),
+                 dir.c_str());
 
-  // The -C sets are built once for the sweep, and only when some run still needs them.
+  // The -C sets are built once per worker, and only when some run still needs them.
   std::vector<CorruptedSet> corrupted;
   bool corrupted_built = false;
+  auto done = [](const SweepRun& r) { return evaluation_done(run_dir(r.train), r.eval); };
+  auto all_done = [&] { return std::all_of(runs.begin(), runs.end(), done); };
 
-  const std::vector<std::string> columns = table_columns(e);
-  std::vector<std::string> header = {"tau"};
-  if (o.seeds.size() > 1) header.push_back("seed");
-  header.insert(header.end(), columns.begin(), columns.end());
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::vector<std::pair<double, std::vector<double>>>> per_seed(o.seeds.size());
-  const int64_t total = static_cast<int64_t>(specs.size() * o.seeds.size());
-  int64_t index = 0;
-  for (const RowSpec& spec : specs) {
-    for (size_t s = 0; s < o.seeds.size(); ++s) {
-      TrainConfig tc = t;
-      tc.tau = spec.tau;
-      tc.seed = static_cast<int64_t>(o.seeds[s]);
-      if (spec.baseline) tc.adversarial = "pgd";
-      EvalConfig ec = e;
-      ec.seed = tc.seed;
-      std::fprintf(stderr, "\n%s: run %lld/%lld: %s%s seed %lld\n", name, static_cast<long long>(++index),
-                   static_cast<long long>(total), spec.baseline ? "" : "tau ", spec.label.c_str(),
-                   static_cast<long long>(tc.seed));
-      TrainOutcome r = train(tc);
-      std::vector<std::string> row = {spec.label};
-      if (o.seeds.size() > 1) row.push_back(number_text(o.seeds[s]));
-      if (r.paused) {  // --stop-after: no evaluation yet
-        row.insert(row.end(), columns.size(), "training");
-        rows.push_back(row);
+  // This worker's runs first (k mod count == index), then the others': a run whose worker died is
+  // taken over once its lock is stale, and resumed from its checkpoint.
+  std::vector<size_t> order;
+  for (size_t pass = 0; pass < 2; ++pass)
+    for (size_t k = 0; k < runs.size(); ++k)
+      if ((static_cast<int64_t>(k) % shard.count == shard.index) == (pass == 0)) order.push_back(k);
+  bool wrote_last = false, paused = false;
+  while (true) {
+    bool progressed = false, waiting = false;
+    for (size_t k : order) {
+      const SweepRun& r = runs[k];
+      if (done(r)) continue;
+      std::string taken_from;
+      auto lock = RunLock::try_claim(run_dir(r.train) + ".lock", o.lock_stale_seconds, &taken_from);
+      if (!lock) {
+        waiting = true;
         continue;
       }
-      if (r.status == "finished" && !corrupted_built && !evaluation_done(r.run_dir, ec)) {
-        corrupted = corrupted_sets(load_split(tc, false), ec);
+      if (done(r)) continue;  // finished while this worker looked elsewhere
+      std::fprintf(stderr, "\n%s: run %zu/%zu: %s%s seed %lld%s\n", name, k + 1, runs.size(),
+                   r.row.baseline ? "" : "tau ", r.row.label.c_str(), static_cast<long long>(r.train.seed),
+                   taken_from.empty() ? "" : (" (taken over from a stale lock: " + taken_from + ")").c_str());
+      TrainOutcome outcome = train(r.train);
+      if (outcome.paused) {  // --stop-after: no evaluation yet
+        paused = true;
+        continue;
+      }
+      if (outcome.status == "finished" && !corrupted_built) {
+        corrupted = corrupted_sets(load_split(r.train, false), r.eval);
         corrupted_built = true;
       }
-      Evaluation ev = evaluate_run(r.run_dir, ec, &corrupted);
-      const auto cells = table_cells(ev, ec);
-      row.insert(row.end(), cells.begin(), cells.end());
-      rows.push_back(row);
-      if (!spec.baseline) per_seed[s].emplace_back(spec.tau, table_values(ev, ec));  // the plot's x is tau
-      write_table(dir, header, rows);
-      write_plot(dir + "/table.png", columns, o.seeds, per_seed);
+      evaluate_run(outcome.run_dir, r.eval, &corrupted);
+      lock.reset();
+      progressed = true;
+      wrote_last = all_done();
+      if (shard.count == 1) write_results(dir, columns_of(e), o, runs);  // the table grows run by run
     }
+    if (all_done() || paused) break;
+    if (waiting && !progressed) std::this_thread::sleep_for(std::chrono::duration<double>(std::min(5.0, o.lock_stale_seconds / 10)));
   }
-  write_table(dir, header, rows);
+  if (shard.count > 1 && !wrote_last && !paused) {
+    std::printf("%s: every run of %s is done; the worker that finished the last one wrote the table.\n", name,
+                dir.c_str());
+    return 0;
+  }
+  const auto [header, rows] = write_results(dir, columns_of(e), o, runs);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\n%s\n", markdown_table(header, rows).c_str());
   std::printf("Evaluated at tau = 1 on %s (%s); attacks at eps %g/255 on %s test images; wall time %s.\n",
@@ -167,6 +231,9 @@ int sweep_main(const SweepBinary& binary, int argc, char** argv) {
   f.add("profile", &o.profile, "paper (" + binary.paper + ") | quick (" + binary.quick + "); explicit flags override it");
   f.add("taus", &o.taus, "training temperatures");
   f.add("seeds", &o.seeds, "seeds (one run per tau and seed; empty = --seed)");
+  f.add("shard", &o.shard, "I/N: this is worker I of N sharing the sweep's folder (\"\" = from mpirun's or Slurm's "
+                           "environment, else the only worker); runs are claimed by lock files");
+  f.add("lock-stale", &o.lock_stale_seconds, "seconds after which a run's lock without a heartbeat is taken over");
   if (binary.add_flags) binary.add_flags(f, o, t);
   add_train_flags(f, t);
   add_eval_flags(f, e);

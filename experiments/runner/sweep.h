@@ -23,6 +23,8 @@ struct SweepOptions {
   std::vector<double> taus = {0.1, 0.5, 1, 10, 30, 50, 70, 100};
   std::vector<double> seeds;  // empty = --seed
   bool baseline = false;      // a Madry PGD-AT run first, as the table's "PGD-AT" row (table3)
+  std::string shard;          // "I/N"; "" = from the environment (experiments/runner/workers.h)
+  double lock_stale_seconds = 120;  // a run's lock whose heartbeat is older is taken over
 };
 
 // The flags the user gave, by name (without "--").
