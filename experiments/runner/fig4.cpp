@@ -14,11 +14,8 @@ namespace tg::runner {
 
 namespace {
 
-std::string number_text(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
+// "0.1", "50": a number as the flags print it.
+std::string number_text(double v) { return join_numbers({v}); }
 
 std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> cells;

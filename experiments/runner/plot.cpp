@@ -276,10 +276,11 @@ class Svg final : public Surface {
   void unclip() override { out_ << "</g>\n"; }
   void path(const std::vector<Run>& runs, Rgb c, double width, const char* cls) override {
     out_ << "<path class=\"" << cls << "\" d=\"";
-    for (const Run& run : runs)
-      for (size_t i = 0; i < run.size(); ++i) out_ << (i ? " L" : " M") << num(run[i].x) << " " << num(run[i].y);
-    for (const Run& run : runs)  // a lone point: a zero-length segment, drawn as a dot by the round cap
-      if (run.size() == 1) out_ << " l0 0";
+    const char* sep = "";
+    for (const Run& run : runs) {
+      for (size_t i = 0; i < run.size(); ++i, sep = " ") out_ << sep << (i ? "L" : "M") << num(run[i].x) << " " << num(run[i].y);
+      if (run.size() == 1) out_ << " l0 0";  // a lone point: a zero-length segment, a dot by the round cap
+    }
     out_ << "\" fill=\"none\" stroke=\"" << hex(c) << "\" stroke-width=\"" << num(width)
          << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n";
   }
