@@ -2,7 +2,8 @@
 // seeds), one panel per learning rate (0.1 and 0.01); writes <out-dir>/fig4.png, fig4.svg and fig4.csv
 // (experiments/runner/fig4.h). Finished runs are reused, killed ones resumed.
 //   --profile paper: ResNet-50 (CIFAR stem) on CIFAR-10, 200 epochs, as table1's paper profile.
-//   --profile quick: ResNet-20 on 2,000 Fashion-MNIST images, 3 epochs, 1,000 test images (CPU).
+//   --profile quick: ResNet-20 on 500 Fashion-MNIST images, 3 epochs of batches of 50,
+//   500 test images (CPU).
 // Explicit flags override the profile.
 #include <cstdio>
 
@@ -20,8 +21,8 @@ int main(int argc, char** argv) {
           "go to <out-dir>/runs/. Finished runs are reused, killed ones resumed.\n"
           "Example: fig4 --profile quick");
   f.add("profile", &o.profile,
-        "paper (ResNet-50 cifar stem on CIFAR-10, 200 epochs) | quick (ResNet-20 on 2000 Fashion-MNIST images, "
-        "3 epochs, 1000 test images); explicit flags override it");
+        "paper (ResNet-50 cifar stem on CIFAR-10, 200 epochs) | quick (ResNet-20 on 500 Fashion-MNIST images, "
+        "3 epochs, batch 50, 500 test images); explicit flags override it");
   f.add("taus", &o.taus, "training temperatures, a line each");
   f.add("lrs", &o.lrs, "SGD learning rates, a panel each");
   f.add("seeds", &o.seeds, "seeds, one run per lr, tau and seed (the band is their min-max)");
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   try {
     if (!f.parse(argc, argv, &o.given.names)) return 0;
     TG_CHECK(!o.given("tau") && !o.given("lr") && !o.given("seed") && !o.given("run-id"),
-             "fig4: give --taus, --lrs and --seeds (each run is named by its lr, tau and seed), not --tau, --lr, "
+             "give --taus, --lrs and --seeds (each run is named by its lr, tau and seed), not --tau, --lr, "
              "--seed or --run-id");
     o.out_dir = o.train.out_dir;
     make_fig4(o);

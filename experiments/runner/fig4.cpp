@@ -47,19 +47,20 @@ std::string subject_of(const TrainConfig& t) {
 }  // namespace
 
 std::vector<TrainConfig> fig4_runs(const Fig4Options& o) {
-  TG_CHECK(o.profile == "paper" || o.profile == "quick", "fig4: --profile must be quick or paper, got '", o.profile,
+  TG_CHECK(o.profile == "paper" || o.profile == "quick", "--profile must be quick or paper, got '", o.profile,
            "'");
   TG_CHECK(!o.taus.empty() && !o.lrs.empty() && !o.seeds.empty(),
-           "fig4: give at least one value each with --taus, --lrs and --seeds");
-  for (double tau : o.taus) TG_CHECK(tau > 0, "fig4: --taus: temperatures must be > 0, got ", tau);
-  for (double lr : o.lrs) TG_CHECK(lr > 0, "fig4: --lrs: learning rates must be > 0, got ", lr);
+           "give at least one value each with --taus, --lrs and --seeds");
+  for (double tau : o.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
+  for (double lr : o.lrs) TG_CHECK(lr > 0, "--lrs: learning rates must be > 0, got ", lr);
   const bool quick = o.profile == "quick";
   TrainConfig t = o.train;
   resnet_profile(quick, o.given, t);
-  if (quick) {  // measured: 36 runs in about ... on 2 CPU cores (docs/ARCHITECTURE.md, "Figures")
+  if (quick) {  // CPU time measured in docs/ARCHITECTURE.md, "Figures"
     if (!o.given("epochs")) t.epochs = 3;
-    if (!o.given("train-subset")) t.train_subset = 2000;
-    if (!o.given("test-subset")) t.test_subset = 1000;
+    if (!o.given("train-subset")) t.train_subset = 500;
+    if (!o.given("test-subset")) t.test_subset = 500;
+    if (!o.given("batch-size")) t.batch_size = 50;
   }
   t.out_dir = o.out_dir + "/runs";
   std::vector<TrainConfig> runs;

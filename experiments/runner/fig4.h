@@ -4,7 +4,8 @@
 // resumed), reads each run's log.csv, and rewrites <out_dir>/fig4.{png,svg,csv} after every run; the
 // runs live in <out_dir>/runs/<dataset>_<model>_lr<lr>_tau<tau>_seed<seed>/.
 //   profile paper: ResNet-50 (CIFAR stem) on CIFAR-10 for 200 epochs, as table1's paper profile.
-//   profile quick: ResNet-20 on 2,000 Fashion-MNIST images (1,000 test images), 3 epochs, on the CPU.
+//   profile quick: ResNet-20 on 500 Fashion-MNIST images (500 test images), 3 epochs of
+//   batches of 50, on the CPU.
 #pragma once
 
 #include <string>
