@@ -339,10 +339,11 @@ std::string fixed_text(double v, int decimals) {
   return buf;
 }
 
-// 1-2-5 steps: multiples of the step inside [lo, hi], about five of them.
-std::vector<Tick> linear_ticks(double lo, double hi) {
+// 1-2-5 steps: multiples of the step inside [lo, hi], about five of them (whole numbers when
+// `integers`, e.g. epochs).
+std::vector<Tick> linear_ticks(double lo, double hi, bool integers = false) {
   const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw))), r = raw / mag;
-  const double step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+  const double step = std::max((r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag, integers ? 1.0 : 0.0);
   const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
   std::vector<Tick> ticks;
   for (double i = std::ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9; ++i) {
@@ -352,7 +353,8 @@ std::vector<Tick> linear_ticks(double lo, double hi) {
   return ticks;
 }
 
-// Labelled decades and unlabelled minor ticks at 2..9 x 10^k; inside a single decade, 2 and 5 get labels.
+// Labelled decades and unlabelled minor ticks at 2..9 x 10^k; with fewer than two decades in range 2
+// and 5 get labels too, and with fewer than two labels then, every tick.
 std::vector<Tick> log_ticks(double lo, double hi) {
   auto label = [](double v) {
     char buf[32];
@@ -369,6 +371,8 @@ std::vector<Tick> log_ticks(double lo, double hi) {
       const bool labelled = m == 1 || (decades < 2 && (m == 2 || m == 5));
       ticks.push_back({at, labelled ? label(v) : "", m == 1});
     }
+  if (std::count_if(ticks.begin(), ticks.end(), [](const Tick& t) { return !t.label.empty(); }) < 2)
+    for (Tick& t : ticks) t.label = label(std::pow(10.0, t.at));
   return ticks;
 }
 
@@ -483,8 +487,9 @@ class PanelPainter {
     categorical_ = !p_.categories.empty() || !p_.bars.empty() || !p_.boxes.empty();
     log_x_ = p_.log_x && !categorical_;
     double xa = INFINITY, xb = -INFINITY, ya = INFINITY, yb = -INFINITY;
+    bool integers = true;  // every x a whole number (epochs): no ticks between them
     auto see_x = [&](double x) {
-      if (std::isfinite(x)) xa = std::min(xa, ax(x)), xb = std::max(xb, ax(x));
+      if (std::isfinite(x)) xa = std::min(xa, ax(x)), xb = std::max(xb, ax(x)), integers = integers && x == std::round(x);
     };
     auto see_y = [&](double y) {
       if (std::isfinite(y)) ya = std::min(ya, y), yb = std::max(yb, y);
@@ -514,7 +519,7 @@ class PanelPainter {
       if (!std::isfinite(xa)) xa = 0, xb = 1;
       xlo_ = xa, xhi_ = xb;
       padded(xlo_, xhi_, log_x_ ? 0.05 : 0);
-      xticks_ = log_x_ ? log_ticks(xlo_, xhi_) : linear_ticks(xlo_, xhi_);
+      xticks_ = log_x_ ? log_ticks(xlo_, xhi_) : linear_ticks(xlo_, xhi_, integers);
     }
     if (!std::isfinite(ya)) ya = 0, yb = 1;
     ylo_ = ya, yhi_ = yb;

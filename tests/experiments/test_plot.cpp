@@ -268,6 +268,16 @@ TEST_CASE("plot: a log axis has its major ticks at decades, minor ticks between,
   CHECK(!ink_below(a.px(0.5), label_top, label_bottom));  // a data value, not a decade: no label
 }
 
+TEST_CASE("plot: linear ticks are round 1-2-5 steps, whole numbers on a whole-number axis") {
+  Panel p;
+  p.series = {{.x = {1, 2, 3}, .y = {0.13, 0.5, 0.87}}};
+  const std::string svg = figure_svg(one_panel(p));
+  for (const char* label : {">0.2<", ">0.4<", ">0.6<", ">0.8<", ">1<", ">2<", ">3<"}) CHECK(svg.find(label) != std::string::npos);
+  for (const char* label : {">0.3<", ">1.5<", ">2.5<", ">0.13<"}) CHECK(svg.find(label) == std::string::npos);
+  p.series[0].x = {1, 2, 3.5};  // not whole numbers: half steps allowed
+  CHECK(figure_svg(one_panel(p)).find(">1.5<") != std::string::npos);
+}
+
 TEST_CASE("plot: NaN breaks a line, in the PNG and in the SVG") {
   Panel p;
   p.series = {{.x = {1, 2, 3, 4, 5}, .y = {1, 2, NAN, 4, 5}, .markers = false}};
