@@ -22,12 +22,7 @@ int main(int argc, char** argv) {
   b.paper = "ResNet-50 on CIFAR-10, 200 epochs, full attacks";
   b.quick = "Fashion-MNIST, ResNet-20, tau 1,10,50, 2 epochs on 10k images, attacks on 200 test images";
   b.apply_profile = [](bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig&) {
-    resnet_profile(quick, given, t);
-    if (!quick) return;
-    if (!given("taus")) o.taus = {1, 10, 50};
-    if (!given("epochs")) t.epochs = 2;
-    if (!given("train-subset")) t.train_subset = 10000;
-    if (!given("test-subset")) t.test_subset = 2000;
+    table1_profile(quick, given, o, t);
   };
   return sweep_main(b, argc, argv);
 }

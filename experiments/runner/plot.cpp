@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "experiments/runner/results.h"
 #include "tensor/error.h"
@@ -13,10 +14,10 @@ namespace tg::runner {
 
 namespace {
 
-// ---- the 5x7 font: 7 rows a glyph, bit 4 the leftmost column ----
+// ---- the 5x9 font: rows 0-6 the capital height, 7-8 the descenders; bit 4 is the leftmost column ----
 struct Glyph {
-  char c;
-  uint8_t rows[7];
+  char32_t c;
+  uint8_t rows[9];
 };
 constexpr Glyph kFont[] = {
     {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
@@ -37,171 +38,722 @@ constexpr Glyph kFont[] = {
     {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
     {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}}, {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
     {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}}, {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}}, {'/', {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}},
+    {'a', {0, 0, 0x0E, 0x01, 0x0F, 0x11, 0x0F}},       {'b', {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}},
+    {'c', {0, 0, 0x0E, 0x10, 0x10, 0x11, 0x0E}},       {'d', {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}},
+    {'e', {0, 0, 0x0E, 0x11, 0x1F, 0x10, 0x0E}},       {'f', {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}},
+    {'g', {0, 0, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E}}, {'h', {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}},
+    {'i', {0x04, 0, 0x0C, 0x04, 0x04, 0x04, 0x0E}},    {'j', {0x02, 0, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
+    {'k', {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}}, {'l', {0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+    {'m', {0, 0, 0x1A, 0x15, 0x15, 0x15, 0x15}},       {'n', {0, 0, 0x16, 0x19, 0x11, 0x11, 0x11}},
+    {'o', {0, 0, 0x0E, 0x11, 0x11, 0x11, 0x0E}},       {'p', {0, 0, 0x1E, 0x11, 0x11, 0x11, 0x1E, 0x10, 0x10}},
+    {'q', {0, 0, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x01}}, {'r', {0, 0, 0x16, 0x19, 0x10, 0x10, 0x10}},
+    {'s', {0, 0, 0x0F, 0x10, 0x0E, 0x01, 0x1E}},       {'t', {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}},
+    {'u', {0, 0, 0x11, 0x11, 0x11, 0x13, 0x0D}},       {'v', {0, 0, 0x11, 0x11, 0x11, 0x0A, 0x04}},
+    {'w', {0, 0, 0x11, 0x11, 0x15, 0x15, 0x0A}},       {'x', {0, 0, 0x11, 0x0A, 0x04, 0x0A, 0x11}},
+    {'y', {0, 0, 0x11, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E}}, {'z', {0, 0, 0x1F, 0x02, 0x04, 0x08, 0x1F}},
+    {U'τ', {0, 0, 0x1F, 0x04, 0x04, 0x04, 0x06}},      {U'ε', {0, 0, 0x0F, 0x10, 0x0E, 0x10, 0x0F}},
+    {U'μ', {0, 0, 0x11, 0x11, 0x11, 0x13, 0x1D, 0x10, 0x10}}, {U'σ', {0, 0, 0x0F, 0x12, 0x11, 0x11, 0x0E}},
+    {'.', {0, 0, 0, 0, 0, 0x0C, 0x0C}},                {'-', {0, 0, 0, 0x1F, 0, 0, 0}},
+    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}}, {'/', {0, 0x01, 0x02, 0x04, 0x08, 0x10, 0}},
     {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}}, {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-    {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}}, {'&', {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}},
-    {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}}, {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}},
-    {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}}, {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},
-    {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}}, {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}},
+    {'[', {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}}, {']', {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}},
+    {',', {0, 0, 0, 0, 0, 0x0C, 0x04, 0x08}},          {'&', {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}},
+    {'=', {0, 0, 0x1F, 0, 0x1F, 0, 0}},                {'+', {0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0}},
+    {':', {0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0}},          {';', {0, 0x0C, 0x0C, 0, 0x0C, 0x04, 0x08}},
+    {'_', {0, 0, 0, 0, 0, 0, 0, 0x1F}},                {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}},
+    {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}}, {'!', {0x04, 0x04, 0x04, 0x04, 0x04, 0, 0x04}},
+    {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04}},    {'*', {0, 0x04, 0x15, 0x0E, 0x15, 0x04, 0}},
+    {'\'', {0x04, 0x04, 0x08, 0, 0, 0, 0}},            {'"', {0x0A, 0x0A, 0, 0, 0, 0, 0}},
+    {'|', {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}}, {'#', {0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A}},
+    {'^', {0x04, 0x0A, 0x11, 0, 0, 0, 0}},             {'~', {0, 0, 0x08, 0x15, 0x02, 0, 0}},
+    {U'±', {0x04, 0x04, 0x1F, 0x04, 0x04, 0, 0x1F}},   {U'×', {0, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0}},
 };
+constexpr double kCap = 7, kAdvance = 6;  // glyph height above the baseline and pen advance, in glyph dots
 
+const Glyph* glyph(char32_t c) {
+  for (const Glyph& g : kFont)
+    if (g.c == c) return &g;
+  return nullptr;  // space and characters without a glyph draw nothing
+}
+
+std::u32string decode_utf8(const std::string& s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const int extra = b < 0x80 ? 0 : b >> 5 == 6 ? 1 : b >> 4 == 14 ? 2 : b >> 3 == 30 ? 3 : -1;
+    if (extra < 0 || i + static_cast<size_t>(extra) >= s.size() + (extra == 0)) {
+      out.push_back(U'?'), ++i;
+      continue;
+    }
+    char32_t c = extra == 0 ? b : b & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) c = c << 6 | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3F);
+    out.push_back(c);
+    i += static_cast<size_t>(extra) + 1;
+  }
+  return out;
+}
+
+// Width of a text in units at `size` (1 = 5x9 glyph dots of one unit).
+double text_width(const std::string& s, double size) {
+  const auto n = static_cast<double>(decode_utf8(s).size());
+  return n > 0 ? (n * kAdvance - 1) * size : 0;
+}
+
+// ---- colours ----
 struct Rgb {
   uint8_t r, g, b;
 };
-constexpr Rgb kBlack{0, 0, 0}, kGrid{225, 225, 225}, kAxis{60, 60, 60};
-constexpr Rgb kPalette[] = {{31, 119, 180}, {214, 39, 40}, {44, 160, 44}, {255, 127, 14}, {148, 103, 189}, {140, 86, 75}};
+constexpr Rgb kBlack{0, 0, 0}, kWhite{255, 255, 255}, kGrid{230, 230, 230}, kAxis{70, 70, 70}, kFrame{190, 190, 190};
+// Okabe & Ito (2008), "Color Universal Design": distinguishable with the common colour-vision deficiencies.
+constexpr Rgb kPalette[] = {{0, 114, 178},  {213, 94, 0},    {0, 158, 115}, {204, 121, 167},
+                            {230, 159, 0},  {86, 180, 233},  {0, 0, 0},     {240, 228, 66}};
+Rgb palette(size_t i) { return kPalette[i % std::size(kPalette)]; }
 
-const Glyph* glyph(char c) {
-  c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const Glyph& g : kFont)
-    if (g.c == c) return &g;
-  return nullptr;  // space and unknown characters draw nothing
-}
+struct Pt {
+  double x, y;
+};
+using Run = std::vector<Pt>;  // an open polyline
+enum class Anchor { start, middle, end };
 
-class Canvas {
+// ---- the two drawing surfaces: coordinates in units, the y axis pointing down ----
+class Surface {
  public:
-  explicit Canvas(Image& img) : img_(img) {}
-  void pixel(int x, int y, Rgb c) {
-    if (x < 0 || y < 0 || x >= img_.width || y >= img_.height) return;
-    uint8_t* p = &img_.rgb[(static_cast<size_t>(y) * static_cast<size_t>(img_.width) + static_cast<size_t>(x)) * 3];
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  virtual ~Surface() = default;
+  virtual void clip(double x, double y, double w, double h) = 0;  // until unclip(): draw only inside
+  virtual void unclip() = 0;
+  // Open polylines `width` units wide; `cls` names the element in SVG (class="series" for a data line).
+  virtual void path(const std::vector<Run>& runs, Rgb c, double width, const char* cls) = 0;
+  virtual void polygon(const Run& pts, Rgb c, double opacity, const char* cls) = 0;  // filled
+  virtual void dots(const Run& centres, double radius, Rgb c, double opacity, const char* cls) = 0;
+  // Text with its baseline through y; `vertical` turns it a quarter turn to read bottom to top, and
+  // then x is the baseline and y the anchor.
+  virtual void text(const std::string& s, double x, double y, double size, Anchor a, Rgb c, bool vertical = false) = 0;
+
+  void segment(Pt a, Pt b, Rgb c, double width, const char* cls) { path({{a, b}}, c, width, cls); }
+  void rect(double x, double y, double w, double h, Rgb c, double opacity, const char* cls) {
+    polygon({{x, y}, {x + w, y}, {x + w, y + h}, {x, y + h}}, c, opacity, cls);
   }
-  void rect(int x0, int y0, int w, int h, Rgb c) {
-    for (int y = y0; y < y0 + h; ++y)
-      for (int x = x0; x < x0 + w; ++x) pixel(x, y, c);
+};
+
+class Raster final : public Surface {
+ public:
+  Raster(Image& img, double scale) : img_(img), k_(scale) { unclip(); }
+  void clip(double x, double y, double w, double h) override {
+    cx0_ = std::max(0.0, x * k_), cy0_ = std::max(0.0, y * k_);
+    cx1_ = std::min<double>(img_.width, (x + w) * k_), cy1_ = std::min<double>(img_.height, (y + h) * k_);
   }
-  // Bresenham, `thick` pixels wide.
-  void line(int x0, int y0, int x1, int y1, Rgb c, int thick = 1) {
-    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    for (int err = dx + dy;;) {
-      rect(x0 - thick / 2, y0 - thick / 2, thick, thick, c);
-      if (x0 == x1 && y0 == y1) break;
-      const int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
+  void unclip() override { cx0_ = 0, cy0_ = 0, cx1_ = img_.width, cy1_ = img_.height; }
+
+  void path(const std::vector<Run>& runs, Rgb c, double width, const char*) override {
+    const double w = std::max(1.0, width * k_);
+    for (const Run& run : runs) {
+      if (run.size() == 1) capsule(scaled(run[0]), scaled(run[0]), w / 2, c);
+      for (size_t i = 0; i + 1 < run.size(); ++i) {
+        const Pt a = scaled(run[i]), b = scaled(run[i + 1]);
+        if (a.x == b.x || a.y == b.y) {  // axis-aligned: a crisp rectangle, exactly w pixels across
+          const double xa = std::min(a.x, b.x) - w / 2, xb = std::max(a.x, b.x) + w / 2;
+          const double ya = std::min(a.y, b.y) - w / 2, yb = std::max(a.y, b.y) + w / 2;
+          fill({{xa, ya}, {xb, ya}, {xb, yb}, {xa, yb}}, c, 1);
+        } else {
+          capsule(a, b, w / 2, c);
+        }
+      }
     }
   }
-  static int text_width(const std::string& s, int scale) { return static_cast<int>(s.size()) * 6 * scale - scale; }
-  // Text with its top-left corner at (x, y); `vertical` draws it rotated a quarter turn (bottom to top).
-  void text(const std::string& s, int x, int y, Rgb c, int scale = 1, bool vertical = false) {
-    for (size_t i = 0; i < s.size(); ++i) {
-      const Glyph* g = glyph(s[i]);
-      if (!g) continue;
-      const int off = static_cast<int>(i) * 6 * scale;
-      for (int r = 0; r < 7; ++r)
+  void polygon(const Run& pts, Rgb c, double opacity, const char*) override {
+    Run p;
+    for (Pt q : pts) p.push_back(scaled(q));
+    fill(p, c, opacity);
+  }
+  void dots(const Run& centres, double radius, Rgb c, double opacity, const char*) override {
+    const double r = std::max(0.75, radius * k_);
+    for (Pt q : centres) {
+      const Pt p = scaled(q);
+      for (int y = static_cast<int>(std::floor(p.y - r)); y <= static_cast<int>(p.y + r); ++y)
+        for (int x = static_cast<int>(std::floor(p.x - r)); x <= static_cast<int>(p.x + r); ++x)
+          if (std::hypot(x + 0.5 - p.x, y + 0.5 - p.y) <= r) blend(x, y, c, opacity);
+    }
+  }
+  void text(const std::string& s, double x, double y, double size, Anchor a, Rgb c, bool vertical) override {
+    const std::u32string cs = decode_utf8(s);
+    const double g = std::max(1.0, std::round(size * k_));  // pixels a glyph dot
+    const double w = cs.empty() ? 0 : (static_cast<double>(cs.size()) * kAdvance - 1) * g;
+    const double shift = a == Anchor::start ? 0 : a == Anchor::middle ? w / 2 : w;
+    const double bx = std::round(x * k_), by = std::round(y * k_);
+    for (size_t i = 0; i < cs.size(); ++i) {
+      const Glyph* gl = glyph(cs[i]);
+      if (!gl) continue;
+      for (int r = 0; r < 9; ++r)
         for (int col = 0; col < 5; ++col) {
-          if (!(g->rows[r] >> (4 - col) & 1)) continue;
+          if (!(gl->rows[r] >> (4 - col) & 1)) continue;
+          const double along = std::round(static_cast<double>(i) * kAdvance * g - shift) + col * g, across = (r - kCap) * g;
           if (vertical)
-            rect(x + r * scale, y - off - (col + 1) * scale, scale, scale, c);
+            fill_box(bx + across, by - along - g, g, g, c);
           else
-            rect(x + off + col * scale, y + r * scale, scale, scale, c);
+            fill_box(bx + along, by + across, g, g, c);
         }
     }
   }
 
  private:
+  Pt scaled(Pt p) const { return {p.x * k_, p.y * k_}; }
+  void blend(int x, int y, Rgb c, double a) {
+    if (x < cx0_ || y < cy0_ || x + 1 > cx1_ || y + 1 > cy1_) return;
+    uint8_t* p = &img_.rgb[(static_cast<size_t>(y) * static_cast<size_t>(img_.width) + static_cast<size_t>(x)) * 3];
+    if (a >= 1) {
+      p[0] = c.r, p[1] = c.g, p[2] = c.b;
+      return;
+    }
+    const uint8_t v[3] = {c.r, c.g, c.b};
+    for (int i = 0; i < 3; ++i) p[i] = static_cast<uint8_t>(std::lround(p[i] * (1 - a) + v[i] * a));
+  }
+  void fill_box(double x, double y, double w, double h, Rgb c) {
+    for (int yy = static_cast<int>(y); yy < static_cast<int>(y + h); ++yy)
+      for (int xx = static_cast<int>(x); xx < static_cast<int>(x + w); ++xx) blend(xx, yy, c, 1);
+  }
+  // Even-odd scanline fill: a pixel is inside when its centre is (half-open on the right).
+  void fill(const Run& p, Rgb c, double a) {
+    if (p.size() < 3) return;
+    double ylo = p[0].y, yhi = p[0].y;
+    for (Pt q : p) ylo = std::min(ylo, q.y), yhi = std::max(yhi, q.y);
+    std::vector<double> xs;
+    for (int y = static_cast<int>(std::floor(ylo)); y <= static_cast<int>(std::ceil(yhi)); ++y) {
+      const double yc = y + 0.5;
+      xs.clear();
+      for (size_t i = 0; i < p.size(); ++i) {
+        const Pt u = p[i], v = p[(i + 1) % p.size()];
+        if ((u.y <= yc) != (v.y <= yc)) xs.push_back(u.x + (yc - u.y) / (v.y - u.y) * (v.x - u.x));
+      }
+      std::sort(xs.begin(), xs.end());
+      for (size_t i = 0; i + 1 < xs.size(); i += 2)
+        for (int x = static_cast<int>(std::ceil(xs[i] - 0.5)); x + 0.5 < xs[i + 1]; ++x) blend(x, y, c, a);
+    }
+  }
+  // The pixels whose centres lie within r of the segment ab.
+  void capsule(Pt a, Pt b, double r, Rgb c) {
+    const double dx = b.x - a.x, dy = b.y - a.y, len2 = dx * dx + dy * dy;
+    for (int y = static_cast<int>(std::floor(std::min(a.y, b.y) - r)); y <= static_cast<int>(std::max(a.y, b.y) + r); ++y)
+      for (int x = static_cast<int>(std::floor(std::min(a.x, b.x) - r)); x <= static_cast<int>(std::max(a.x, b.x) + r);
+           ++x) {
+        const double px = x + 0.5 - a.x, py = y + 0.5 - a.y;
+        const double t = len2 > 0 ? std::clamp((px * dx + py * dy) / len2, 0.0, 1.0) : 0;
+        if (std::hypot(px - t * dx, py - t * dy) <= r) blend(x, y, c, 1);
+      }
+  }
+
   Image& img_;
+  double k_, cx0_ = 0, cy0_ = 0, cx1_ = 0, cy1_ = 0;
 };
 
-std::string tick_text(double v) {
-  char buf[32];
-  if (std::abs(v) < 1e-12) v = 0;
-  std::snprintf(buf, sizeof buf, "%.4g", v);
+std::string svg_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+class Svg final : public Surface {
+ public:
+  Svg(double width, double height) {
+    out_ << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
+         << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << " " << height
+         << "\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
+  }
+  std::string finish() { return out_.str() + "</svg>\n"; }
+
+  void clip(double x, double y, double w, double h) override {
+    ++clips_;
+    out_ << "<clipPath id=\"clip" << clips_ << "\"><rect x=\"" << num(x) << "\" y=\"" << num(y) << "\" width=\"" << num(w)
+         << "\" height=\"" << num(h) << "\"/></clipPath>\n<g clip-path=\"url(#clip" << clips_ << ")\">\n";
+  }
+  void unclip() override { out_ << "</g>\n"; }
+  void path(const std::vector<Run>& runs, Rgb c, double width, const char* cls) override {
+    out_ << "<path class=\"" << cls << "\" d=\"";
+    for (const Run& run : runs)
+      for (size_t i = 0; i < run.size(); ++i) out_ << (i ? " L" : " M") << num(run[i].x) << " " << num(run[i].y);
+    for (const Run& run : runs)  // a lone point: a zero-length segment, drawn as a dot by the round cap
+      if (run.size() == 1) out_ << " l0 0";
+    out_ << "\" fill=\"none\" stroke=\"" << hex(c) << "\" stroke-width=\"" << num(width)
+         << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n";
+  }
+  void polygon(const Run& pts, Rgb c, double opacity, const char* cls) override {
+    out_ << "<path class=\"" << cls << "\" d=\"";
+    for (size_t i = 0; i < pts.size(); ++i) out_ << (i ? " L" : "M") << num(pts[i].x) << " " << num(pts[i].y);
+    out_ << " Z\" fill=\"" << hex(c) << "\"" << opacity_attr("fill-opacity", opacity) << "/>\n";
+  }
+  void dots(const Run& centres, double radius, Rgb c, double opacity, const char* cls) override {
+    out_ << "<g class=\"" << cls << "\" fill=\"" << hex(c) << "\"" << opacity_attr("fill-opacity", opacity) << ">";
+    for (Pt p : centres) out_ << "<circle cx=\"" << num(p.x) << "\" cy=\"" << num(p.y) << "\" r=\"" << num(radius) << "\"/>";
+    out_ << "</g>\n";
+  }
+  void text(const std::string& s, double x, double y, double size, Anchor a, Rgb c, bool vertical) override {
+    if (s.empty()) return;
+    out_ << "<text x=\"" << num(x) << "\" y=\"" << num(y) << "\" font-size=\"" << num(size * 10) << "\" fill=\"" << hex(c)
+         << "\"" << (a == Anchor::middle ? " text-anchor=\"middle\"" : a == Anchor::end ? " text-anchor=\"end\"" : "");
+    if (vertical) out_ << " transform=\"rotate(-90 " << num(x) << " " << num(y) << ")\"";
+    out_ << ">" << svg_escape(s) << "</text>\n";
+  }
+
+ private:
+  static std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    std::string s = buf;
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+    return s == "-0" ? "0" : s;
+  }
+  static std::string hex(Rgb c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+    return buf;
+  }
+  static std::string opacity_attr(const char* name, double opacity) {
+    return opacity < 1 ? std::string(" ") + name + "=\"" + num(opacity) + "\"" : "";
+  }
+  std::ostringstream out_;
+  int clips_ = 0;
+};
+
+// ---- axes ----
+struct Tick {
+  double at;  // in axis coordinates (log10 of x on a log axis)
+  std::string label;
+  bool major = true;
+};
+
+std::string fixed_text(double v, int decimals) {
+  char buf[48];
+  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
+    std::snprintf(buf, sizeof buf, "%g", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
 
-// Round ticks (1, 2, 5 x 10^k) covering [lo, hi]; lo and hi are widened to the outer ticks.
-std::vector<double> nice_ticks(double& lo, double& hi) {
-  if (!(hi > lo)) lo -= 1, hi += 1;
-  const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag : 10 * mag;
-  lo = std::floor(lo / step + 1e-9) * step;
-  hi = std::ceil(hi / step - 1e-9) * step;
-  std::vector<double> t;
-  for (double v = lo; v <= hi + step * 1e-6; v += step) t.push_back(v);
-  return t;
+// 1-2-5 steps: multiples of the step inside [lo, hi], about five of them.
+std::vector<Tick> linear_ticks(double lo, double hi) {
+  const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw))), r = raw / mag;
+  const double step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+  const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  std::vector<Tick> ticks;
+  for (double i = std::ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9; ++i) {
+    const double v = std::abs(i) < 0.5 ? 0 : i * step;
+    ticks.push_back({v, fixed_text(v, decimals)});
+  }
+  return ticks;
 }
 
-void draw_panel(Canvas& cv, const Panel& p, int x0, int y0, int w, int h) {
-  const int left = 58, right = 14, top = 30, bottom = 38;
-  const int px = x0 + left, py = y0 + top, pw = w - left - right, ph = h - top - bottom;
-  cv.text(p.title, x0 + (w - Canvas::text_width(p.title, 2)) / 2, y0 + 6, kBlack, 2);
-
-  // Data ranges over the finite points.
-  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-  std::vector<double> xs;
-  for (const auto& s : p.series)
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      TG_CHECK(!p.log_x || s.x[i] > 0, "plot '", p.title, "': a log x axis needs x > 0, got ", s.x[i]);
-      xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
-      xs.push_back(s.x[i]);
-      if (std::isfinite(s.y[i])) ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+// Labelled decades and unlabelled minor ticks at 2..9 x 10^k; inside a single decade, 2 and 5 get labels.
+std::vector<Tick> log_ticks(double lo, double hi) {
+  auto label = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return std::string(buf);
+  };
+  int decades = 0;
+  for (int k = static_cast<int>(std::ceil(lo - 1e-9)); k <= hi + 1e-9; ++k) ++decades;
+  std::vector<Tick> ticks;
+  for (int k = static_cast<int>(std::floor(lo)); k <= static_cast<int>(std::ceil(hi)); ++k)
+    for (int m = 1; m <= 9; ++m) {
+      const double v = m * std::pow(10.0, k), at = std::log10(v);
+      if (at < lo - 1e-9 || at > hi + 1e-9) continue;
+      const bool labelled = m == 1 || (decades < 2 && (m == 2 || m == 5));
+      ticks.push_back({at, labelled ? label(v) : "", m == 1});
     }
-  if (xs.empty()) xlo = p.log_x ? 1 : 0, xhi = p.log_x ? 10 : 1;
-  if (!std::isfinite(ylo)) ylo = 0, yhi = 1;
-  auto fx = [&](double v) { return p.log_x ? std::log10(v) : v; };
-  std::vector<double> xticks;
-  double ax = fx(xlo), bx = fx(xhi);
-  if (p.log_x) {
-    std::sort(xs.begin(), xs.end());
-    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
-    xticks = xs;
-    const double pad = std::max(0.05 * (bx - ax), 0.1);
-    ax -= pad, bx += pad;
-  } else {
-    xticks = nice_ticks(ax, bx);
-  }
-  std::vector<double> yticks = nice_ticks(ylo, yhi);
-  auto X = [&](double v) { return px + static_cast<int>(std::lround((fx(v) - ax) / (bx - ax) * (pw - 1))); };
-  auto Y = [&](double v) { return py + ph - 1 - static_cast<int>(std::lround((v - ylo) / (yhi - ylo) * (ph - 1))); };
+  return ticks;
+}
 
-  // Grid, ticks and labels; a label that would overlap the previous one is left out.
-  for (double t : yticks) {
-    const int y = Y(t);
-    cv.line(px, y, px + pw - 1, y, kGrid);
-    const std::string s = tick_text(t);
-    cv.text(s, px - 6 - Canvas::text_width(s, 1), y - 3, kAxis);
+// The range of some values, padded by 5% each side (a flat range by +-1 or 10%).
+void padded(double& lo, double& hi, double minimum_pad) {
+  if (!(hi > lo)) {
+    const double d = lo == 0 ? 1 : std::abs(lo) * 0.1;
+    lo -= d, hi += d;
   }
-  int last_right = -1000;
-  for (double t : xticks) {
-    const int x = X(t);
-    cv.line(x, py, x, py + ph - 1, kGrid);
-    const std::string s = tick_text(t);
-    const int tw = Canvas::text_width(s, 1), tx = x - tw / 2;
-    if (tx > last_right + 4) {
-      cv.line(x, py + ph, x, py + ph + 3, kAxis);
-      cv.text(s, tx, py + ph + 6, kAxis);
-      last_right = tx + tw;
+  const double pad = std::max(0.05 * (hi - lo), minimum_pad);
+  lo -= pad, hi += pad;
+}
+
+// Quartiles (linear interpolation between order statistics), whiskers at the furthest points within
+// 1.5 IQR of the box, the points beyond, and the mean.
+struct BoxStats {
+  double q1, median, q3, low, high, mean;
+  std::vector<double> outliers;
+};
+BoxStats box_stats(std::vector<double> v) {
+  std::erase_if(v, [](double x) { return !std::isfinite(x); });
+  std::sort(v.begin(), v.end());
+  auto quantile = [&](double q) {
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const size_t i = static_cast<size_t>(pos);
+    return i + 1 < v.size() ? v[i] + (pos - static_cast<double>(i)) * (v[i + 1] - v[i]) : v[i];
+  };
+  BoxStats s{quantile(0.25), quantile(0.5), quantile(0.75), 0, 0, 0, {}};
+  const double iqr = s.q3 - s.q1;
+  s.low = s.q1, s.high = s.q3;
+  double sum = 0;
+  for (double x : v) {
+    sum += x;
+    if (x < s.q1 - 1.5 * iqr || x > s.q3 + 1.5 * iqr)
+      s.outliers.push_back(x);
+    else
+      s.low = std::min(s.low, x), s.high = std::max(s.high, x);
+  }
+  s.mean = sum / static_cast<double>(v.size());
+  return s;
+}
+
+// ---- a panel ----
+constexpr double kTick = 1, kLabel = 1, kTitle = 1.5, kFigureTitle = 2;  // text sizes
+constexpr double kLine = 1.5, kMarker = 2.5, kScatter = 1.6, kBandOpacity = 0.22, kBoxOpacity = 0.25;
+
+struct LegendEntry {
+  std::string name;
+  Rgb c;
+  bool line = false, marker = false, patch = false;  // patch: a filled square (a band, bars)
+  double patch_opacity = 1;
+};
+
+class PanelPainter {
+ public:
+  PanelPainter(Surface& s, const Panel& p, double x0, double y0, double w, double h) : s_(s), p_(p) {
+    check();
+    ranges();
+    layout(x0, y0, w, h);
+  }
+  Axes axes(double k) const {
+    Axes a;
+    a.left = left_ * k, a.top = top_ * k, a.width = width_ * k, a.height = height_ * k;
+    a.x_lo = xlo_, a.x_hi = xhi_, a.y_lo = ylo_, a.y_hi = yhi_, a.log_x = log_x_;
+    a.legend_left = legend_.x * k, a.legend_top = legend_.y * k, a.legend_width = legend_w_ * k;
+    a.legend_height = legend_h_ * k;
+    return a;
+  }
+
+  void draw() {
+    s_.text(p_.title, left_ + width_ / 2, title_base_, kTitle, Anchor::middle, kBlack);
+    for (const Tick& t : yticks_) s_.segment({left_, Y(t.at)}, {left_ + width_, Y(t.at)}, kGrid, 0.5, "grid");
+    for (const Tick& t : xticks_)
+      if (t.major && !categorical_) s_.segment({X(t.at), top_}, {X(t.at), top_ + height_}, kGrid, 0.5, "grid");
+    s_.clip(left_, top_, width_, height_);
+    data();
+    s_.unclip();
+    frame();
+    legend();
+  }
+
+ private:
+  double X(double axis_x) const { return left_ + (axis_x - xlo_) / (xhi_ - xlo_) * width_; }
+  double Y(double y) const { return top_ + height_ - (y - ylo_) / (yhi_ - ylo_) * height_; }
+  double ax(double x) const { return log_x_ ? std::log10(x) : x; }  // data x to axis x
+
+  void check() const {
+    TG_CHECK(p_.bars.empty() || p_.boxes.empty(), "plot '", p_.title,
+             "': a panel has bars or boxes, not both (give each its own panel)");
+    for (const BarGroup& g : p_.bars)
+      TG_CHECK(g.values.size() == p_.categories.size(), "plot '", p_.title, "': bar group '", g.name, "' has ",
+               g.values.size(), " values for ", p_.categories.size(), " categories (one value per category)");
+    for (const Series& s : p_.series) {
+      TG_CHECK(s.x.size() == s.y.size(), "plot '", p_.title, "': series '", s.name, "' has ", s.x.size(), " x and ",
+               s.y.size(), " y values");
+      TG_CHECK(s.low.size() == s.high.size() && (s.low.empty() || s.low.size() == s.x.size()), "plot '", p_.title,
+               "': series '", s.name, "' has a band of ", s.low.size(), " low and ", s.high.size(),
+               " high values for ", s.x.size(), " points (none, or one of each per point)");
+      if (p_.log_x)
+        for (double x : s.x)
+          TG_CHECK(!(x <= 0), "plot '", p_.title, "': a log x axis needs x > 0, got ", x, " in series '", s.name, "'");
+    }
+    for (const ScatterGroup& g : p_.scatter) {
+      TG_CHECK(g.x.size() == g.y.size(), "plot '", p_.title, "': scatter group '", g.name, "' has ", g.x.size(),
+               " x and ", g.y.size(), " y values");
+      if (p_.log_x)
+        for (double x : g.x) TG_CHECK(!(x <= 0), "plot '", p_.title, "': a log x axis needs x > 0, got ", x);
     }
   }
-  cv.line(px, py, px, py + ph - 1, kAxis);
-  cv.line(px, py + ph - 1, px + pw - 1, py + ph - 1, kAxis);
-  const std::string xl = p.x_label + (p.log_x ? " (log)" : "");
-  cv.text(xl, px + (pw - Canvas::text_width(xl, 1)) / 2, py + ph + 20, kBlack);
-  cv.text(p.y_label, x0 + 4, py + (ph + Canvas::text_width(p.y_label, 1)) / 2, kBlack, 1, true);
 
-  // Series: lines between consecutive finite points, a 5x5 marker at each.
-  for (size_t k = 0; k < p.series.size(); ++k) {
-    const Series& s = p.series[k];
-    const Rgb c = kPalette[k % std::size(kPalette)];
-    bool have_prev = false;
-    int prev_x = 0, prev_y = 0;
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.y[i])) {
-        have_prev = false;
+  void ranges() {
+    categorical_ = !p_.categories.empty() || !p_.bars.empty() || !p_.boxes.empty();
+    log_x_ = p_.log_x && !categorical_;
+    double xa = INFINITY, xb = -INFINITY, ya = INFINITY, yb = -INFINITY;
+    auto see_x = [&](double x) {
+      if (std::isfinite(x)) xa = std::min(xa, ax(x)), xb = std::max(xb, ax(x));
+    };
+    auto see_y = [&](double y) {
+      if (std::isfinite(y)) ya = std::min(ya, y), yb = std::max(yb, y);
+    };
+    for (const Series& s : p_.series) {
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.y[i])) see_x(s.x[i]), see_y(s.y[i]);
+      for (double v : s.low) see_y(v);
+      for (double v : s.high) see_y(v);
+    }
+    for (const ScatterGroup& g : p_.scatter) {
+      for (double x : g.x) see_x(x);
+      for (double y : g.y) see_y(y);
+    }
+    bool from_zero = false;
+    for (const BarGroup& g : p_.bars)
+      for (double v : g.values) see_y(v), see_y(0), from_zero = true;
+    for (const Box& b : p_.boxes)
+      for (double v : b.values) see_y(v);
+
+    if (categorical_) {
+      const size_t n = std::max(p_.categories.size(), p_.boxes.size());
+      xlo_ = -0.5, xhi_ = static_cast<double>(n) - 0.5;
+      for (size_t i = 0; i < n; ++i)
+        xticks_.push_back({static_cast<double>(i), i < p_.categories.size() ? p_.categories[i] : p_.boxes[i].name});
+    } else {
+      if (!std::isfinite(xa)) xa = 0, xb = 1;
+      xlo_ = xa, xhi_ = xb;
+      padded(xlo_, xhi_, log_x_ ? 0.05 : 0);
+      xticks_ = log_x_ ? log_ticks(xlo_, xhi_) : linear_ticks(xlo_, xhi_);
+    }
+    if (!std::isfinite(ya)) ya = 0, yb = 1;
+    ylo_ = ya, yhi_ = yb;
+    padded(ylo_, yhi_, 0);
+    if (from_zero && ya >= 0) ylo_ = 0;  // bars of non-negative values stand on the x axis
+    if (from_zero && yb <= 0) yhi_ = 0;
+    yticks_ = linear_ticks(ylo_, yhi_);
+  }
+
+  void layout(double x0, double y0, double w, double h) {
+    double tick_w = 0;
+    for (const Tick& t : yticks_) tick_w = std::max(tick_w, text_width(t.label, kTick));
+    const double title_h = p_.title.empty() ? 0 : 9 * kTitle + 8;
+    const double ylabel_w = p_.y_label.empty() ? 0 : 9 * kLabel + 6;
+    const double xlabel_h = p_.x_label.empty() ? 0 : 9 * kLabel + 4;
+    left_ = std::round(x0 + 8 + ylabel_w + tick_w + 4 + 4);
+    top_ = std::round(y0 + 8 + title_h);
+    width_ = std::max(10.0, std::round(x0 + w - 16 - left_));
+    height_ = std::max(10.0, std::round(y0 + h - 8 - (4 + 4 + 9 * kTick + 2) - xlabel_h - top_));
+    title_base_ = y0 + 8 + kCap * kTitle;
+    ylabel_x_ = x0 + 8 + kCap * kLabel;
+    xlabel_base_ = top_ + height_ + 4 + 4 + 9 * kTick + 4 + kCap * kLabel;
+  }
+
+  // Bands, bars, boxes, scatter, then lines and markers on top.
+  void data() {
+    size_t colour = 0;
+    std::vector<Rgb> series_colour;
+    for (size_t k = 0; k < p_.series.size(); ++k) series_colour.push_back(palette(colour++));
+    for (size_t k = 0; k < p_.series.size(); ++k) {
+      const Series& s = p_.series[k];
+      for (const Run& poly : band_polygons(s)) {
+        s_.polygon(poly, series_colour[k], kBandOpacity, "band");
+        occupy_area(poly);
+      }
+      if (!s.name.empty())
+        entries_.push_back({s.name, series_colour[k], s.line, s.markers, !s.low.empty(), kBandOpacity});
+    }
+    bars(colour);
+    boxes();
+    for (const ScatterGroup& g : p_.scatter) {
+      const Rgb c = palette(colour++);
+      Run pts;
+      for (size_t i = 0; i < g.x.size(); ++i)
+        if (std::isfinite(g.x[i]) && std::isfinite(g.y[i])) pts.push_back({X(ax(g.x[i])), Y(g.y[i])});
+      s_.dots(pts, kScatter, c, 0.8, "scatter");
+      for (Pt q : pts) occupied_.push_back(q);
+      if (!g.name.empty()) entries_.push_back({g.name, c, false, true, false});
+    }
+    for (size_t k = 0; k < p_.series.size(); ++k) {
+      const Series& s = p_.series[k];
+      const std::vector<Run> lines = line_runs(s);
+      if (s.line) s_.path(lines, series_colour[k], kLine, "series");
+      Run points;
+      for (const Run& run : lines) {
+        points.insert(points.end(), run.begin(), run.end());
+        for (size_t i = 0; i + 1 < run.size() && s.line; ++i) occupy_segment(run[i], run[i + 1]);
+      }
+      if (s.markers) s_.dots(points, kMarker, series_colour[k], 1, "markers");
+      occupied_.insert(occupied_.end(), points.begin(), points.end());
+    }
+  }
+
+  // The maximal runs of consecutive points with finite x and y.
+  std::vector<Run> line_runs(const Series& s) const {
+    std::vector<Run> out;
+    bool open = false;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      open = open && std::isfinite(s.x[i]) && std::isfinite(s.y[i]);
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+      if (!open) out.emplace_back(), open = true;
+      out.back().push_back({X(ax(s.x[i])), Y(s.y[i])});
+    }
+    return out;
+  }
+  // A polygon per run of points with finite x, low and high: along high, then back along low.
+  std::vector<Run> band_polygons(const Series& s) const {
+    std::vector<Run> out;
+    Run high, low;
+    auto close = [&] {
+      if (!high.empty()) out.push_back(high), out.back().insert(out.back().end(), low.rbegin(), low.rend());
+      high.clear(), low.clear();
+    };
+    for (size_t i = 0; i < s.low.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.low[i]) || !std::isfinite(s.high[i])) {
+        close();
         continue;
       }
-      const int x = X(s.x[i]), y = Y(s.y[i]);
-      if (have_prev) cv.line(prev_x, prev_y, x, y, c, 2);
-      cv.rect(x - 2, y - 2, 5, 5, c);
-      have_prev = true, prev_x = x, prev_y = y;
+      high.push_back({X(ax(s.x[i])), Y(s.high[i])});
+      low.push_back({X(ax(s.x[i])), Y(s.low[i])});
     }
-    if (p.series.size() > 1) {  // legend, top right inside the plot
-      const int ly = py + 4 + static_cast<int>(k) * 11, lx = px + pw - 8 - Canvas::text_width(s.name, 1) - 16;
-      cv.line(lx, ly + 3, lx + 10, ly + 3, c, 2);
-      cv.text(s.name, lx + 14, ly, kBlack);
+    close();
+    return out;
+  }
+
+  void bars(size_t& colour) {
+    const double group = 0.8, bw = group / static_cast<double>(std::max<size_t>(1, p_.bars.size()));
+    const double base = Y(std::clamp(0.0, ylo_, yhi_));
+    for (size_t j = 0; j < p_.bars.size(); ++j) {
+      const Rgb c = palette(colour++);
+      for (size_t i = 0; i < p_.bars[j].values.size(); ++i) {
+        const double v = p_.bars[j].values[i];
+        if (!std::isfinite(v)) continue;
+        const double from = static_cast<double>(i) - group / 2 + static_cast<double>(j) * bw;
+        const double xa = X(from), xb = X(from + bw);
+        const double ya = std::min(base, Y(v)), yb = std::max(base, Y(v));
+        s_.rect(xa, ya, xb - xa, yb - ya, c, 1, "bar");
+        occupy_area({{xa, ya}, {xb, ya}, {xb, yb}, {xa, yb}});
+      }
+      if (!p_.bars[j].name.empty()) entries_.push_back({p_.bars[j].name, c, false, false, true});
     }
+  }
+
+  void boxes() {
+    const double half = X(0.25) - X(0), cap = X(0.12) - X(0);
+    for (size_t i = 0; i < p_.boxes.size(); ++i) {
+      if (std::none_of(p_.boxes[i].values.begin(), p_.boxes[i].values.end(), [](double v) { return std::isfinite(v); }))
+        continue;
+      const BoxStats st = box_stats(p_.boxes[i].values);
+      const Rgb c = palette(i);
+      const double cx = X(static_cast<double>(i));
+      s_.segment({cx, Y(st.high)}, {cx, Y(st.q3)}, c, 1, "whisker");
+      s_.segment({cx, Y(st.q1)}, {cx, Y(st.low)}, c, 1, "whisker");
+      s_.segment({cx - cap, Y(st.high)}, {cx + cap, Y(st.high)}, c, 1, "whisker");
+      s_.segment({cx - cap, Y(st.low)}, {cx + cap, Y(st.low)}, c, 1, "whisker");
+      const Run box = {{cx - half, Y(st.q3)}, {cx + half, Y(st.q3)}, {cx + half, Y(st.q1)}, {cx - half, Y(st.q1)}};
+      s_.polygon(box, c, kBoxOpacity, "box");
+      s_.path({{box[0], box[1], box[2], box[3], box[0]}}, c, 1, "box");
+      s_.segment({cx - half, Y(st.median)}, {cx + half, Y(st.median)}, kBlack, 2, "median");
+      const double d = 3.5, m = Y(st.mean);
+      s_.polygon({{cx, m - d}, {cx + d, m}, {cx, m + d}, {cx - d, m}}, kBlack, 1, "mean");
+      s_.polygon({{cx, m - d + 1.4}, {cx + d - 1.4, m}, {cx, m + d - 1.4}, {cx - d + 1.4, m}}, kWhite, 1, "mean");
+      Run outliers;
+      for (double v : st.outliers) outliers.push_back({cx, Y(v)});
+      s_.dots(outliers, 2, c, 1, "outliers");
+      occupy_area({{cx - half, Y(st.high)}, {cx + half, Y(st.high)}, {cx + half, Y(st.low)}, {cx - half, Y(st.low)}});
+      occupied_.insert(occupied_.end(), outliers.begin(), outliers.end());
+    }
+  }
+
+  void frame() {
+    const double bottom = top_ + height_;
+    s_.segment({left_, top_}, {left_, bottom}, kAxis, 1, "axis");
+    s_.segment({left_, bottom}, {left_ + width_, bottom}, kAxis, 1, "axis");
+    for (const Tick& t : yticks_) {
+      s_.segment({left_ - 4, Y(t.at)}, {left_, Y(t.at)}, kAxis, 1, "tick");
+      s_.text(t.label, left_ - 6, Y(t.at) + kCap * kTick / 2, kTick, Anchor::end, kAxis);
+    }
+    double last_right = -1e9;
+    for (const Tick& t : xticks_) {
+      const double x = X(t.at);
+      s_.segment({x, bottom}, {x, bottom + (t.major ? 4 : 2)}, kAxis, 1, "tick");
+      const double tw = text_width(t.label, kTick);
+      if (t.label.empty() || x - tw / 2 < last_right + 4) continue;  // a label that would overlap is left out
+      s_.text(t.label, x, bottom + 8 + kCap * kTick, kTick, Anchor::middle, kAxis);
+      last_right = x + tw / 2;
+    }
+    s_.text(p_.x_label, left_ + width_ / 2, xlabel_base_, kLabel, Anchor::middle, kBlack);
+    s_.text(p_.y_label, ylabel_x_, top_ + height_ / 2, kLabel, Anchor::middle, kBlack, true);
+  }
+
+  // The legend goes to the candidate spot inside the plot area that covers the least data.
+  void legend() {
+    if (entries_.empty()) return;
+    constexpr double row = 11, swatch = 18, pad = 5;
+    double text_w = 0;
+    for (const LegendEntry& e : entries_) text_w = std::max(text_w, text_width(e.name, kTick));
+    legend_w_ = pad + swatch + pad + text_w + pad;
+    legend_h_ = pad + row * static_cast<double>(entries_.size()) + pad - 2;
+    const double m = 6, l = left_ + m, r = left_ + width_ - m - legend_w_, c = left_ + (width_ - legend_w_) / 2;
+    const double t = top_ + m, b = top_ + height_ - m - legend_h_, mid = top_ + (height_ - legend_h_) / 2;
+    const Pt spots[] = {{r, t}, {l, t}, {r, b}, {l, b}, {c, t}, {c, b}, {r, mid}, {l, mid}};
+    double best = INFINITY;
+    for (Pt spot : spots) {
+      double covered = 0;
+      for (Pt q : occupied_)
+        covered += q.x >= spot.x - 2 && q.x <= spot.x + legend_w_ + 2 && q.y >= spot.y - 2 && q.y <= spot.y + legend_h_ + 2;
+      if (covered < best) best = covered, legend_ = spot;
+    }
+    s_.rect(legend_.x, legend_.y, legend_w_, legend_h_, kWhite, 0.9, "legend");
+    const Pt lt = legend_, rt{lt.x + legend_w_, lt.y}, rb{rt.x, lt.y + legend_h_}, lb{lt.x, rb.y};
+    s_.path({{lt, rt, rb, lb, lt}}, kFrame, 0.5, "legend");
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      const LegendEntry& e = entries_[i];
+      const double y = legend_.y + pad + row * static_cast<double>(i) + kCap / 2, x = legend_.x + pad;
+      if (e.patch) s_.rect(x + 2, y - 4, swatch - 4, 8, e.c, e.line || e.marker ? e.patch_opacity : 1, "legend");
+      if (e.line) s_.segment({x, y}, {x + swatch, y}, e.c, kLine, "legend");
+      if (e.marker) s_.dots({{x + swatch / 2, y}}, e.line ? kMarker : kScatter + 0.6, e.c, 1, "legend");
+      s_.text(e.name, x + swatch + pad, y + kCap * kTick / 2, kTick, Anchor::start, kBlack);
+    }
+  }
+
+  // What the legend should not cover: points along lines, a grid over areas.
+  void occupy_segment(Pt a, Pt b) {
+    const int n = 1 + static_cast<int>(std::hypot(b.x - a.x, b.y - a.y) / 2);
+    for (int i = 0; i <= n; ++i) occupied_.push_back({a.x + (b.x - a.x) * i / n, a.y + (b.y - a.y) * i / n});
+  }
+  void occupy_area(const Run& poly) {
+    double xa = INFINITY, xb = -INFINITY, ya = INFINITY, yb = -INFINITY;
+    for (Pt q : poly) xa = std::min(xa, q.x), xb = std::max(xb, q.x), ya = std::min(ya, q.y), yb = std::max(yb, q.y);
+    for (double y = ya; y <= yb; y += 4)
+      for (double x = xa; x <= xb; x += 4) occupied_.push_back({x, y});
+  }
+
+  Surface& s_;
+  const Panel& p_;
+  bool categorical_ = false, log_x_ = false;
+  double xlo_ = 0, xhi_ = 1, ylo_ = 0, yhi_ = 1;  // the axis ranges (x in axis coordinates)
+  std::vector<Tick> xticks_, yticks_;
+  double left_ = 0, top_ = 0, width_ = 0, height_ = 0, title_base_ = 0, ylabel_x_ = 0, xlabel_base_ = 0;
+  std::vector<LegendEntry> entries_;
+  Run occupied_;
+  Pt legend_{0, 0};
+  double legend_w_ = 0, legend_h_ = 0;
+};
+
+struct FigureSize {
+  double width, height, title_h;
+  int rows;
+};
+FigureSize figure_size(const Figure& f) {
+  TG_CHECK(!f.panels.empty() && f.columns >= 1 && f.panel_width >= 120 && f.panel_height >= 100 && f.scale >= 1,
+           "plot '", f.title, "': ", f.panels.size(), " panels, ", f.columns, " columns, panels of ", f.panel_width,
+           "x", f.panel_height, ", scale ", f.scale, " (at least 1 panel, 1 column, 120x100, scale 1)");
+  const int columns = std::min(f.columns, static_cast<int>(f.panels.size()));
+  const int rows = (static_cast<int>(f.panels.size()) + columns - 1) / columns;
+  const double title_h = f.title.empty() ? 0 : 9 * kFigureTitle + 12;
+  return {static_cast<double>(columns * f.panel_width), title_h + rows * f.panel_height, title_h, rows};
+}
+
+void draw_figure(Surface& s, const Figure& f, double scale, std::vector<Axes>* axes) {
+  const FigureSize size = figure_size(f);
+  const int columns = std::min(f.columns, static_cast<int>(f.panels.size()));
+  s.text(f.title, size.width / 2, 8 + kCap * kFigureTitle, kFigureTitle, Anchor::middle, kBlack);
+  if (axes) axes->clear();
+  for (size_t i = 0; i < f.panels.size(); ++i) {
+    PanelPainter painter(s, f.panels[i], static_cast<double>(static_cast<int>(i) % columns * f.panel_width),
+                         size.title_h + static_cast<int>(i) / columns * f.panel_height, f.panel_width, f.panel_height);
+    painter.draw();
+    if (axes) axes->push_back(painter.axes(scale));
   }
 }
 
@@ -211,21 +763,25 @@ void append_bytes(void* context, void* data, int size) {
 
 }  // namespace
 
-Image render_plot(const std::vector<Panel>& panels, int columns, int panel_width, int panel_height) {
-  TG_CHECK(!panels.empty() && columns >= 1 && panel_width >= 120 && panel_height >= 100,
-           "render_plot: ", panels.size(), " panels, ", columns, " columns, panels of ", panel_width, "x", panel_height,
-           " (at least 1 panel, 1 column, 120x100)");
-  columns = std::min(columns, static_cast<int>(panels.size()));
-  const int rows = (static_cast<int>(panels.size()) + columns - 1) / columns;
+double Axes::px(double x) const { return left + ((log_x ? std::log10(x) : x) - x_lo) / (x_hi - x_lo) * width; }
+double Axes::py(double y) const { return top + height - (y - y_lo) / (y_hi - y_lo) * height; }
+
+Image render_figure(const Figure& figure, std::vector<Axes>* axes) {
+  const FigureSize size = figure_size(figure);
   Image img;
-  img.width = columns * panel_width;
-  img.height = rows * panel_height;
+  img.width = static_cast<int>(size.width) * figure.scale;
+  img.height = static_cast<int>(size.height) * figure.scale;
   img.rgb.assign(static_cast<size_t>(img.width) * static_cast<size_t>(img.height) * 3, 255);
-  Canvas cv(img);
-  for (size_t i = 0; i < panels.size(); ++i)
-    draw_panel(cv, panels[i], static_cast<int>(i) % columns * panel_width, static_cast<int>(i) / columns * panel_height,
-               panel_width, panel_height);
+  Raster raster(img, figure.scale);
+  draw_figure(raster, figure, figure.scale, axes);
   return img;
+}
+
+std::string figure_svg(const Figure& figure) {
+  const FigureSize size = figure_size(figure);
+  Svg svg(size.width, size.height);
+  draw_figure(svg, figure, 1, nullptr);
+  return svg.finish();
 }
 
 std::string encode_png(const Image& image) {
@@ -234,6 +790,15 @@ std::string encode_png(const Image& image) {
                                         image.width * 3);
   TG_CHECK(ok && !out.empty(), "encode_png: stb_image_write failed on a ", image.width, "x", image.height, " image");
   return out;
+}
+
+void write_figure(const std::string& stem, const Figure& figure) {
+  write_file_atomic(stem + ".png", encode_png(render_figure(figure)));
+  write_file_atomic(stem + ".svg", figure_svg(figure));
+}
+
+Image render_plot(const std::vector<Panel>& panels, int columns, int panel_width, int panel_height) {
+  return render_figure(Figure{"", panels, columns, panel_width, panel_height, 1});
 }
 
 void write_plot_png(const std::string& path, const std::vector<Panel>& panels, int columns, int panel_width,

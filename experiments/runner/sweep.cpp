@@ -22,13 +22,26 @@ void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t) {
   if (!given("epochs") && !quick) t.epochs = 200;
 }
 
-namespace {
+void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t) {
+  resnet_profile(quick, given, t);
+  if (!quick) return;
+  if (!given("taus")) o.taus = {1, 10, 50};
+  if (!given("epochs")) t.epochs = 2;
+  if (!given("train-subset")) t.train_subset = 10000;
+  if (!given("test-subset")) t.test_subset = 2000;
+}
+
+std::string sweep_dir(const std::string& binary, const TrainConfig& t) {
+  return "results/" + binary + "/" + t.dataset + "_" + t.model;
+}
 
 std::string number_text(double v) {
   std::ostringstream os;
   os << v;
   return os.str();
 }
+
+namespace {
 
 // The evaluation's part of each profile, the same for every table.
 void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
@@ -87,7 +100,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   TG_CHECK(!o.taus.empty(), "--taus: give at least one temperature");
   for (double tau : o.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
   if (o.seeds.empty()) o.seeds = {static_cast<double>(t.seed)};
-  if (!given("out-dir")) t.out_dir = "results/" + binary.name + "/" + t.dataset + "_" + t.model;
+  if (!given("out-dir")) t.out_dir = sweep_dir(binary.name, t);
   e.device = t.device;
   validate(e);
   if (binary.check) binary.check(o, t);

@@ -49,6 +49,14 @@ struct SweepBinary {
 // Table I's model and data for every flag not given: ResNet-50 (CIFAR stem) on CIFAR-10 for 200 epochs
 // (paper), or ResNet-20 on Fashion-MNIST (quick); table1 and table3 start from it.
 void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
+// table1's profile: resnet_profile, and for quick the taus and the schedule of the quick sweep. The
+// figure commands build their TrainConfig through it, so they reuse table1's runs.
+void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);
+// The sweep's folder when --out-dir is not given: results/<binary>/<dataset>_<model>.
+std::string sweep_dir(const std::string& binary, const TrainConfig& t);
+
+// A number as the tables and figures print it ("0.5", "50").
+std::string number_text(double v);
 
 // Parses argv, runs the sweep and returns the exit status: 0, or 2 after printing a tg::Error as
 // "<name>: error: ...". `--help` prints the flags and returns 0.

@@ -82,7 +82,7 @@ Variable Bottleneck::forward(const Variable& x) {
 
 // ---- the network ----
 
-ResNet::ResNet(const ResNetConfig& cfg, Generator* gen) : Module("ResNet"), config(cfg) {
+ResNet::ResNet(const ResNetConfig& cfg, Generator* gen) : Classifier("ResNet"), config(cfg) {
   TG_CHECK(!cfg.blocks.empty() && cfg.blocks.size() == cfg.widths.size(), "ResNet: ", cfg.blocks.size(),
            " stages but ", cfg.widths.size(), " widths");
   TG_CHECK(cfg.num_classes > 0 && cfg.in_channels > 0, "ResNet: need positive classes and channels, got ",
@@ -121,12 +121,11 @@ ResNet::ResNet(const ResNetConfig& cfg, Generator* gen) : Module("ResNet"), conf
   });
 }
 
-Variable ResNet::forward(const Variable& x) {
+Variable ResNet::features(const Variable& x) {
   Variable y = relu(bn1->forward(conv1->forward(normalize->forward(x))));
   if (maxpool) y = maxpool->forward(y);
   for (auto& stage : layers) y = stage->forward(y);
-  y = flatten(adaptive_avg_pool2d(y, 1, 1), 1);
-  return fc->forward(y);
+  return flatten(adaptive_avg_pool2d(y, 1, 1), 1);
 }
 
 // ---- configurations ----

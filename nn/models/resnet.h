@@ -12,6 +12,7 @@
 #pragma once
 
 #include "nn/layers.h"
+#include "nn/models/classifier.h"
 
 namespace tg::nn {
 
@@ -49,10 +50,12 @@ struct ResNetConfig {
   DatasetStats stats = {{0.0}, {1.0}};
 };
 
-class ResNet : public Module {
+// f(x) is the globally average-pooled output of the last stage; the prototypes are fc's rows.
+class ResNet : public Classifier {
  public:
   explicit ResNet(const ResNetConfig& config, Generator* gen = nullptr);
-  Variable forward(const Variable& x) override;
+  Variable features(const Variable& x) override;
+  Linear& classifier() override { return *fc; }
   ResNetConfig config;
   std::shared_ptr<Normalize> normalize;
   std::shared_ptr<Conv2d> conv1;

@@ -21,7 +21,7 @@ Variable ViTBlock::forward(const Variable& x) {
   return add(y, mlp->forward(norm2->forward(y)));
 }
 
-VisionTransformer::VisionTransformer(const ViTConfig& c, Generator* gen) : Module("VisionTransformer"), config(c) {
+VisionTransformer::VisionTransformer(const ViTConfig& c, Generator* gen) : Classifier("VisionTransformer"), config(c) {
   TG_CHECK(c.patch > 0 && c.image_size % c.patch == 0, "VisionTransformer: image size ", c.image_size,
            " is not a multiple of the patch size ", c.patch);
   TG_CHECK(c.num_classes > 0 && c.in_channels > 0 && c.depth > 0, "VisionTransformer: bad config (classes ",
@@ -50,8 +50,8 @@ VisionTransformer::VisionTransformer(const ViTConfig& c, Generator* gen) : Modul
   });
 }
 
-// tokens = [cls; patches] + pos_embed -> blocks -> norm -> head(token 0).
-Variable VisionTransformer::forward(const Variable& x) {
+// tokens = [cls; patches] + pos_embed -> blocks -> norm -> token 0 (head multiplies it).
+Variable VisionTransformer::features(const Variable& x) {
   TG_CHECK(x.dim() == 4 && x.size(2) == config.image_size && x.size(3) == config.image_size,
            "VisionTransformer: built for ", config.image_size, "x", config.image_size, " images, got ",
            shape_str(x.shape()), " (resize the inputs, or build the model with this image size)");
@@ -60,7 +60,7 @@ Variable VisionTransformer::forward(const Variable& x) {
   Variable cls = add(Variable(Tensor::zeros({B, 1, D}, t.dtype(), t.device())), cls_token);
   t = add(concat({cls, t}, 1), pos_embed);
   t = norm->forward(blocks->forward(t));
-  return head->forward(reshape(slice(t, 1, 0, 1), {B, D}));
+  return reshape(slice(t, 1, 0, 1), {B, D});
 }
 
 ViTConfig vit_small_config(int64_t patch, int64_t image_size) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "nn/layers.h"
+#include "nn/models/classifier.h"
 
 namespace tg::nn {
 
@@ -36,10 +37,12 @@ class ViTBlock : public Module {
   std::shared_ptr<Mlp> mlp;
 };
 
-class VisionTransformer : public Module {
+// f(x) is the final norm's class token; the prototypes are head's rows.
+class VisionTransformer : public Classifier {
  public:
   explicit VisionTransformer(const ViTConfig& config, Generator* gen = nullptr);
-  Variable forward(const Variable& x) override;
+  Variable features(const Variable& x) override;
+  Linear& classifier() override { return *head; }
   int64_t grid() const { return config.image_size / config.patch; }  // patches per side
   ViTConfig config;
   Variable cls_token, pos_embed;  // [1, 1, dim], [1, 1 + grid^2, dim]

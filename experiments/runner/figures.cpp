@@ -1,0 +1,114 @@
+#include "experiments/runner/figures.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "nn/models/factory.h"
+#include "tensor/error.h"
+#include "tensor/safetensors.h"
+
+namespace tg::runner {
+
+FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfig train, const GivenFlags& given)
+    : name_(std::move(name)), options_(std::move(options)), train_(std::move(train)) {
+  TG_CHECK(options_.profile == "paper" || options_.profile == "quick", "--profile must be quick or paper, got '",
+           options_.profile, "'");
+  TG_CHECK(!given("tau"), name_, ": give the temperatures with --taus (e.g. --taus 1,10,50), not --tau");
+  TG_CHECK(!given("run-id"), name_, ": --run-id does not apply (each run is named by its tau and seed)");
+  TG_CHECK(!given("stop-after"), name_, ": --stop-after does not apply (a figure needs finished runs)");
+  quick_ = options_.profile == "quick";
+  SweepOptions sweep;
+  sweep.profile = options_.profile;
+  table1_profile(quick_, given, sweep, train_);
+  if (options_.taus.empty()) options_.taus = sweep.taus;
+  TG_CHECK(!options_.taus.empty(), "--taus: give at least one temperature");
+  for (double tau : options_.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
+  if (options_.samples < 0) options_.samples = quick_ ? 1000 : 0;
+  TG_CHECK(options_.examples >= 1, "--examples must be >= 1, got ", options_.examples);
+  TG_CHECK(options_.first_example >= 0, "--first-example must be >= 0, got ", options_.first_example);
+  if (!given("out-dir")) train_.out_dir = sweep_dir("table1", train_);
+  device_ = parse_device(train_.device);
+  out_dir_ = options_.out_root + "/" + name_;
+}
+
+TrainedRun FigureContext::run(double tau) const {
+  TrainConfig c = train_;
+  c.tau = tau;
+  std::fprintf(stderr, "%s: the run at tau %s (%s)\n", name_.c_str(), number_text(tau).c_str(), run_dir(c).c_str());
+  const TrainOutcome outcome = train(c);
+  TrainedRun r;
+  r.tau = tau;
+  r.run_dir = outcome.run_dir;
+  r.status = outcome.status;
+  r.reused = outcome.reused;
+  if (outcome.status != "finished") return r;
+  const Dataset& data = test();
+  auto module = nn::create_model(c.model, data.num_classes, data.channels(), model_input_size(c.model),
+                                 stats_name(c.dataset));
+  r.model = std::dynamic_pointer_cast<nn::Classifier>(module);
+  TG_CHECK(r.model, name_, ": the model '", c.model, "' does not expose its features and prototypes ",
+           "(nn::Classifier); the figures need a model that does (e.g. --model resnet20)");
+  const std::string weights = r.run_dir + "/model.safetensors";
+  r.model->load_state_dict(load_safetensors(weights).tensors, true);
+  r.model->to(device_);
+  r.model->eval();
+  return r;
+}
+
+const Dataset& FigureContext::test() const {
+  if (!test_) {
+    Dataset data = load_split(train_, false);
+    if (options_.samples > 0 && options_.samples < data.size()) data = subset(data, options_.samples);
+    test_ = std::move(data);
+  }
+  return *test_;
+}
+
+Tensor FigureContext::pixels(int64_t begin, int64_t end) const {
+  return model_pixels(test().images.slice_rows(begin, end), model_input_size(train_.model)).to(device_);
+}
+
+Tensor FigureContext::labels(int64_t begin, int64_t end) const {
+  return test().labels.slice_rows(begin, end).to(device_);
+}
+
+std::vector<int64_t> FigureContext::example_indices() const {
+  const int64_t n = test().size();
+  TG_CHECK(options_.first_example + options_.examples <= n, "--first-example ", options_.first_example,
+           " + --examples ", options_.examples, " exceeds the ", n, " test images analysed (--samples)");
+  std::vector<int64_t> indices(static_cast<size_t>(options_.examples));
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = options_.first_example + static_cast<int64_t>(i);
+  return indices;
+}
+
+void FigureContext::write_csv(const std::string& file, const std::vector<std::string>& header,
+                              const std::vector<std::vector<std::string>>& rows) const {
+  make_dirs(out_dir_);
+  write_file_atomic(path(file), csv_table(header, rows));
+}
+
+int figure_main(const FigureSpec& spec, int argc, char** argv) {
+  FigureOptions o;
+  TrainConfig t;
+  Flags f(spec.name, spec.summary);
+  f.add("profile", &o.profile, "paper (table1's: ResNet-50 on CIFAR-10, all taus) | quick (table1 --profile quick's "
+                               "runs on Fashion-MNIST); explicit flags override it");
+  f.add("taus", &o.taus, "training temperatures (empty = the profile's)");
+  f.add("samples", &o.samples, "test images analysed (0 = all, -1 = the profile's: quick 1000, paper all)");
+  f.add("examples", &o.examples, "samples shown one by one (Figs. 5 and 6)");
+  f.add("first-example", &o.first_example, "index of the first sample shown");
+  f.add("out-root", &o.out_root, "the figure goes to <out-root>/<name>/");
+  add_train_flags(f, t);
+  try {
+    GivenFlags given;
+    if (!f.parse(argc, argv, &given.names)) return 0;
+    FigureContext context(spec.name, o, t, given);
+    spec.make(context);
+    return 0;
+  } catch (const Error& err) {
+    std::fprintf(stderr, "%s: error: %s\n", spec.name.c_str(), err.what());
+    return 2;
+  }
+}
+
+}  // namespace tg::runner
