@@ -1,13 +1,17 @@
 // t-SNE and the separation statistics (experiments/analysis/tsne.h): clusters stay apart in the
 // embedding, KL(P || Q) falls, perplexities are calibrated, the exact gradient is KL's derivative and
 // Barnes-Hut approximates it, a seed fixes the output; k-NN accuracy and silhouette on sets small
-// enough to work out by hand.
+// enough to work out by hand. And Figs. 2 and 3's files (experiments/runner/fig23.h) from features.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "experiments/analysis/tsne.h"
+#include "experiments/runner/fig23.h"
+#include "experiments/runner/results.h"
 #include "support/errors.h"
 
 using namespace tg::analysis;
@@ -209,4 +213,45 @@ TEST_CASE("tsne, knn_accuracy, silhouette: bad input is an error that says what 
   CHECK(error_of([&] { knn_accuracy(b.x, b.n, b.d, {0, 1}); }).find("2 labels for 20 points") != std::string::npos);
   CHECK(error_of([&] { silhouette(b.x, b.n, b.d, std::vector<int64_t>(20, 3)); }).find("two classes or more") !=
         std::string::npos);
+}
+
+TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separation table") {
+  using namespace tg::runner;
+  // Two "runs" of the same 90 images: clustered features (a well-trained model) and noise.
+  const Blobs clustered = blobs(3, 30, 16, 4.0, 7);
+  const std::vector<double> noise = normal_values(clustered.n * 16, 1.0, 8);
+  tg::analysis::TsneOptions o;
+  o.iterations = 300;
+  o.perplexity = 10;
+  std::vector<TsnePanel> panels = {tsne_panel(1, clustered.x, 16, clustered.labels, o),
+                                   tsne_panel(50, noise, 16, clustered.labels, o)};
+  TsnePanel diverged;
+  diverged.tau = 100;
+  diverged.status = "diverged";
+  panels.push_back(diverged);
+  CHECK(panels[0].knn_accuracy == tg::analysis::knn_accuracy(clustered.x, clustered.n, 16, clustered.labels, 5));
+  CHECK(panels[0].silhouette == tg::analysis::silhouette(clustered.x, clustered.n, 16, clustered.labels));
+  CHECK(panels[0].knn_accuracy > 0.95);
+  CHECK(panels[1].knn_accuracy < 0.6);
+  CHECK(panels[0].y.size() == size_t(2 * clustered.n));
+
+  const auto dir = std::filesystem::temp_directory_path() / "taugrad_test_fig23";
+  std::filesystem::remove_all(dir);
+  const std::string table = write_tsne_figure(dir.string(), "fig2", "Fig. 2", panels, clustered.labels, {"a", "b", "c"});
+  CHECK(table.find("diverged") != std::string::npos);
+  for (const char* file : {"fig2.png", "fig2.svg", "fig2.csv", "fig2_separation.csv"})
+    CHECK(std::filesystem::file_size(dir / file) > 100);
+  std::istringstream points(read_file((dir / "fig2.csv").string()));
+  std::string line;
+  std::getline(points, line);
+  CHECK(line == "tau,sample,class,x,y");
+  int64_t rows = 0;
+  while (std::getline(points, line)) ++rows;
+  CHECK(rows == 2 * clustered.n);  // the diverged run has no points
+  std::istringstream separation(read_file((dir / "fig2_separation.csv").string()));
+  std::getline(separation, line);
+  CHECK(line == "tau,status,samples,dim,knn_accuracy,silhouette,tsne_kl,tsne_seconds");
+  std::getline(separation, line);
+  CHECK(line.rfind("1,finished,90,16," + fixed(panels[0].knn_accuracy, 4) + ",", 0) == 0);
+  std::filesystem::remove_all(dir);
 }
