@@ -28,23 +28,8 @@ int main(int argc, char** argv) {
     f.add("pretrained", &t.init, "timm's vit_small_patch16_224 checkpoint (.safetensors) to fine-tune; the same as --init");
   };
   b.apply_profile = [](bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig& e) {
-    if (!given("optimizer")) t.optimizer = "adam";
-    if (!given("lr")) t.lr = 1e-4;
-    if (!given("weight-decay")) t.weight_decay = 0;
-    if (!quick) {
-      if (!given("dataset")) t.dataset = "cifar10";
-      if (!given("model")) t.model = "vit_small_patch16_224";
-      if (!given("epochs")) t.epochs = 10;
-      return;
-    }
-    if (!given("dataset")) t.dataset = "fashion-mnist";
-    if (!given("model")) t.model = "vit_tiny_patch4_32";
-    if (!given("lr")) t.lr = 1e-3;  // from scratch
-    if (!given("taus")) o.taus = {1, 50};
-    if (!given("epochs")) t.epochs = 2;
-    if (!given("train-subset")) t.train_subset = 2000;
-    if (!given("test-subset")) t.test_subset = 500;
-    if (!given("attack-subset")) e.attack_subset = 100;
+    table2_profile(quick, given, o, t);
+    if (quick && !given("attack-subset")) e.attack_subset = 100;
   };
   b.check = [](const SweepOptions&, const TrainConfig& t) {
     if (t.init.empty()) {

@@ -9,7 +9,8 @@
 
 namespace tg::runner {
 
-FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfig train, const GivenFlags& given)
+FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfig train, const GivenFlags& given,
+                             const std::string& sweep_name)
     : name_(std::move(name)), options_(std::move(options)), train_(std::move(train)) {
   TG_CHECK(options_.profile == "paper" || options_.profile == "quick", "--profile must be quick or paper, got '",
            options_.profile, "'");
@@ -19,7 +20,8 @@ FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfi
   quick_ = options_.profile == "quick";
   SweepOptions sweep;
   sweep.profile = options_.profile;
-  table1_profile(quick_, given, sweep, train_);
+  TG_CHECK(sweep_name == "table1" || sweep_name == "table2", name_, ": no profile for sweep '", sweep_name, "'");
+  (sweep_name == "table1" ? table1_profile : table2_profile)(quick_, given, sweep, train_);
   if (options_.taus.empty()) options_.taus = sweep.taus;
   TG_CHECK(!options_.taus.empty(), "--taus: give at least one temperature");
   for (double tau : options_.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
@@ -27,7 +29,7 @@ FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfi
   if (options_.attack_samples < 0) options_.attack_samples = quick_ ? 200 : 0;
   TG_CHECK(options_.examples >= 1, "--examples must be >= 1, got ", options_.examples);
   TG_CHECK(options_.first_example >= 0, "--first-example must be >= 0, got ", options_.first_example);
-  if (!given("out-dir")) train_.out_dir = sweep_dir("table1", train_);
+  if (!given("out-dir")) train_.out_dir = sweep_dir(sweep_name, train_);
   device_ = parse_device(train_.device);
   out_dir_ = options_.out_root + "/" + name_;
 }
@@ -122,7 +124,7 @@ int figure_main(const FigureSpec& spec, int argc, char** argv) {
   try {
     GivenFlags given;
     if (!f.parse(argc, argv, &given.names)) return 0;
-    FigureContext context(spec.name, o, t, given);
+    FigureContext context(spec.name, o, t, given, spec.sweep);
     spec.make(context);
     return 0;
   } catch (const Error& err) {

@@ -44,8 +44,10 @@ struct TrainedRun {
 
 class FigureContext {
  public:
-  // `given`: the flags the user gave (the profile fills in the others, as table1 does).
-  FigureContext(std::string name, FigureOptions options, TrainConfig train, const GivenFlags& given);
+  // `given`: the flags the user gave (the profile fills in the others, as `sweep` does: table1 or table2,
+  // whose runs the figure reuses).
+  FigureContext(std::string name, FigureOptions options, TrainConfig train, const GivenFlags& given,
+                const std::string& sweep = "table1");
 
   const std::string& name() const { return name_; }
   bool quick() const { return quick_; }
@@ -94,6 +96,7 @@ struct FigureSpec {
   std::string name;     // "fig1": the command, its folder results/figures/<name>/
   std::string summary;  // the first lines of --help
   std::function<void(FigureContext&)> make;
+  std::string sweep = "table1";  // whose profile and runs: table1 (ResNet) or table2 (ViT)
 };
 
 // Parses argv (--help prints the flags and returns 0), builds the context and runs spec.make. Returns

@@ -33,6 +33,25 @@ void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainC
   if (!given("test-subset")) t.test_subset = 2000;
 }
 
+void table2_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t) {
+  if (!given("optimizer")) t.optimizer = "adam";
+  if (!given("lr")) t.lr = 1e-4;
+  if (!given("weight-decay")) t.weight_decay = 0;
+  if (!quick) {
+    if (!given("dataset")) t.dataset = "cifar10";
+    if (!given("model")) t.model = "vit_small_patch16_224";
+    if (!given("epochs")) t.epochs = 10;
+    return;
+  }
+  if (!given("dataset")) t.dataset = "fashion-mnist";
+  if (!given("model")) t.model = "vit_tiny_patch4_32";
+  if (!given("lr")) t.lr = 1e-3;  // from scratch
+  if (!given("taus")) o.taus = {1, 50};
+  if (!given("epochs")) t.epochs = 2;
+  if (!given("train-subset")) t.train_subset = 2000;
+  if (!given("test-subset")) t.test_subset = 500;
+}
+
 std::string sweep_dir(const std::string& binary, const TrainConfig& t) {
   return "results/" + binary + "/" + t.dataset + "_" + t.model;
 }

@@ -54,6 +54,9 @@ void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
 // table1's profile: resnet_profile, and for quick the taus and the schedule of the quick sweep. The
 // figure commands build their TrainConfig through it, so they reuse table1's runs.
 void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);
+// table2's profile: ViT-S/16 fine-tuned with Adam (paper), or a ViT-Ti/4 from scratch on Fashion-MNIST
+// (quick); fig3 builds its TrainConfig through it, so it reuses table2's runs.
+void table2_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);
 // The sweep's folder when --out-dir is not given: results/<binary>/<dataset>_<model>.
 std::string sweep_dir(const std::string& binary, const TrainConfig& t);
 
