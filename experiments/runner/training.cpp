@@ -93,8 +93,9 @@ std::string stats_name(const std::string& dataset) {
 
 Tensor model_pixels(const Tensor& images, int64_t size) {
   Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
-  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
-  return x;
+  if (size <= 0 || (x.size(2) == size && x.size(3) == size)) return x;
+  // Bicubic rings past [0, 1] at edges (-0.11 at 32 -> 224); clamped, as an 8-bit resize would be.
+  return clamp(resize(x, size, size, Interpolation::bicubic), 0.0, 1.0);
 }
 
 Dataset load_split(const TrainConfig& c, bool train) {

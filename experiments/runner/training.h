@@ -94,8 +94,10 @@ int64_t model_input_size(const std::string& model);
 // "fashion_mnist", "cifar100-coarse" -> "cifar100").
 std::string stats_name(const std::string& dataset);
 
-// Images as a model takes them: float32 in [0, 1], resized (bicubic) when the model has a fixed
-// input size (`size` > 0, see model_input_size).
+// Images as a model takes them (its input contract): float32 in [0, 1], resized (bicubic, then
+// clamped to [0, 1]) when the model has a fixed input size (`size` > 0, see model_input_size). The
+// attacks' eps-ball is around these pixels: an input outside [0, 1] would let their [0, 1] clamp move
+// it further than eps, even at eps = 0.
 Tensor model_pixels(const Tensor& images, int64_t size);
 
 }  // namespace tg::runner
