@@ -59,6 +59,15 @@ std::shared_ptr<nn::Module> ringing_reader() {
   return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{std::make_shared<nn::Flatten>(), linear});
 }
 
+// The ringing reader on 4 resized edges and 4 greys, as the evaluation feeds them to it.
+struct Resized {
+  std::shared_ptr<nn::Module> net = ringing_reader();
+  ModelFn f = as_model_fn(*net);
+  Dataset d = edges_and_greys(4);
+  Tensor x = runner::model_pixels(d.images, kSide);
+  Resized() { net->eval(); }
+};
+
 const std::vector<std::string> kAttacks{"fgsm", "pgd20", "cw", "apgd-ce", "apgd-dlr", "apgd-t", "square"};
 
 }  // namespace
@@ -85,35 +94,27 @@ TEST_CASE("input contract: resized pixels stay in [0, 1]") {
 }
 
 TEST_CASE("input contract: every attack stays in the eps-ball around the resized input and in [0, 1]") {
-  auto net = ringing_reader();
-  net->eval();
-  const ModelFn f = as_model_fn(*net);
-  Dataset d = edges_and_greys(4);
-  const Tensor x = runner::model_pixels(d.images, kSide);
+  const Resized p;
   for (const std::string& name : kAttacks) {
     for (double eps : {0.0, 8.0 / 255}) {
       CAPTURE(name);
       CAPTURE(eps);
       Generator gen(7);
-      AttackResult r = make_attack(name, eps, 200, 20).run(f, x, d.labels, gen);
-      check_linf_ball(r.x_adv, x, eps);
-      if (eps == 0) CHECK(host(r.x_adv) == host(x));
+      AttackResult r = make_attack(name, eps, 200, 20).run(p.f, p.x, p.d.labels, gen);
+      check_linf_ball(r.x_adv, p.x, eps);
+      if (eps == 0) CHECK(host(r.x_adv) == host(p.x));
     }
   }
 }
 
 TEST_CASE("input contract: eps = 0 gives exactly the clean accuracy on resized inputs") {
-  auto net = ringing_reader();
-  net->eval();
-  const ModelFn f = as_model_fn(*net);
-  Dataset d = edges_and_greys(4);
-  const Tensor x = runner::model_pixels(d.images, kSide);
-  const double clean = accuracy(f, x, d.labels);
+  const Resized p;
+  const double clean = accuracy(p.f, p.x, p.d.labels);
   CHECK(clean == 0.5);  // the greys; a clamped edge has no ringing left to read
   for (const std::string& name : kAttacks) {
     CAPTURE(name);
     Generator gen(11);
-    CHECK(robust_accuracy(f, make_attack(name, 0.0, 200, 20), x, d.labels, gen) == clean);
+    CHECK(robust_accuracy(p.f, make_attack(name, 0.0, 200, 20), p.x, p.d.labels, gen) == clean);
   }
 
   // The same through the evaluation, which resizes the uint8 test set itself.
@@ -124,7 +125,7 @@ TEST_CASE("input contract: eps = 0 gives exactly the clean accuracy on resized i
   c.square_queries = 200;
   c.corrupted = "none";
   c.device = "cpu";
-  runner::Evaluation e = runner::evaluate_model(*net, d, {}, c, kSide);
+  runner::Evaluation e = runner::evaluate_model(*p.net, p.d, {}, c, kSide);
   CHECK(e.clean == 100 * clean);
   CHECK(e.clean_subset == 100 * clean);
   REQUIRE(e.attacks.size() == 6);
