@@ -107,7 +107,7 @@ nn::InputContract input_contract(const std::string& normalize, const std::string
   }
   const std::string unknown = checkpoint ? checkpoint->path + " records no normalization and " + model +
                                                " has no published checkpoint whose normalization is known"
-                                         : "there is no checkpoint";
+                                         : "no checkpoint is given (--init, --pretrained, --checkpoint)";
   if (normalize == "auto" || normalize == "checkpoint") {
     TG_CHECK(known || (normalize == "auto" && !dataset.empty()), "--normalize ", normalize, ": ", unknown,
              "; give --normalize dataset, a dataset's name or MEAN/STD");
@@ -338,8 +338,6 @@ TrainOutcome train(const TrainConfig& c) {
   const Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
-  make_dirs(dir);
-  write_file_atomic(dir + "/config.json", config.dump());
   std::optional<SafetensorsFile> init;
   if (!c.init.empty()) init = load_safetensors(c.init);
   const nn::InputContract contract = input_contract(c.normalize, c.model, c.dataset, init ? &*init : nullptr);
@@ -348,6 +346,8 @@ TrainOutcome train(const TrainConfig& c) {
            stats, " means and stds for ", c.dataset, "'s ", train_set.channels(),
            "-channel images; give one value or one per channel (e.g. --normalize dataset)");
   const int64_t size = contract.input_size;
+  make_dirs(dir);
+  write_file_atomic(dir + "/config.json", config.dump());
 
   manual_seed(static_cast<uint64_t>(c.seed));
   auto model = nn::create_model(c.model, {train_set.num_classes, train_set.channels(), contract});
