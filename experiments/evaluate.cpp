@@ -66,10 +66,12 @@ int run(const Options& o, EvalConfig c, const std::vector<std::string>& set) {
     t.data_dir = o.data_dir;
     t.test_subset = o.test_subset;
     Dataset test = load_split(t, false);
-    const int64_t size = model_input_size(o.model);
-    auto model = nn::create_model(o.model, test.num_classes, test.channels(), size, stats_name(o.dataset));
-    model->load_state_dict(nn::adapt_state_dict(*model, load_safetensors(o.checkpoint).tensors), true);
-    e = evaluate_model(*model, test, corrupted_sets(test, c), c, size);
+    const SafetensorsFile weights = load_safetensors(o.checkpoint);
+    // The normalization the checkpoint records (or its publisher's), else the dataset's.
+    const nn::InputContract contract = input_contract("auto", o.model, o.dataset, &weights);
+    auto model = nn::create_model(o.model, {test.num_classes, test.channels(), contract});
+    model->load_state_dict(nn::adapt_state_dict(*model, weights.tensors), true);
+    e = evaluate_model(*model, test, corrupted_sets(test, c), c, contract.input_size);
     if (!o.out.empty()) {
       Json j = Json::object();
       j.set("config", eval_config_json(c)).set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);

@@ -34,10 +34,10 @@ int64_t classes_in(const SafetensorsFile& f) {
 
 int run(const Options& o) {
   Options opt = o;
-  if (!opt.run.empty()) {  // a run folder of `train`: its model, dataset and weights
-    Json cfg = Json::parse(read_file(opt.run + "/config.json"), opt.run + "/config.json");
+  Json cfg;
+  if (!opt.run.empty()) {  // a run folder of `train`: its model, weights and normalization
+    cfg = Json::parse(read_file(opt.run + "/config.json"), opt.run + "/config.json");
     if (opt.model.empty()) opt.model = cfg.get("model")->string();
-    if (opt.normalize.empty()) opt.normalize = stats_name(cfg.get("dataset")->string());
     if (opt.checkpoint.empty()) opt.checkpoint = opt.run + "/model.safetensors";
   }
   TG_CHECK(!opt.checkpoint.empty(), "predict: give --checkpoint FILE (or --run DIR of a train run)");
@@ -60,11 +60,15 @@ int run(const Options& o) {
 
   SafetensorsFile ckpt = load_safetensors(opt.checkpoint);
   const int64_t classes = opt.num_classes > 0 ? opt.num_classes : classes_in(ckpt);
-  std::string norm = opt.normalize == "none" ? "" : opt.normalize;
-  const int64_t size = model_input_size(opt.model);
+  // The normalization the weights were trained with: a run's, else the checkpoint's (or the flag's).
+  const nn::InputContract contract = !opt.run.empty() && opt.normalize.empty()
+                                         ? run_contract(cfg, ckpt)
+                                         : input_contract(opt.normalize.empty() ? "checkpoint" : opt.normalize, opt.model,
+                                                          opt.run.empty() ? "" : cfg.get("dataset")->string(), &ckpt);
+  const int64_t size = contract.input_size;
   TG_CHECK(size == 0 || (x.size(2) == size && x.size(3) == size), opt.inputs, ": ", opt.model, " takes ", size, "x",
            size, " inputs, got ", x.size(2), "x", x.size(3), " (resize them first)");
-  auto model = nn::create_model(opt.model, classes, x.size(1), size, norm);
+  auto model = nn::create_model(opt.model, {classes, x.size(1), contract});
   std::vector<std::string> changed;
   model->load_state_dict(nn::adapt_state_dict(*model, ckpt.tensors, &changed), true);
   for (const auto& n : changed) std::fprintf(stderr, "predict: %s replaced or resized to fit the model\n", n.c_str());
@@ -106,11 +110,13 @@ int main(int argc, char** argv) {
           "logits; with --labels, also the per-sample loss CE(z / tau, y) and its input gradient.\n"
           "Example: predict --run results/train/fashion-mnist_resnet20_tau1_seed0 --inputs x.npy --labels y.npy "
           "--grad-output g.npy");
-  f.add("run", &o.run, "a train run folder: takes its model, dataset statistics and model.safetensors");
+  f.add("run", &o.run, "a train run folder: takes its model, model.safetensors and the normalization it trained with");
   f.add("checkpoint", &o.checkpoint, "model weights (.safetensors: ours, torchvision's or timm's)");
   f.add("model", &o.model, "model name (see train --help)");
   f.add("num-classes", &o.num_classes, "classes (0 = the checkpoint's classifier rows)");
-  f.add("normalize", &o.normalize, "the model's input statistics: cifar10, cifar100, imagenet, fashion_mnist, mnist, none");
+  f.add("normalize", &o.normalize, "the model's input mean/std (\"\" = the run's, else the checkpoint's: what ours record; timm's "
+                                   "vit_*_patch16_224: 0.5/0.5; torchvision's ResNets: ImageNet's) | a dataset's name (cifar10, "
+                                   "imagenet, ...) | none | MEAN/STD (0.5/0.5, or per channel: 0.485,0.456,0.406/0.229,0.224,0.225)");
   f.add("inputs", &o.inputs, ".npy of inputs, (N, C, H, W) float32 in [0, 1]");
   f.add("labels", &o.labels, ".npy of integer labels (N,): enables the loss and gradient outputs");
   f.add("tau", &o.tau, "temperature of the loss CE(z / tau, y)");

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   b.paper = "ViT-S/16 on CIFAR-10 at 224, Adam lr 1e-4, 10 epochs, full attacks";
   b.quick = "Fashion-MNIST, ViT-Ti/4 at 32 from scratch, tau 1,50, 2 epochs on 2k images, attacks on 100 test images";
   b.add_flags = [](Flags& f, SweepOptions&, TrainConfig& t) {
-    f.add("pretrained", &t.init, "timm's vit_small_patch16_224 checkpoint (.safetensors) to fine-tune; the same as --init");
+    f.add("pretrained", &t.init, "timm's vit_small_patch16_224 checkpoint (.safetensors) to fine-tune, on inputs normalized "
+                                 "as timm trained it (0.5/0.5; --normalize overrides); the same as --init");
   };
   b.apply_profile = [](bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig& e) {
     table2_profile(quick, given, o, t);

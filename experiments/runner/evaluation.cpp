@@ -12,9 +12,7 @@
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/training.h"
-#include "nn/models/factory.h"
 #include "tensor/ops.h"
-#include "tensor/safetensors.h"
 
 namespace tg::runner {
 
@@ -524,13 +522,8 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const s
     return e;
   }
 
-  Json cfg = Json::parse(read_file(run_dir + "/config.json"), run_dir + "/config.json");
-  const std::string model_name = cfg.get("model")->string();
   Dataset test = run_test_set(run_dir);
-  const int64_t size = model_input_size(model_name);
-  auto model = nn::create_model(model_name, test.num_classes, test.channels(), size,
-                                stats_name(cfg.get("dataset")->string()));
-  model->load_state_dict(load_safetensors(run_dir + "/model.safetensors").tensors, true);
+  RunModel run = load_run_model(run_dir, test.num_classes, test.channels());  // with the run's normalization
 
   Json stages = Json::object();
   if (file_exists(partial_path)) {
@@ -547,7 +540,7 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const s
   };
   std::vector<CorruptedSet> built;
   if (!corrupted) built = corrupted_sets(test, c);
-  Evaluation e = evaluate_model(*model, test, corrupted ? *corrupted : built, c, size, &stages, save);
+  Evaluation e = evaluate_model(*run.model, test, corrupted ? *corrupted : built, c, run.contract.input_size, &stages, save);
   write(e);
   return e;
 }

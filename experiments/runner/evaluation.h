@@ -111,7 +111,7 @@ std::vector<double> table_values(const Evaluation& e, const EvalConfig& config);
 std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& config);
 
 // Evaluates `model` (moved to config.device and put in eval mode here) on `test`. image_size: resize
-// inputs to it first (model_input_size; 0 = as they are). `partial` (optional) holds the stages
+// inputs to it first (the input contract's input_size; 0 = as they are). `partial` (optional) holds the stages
 // already done and receives each finished one; `save` (optional) is called after each stage.
 Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vector<CorruptedSet>& corrupted,
                           const EvalConfig& config, int64_t image_size = 0, Json* partial = nullptr,

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "attacks/adversarial_training.h"
@@ -23,7 +24,7 @@ namespace tg::runner {
 void add_train_flags(Flags& f, TrainConfig& c) {
   f.add("dataset", &c.dataset, "fashion-mnist | mnist | cifar10 | cifar100 | cifar100-coarse | tiny-imagenet");
   f.add("data-dir", &c.data_dir, "folder of the dataset's files (\"\" = its default location)");
-  f.add("model", &c.model, "resnet20 | resnet18/34/50[_cifar] | vit_small_patch16_224 | vit_tiny_patch16_224 | vit_small_patch4_32 | vit_tiny_patch4_32");
+  f.add("model", &c.model, nn::model_list());
   f.add("tau", &c.tau, "training temperature: the loss is CE(logits / tau, y)");
   f.add("adversarial", &c.adversarial, "none | pgd (Madry PGD-AT: CE(F(x_adv), y); needs tau 1) | tempered "
                                        "(the paper's Eq. 12: CE(F(x) / tau, y) + CE(F(x_adv), y))");
@@ -43,6 +44,11 @@ void add_train_flags(Flags& f, TrainConfig& c) {
   f.add("grad-clip", &c.grad_clip, "clip gradients to this global l2 norm (0 = off)");
   f.add("augment", &c.augment, "auto (random crop 4 + flip on CIFAR, none otherwise) | none | crop-flip");
   f.add("init", &c.init, "start from this checkpoint (ours, torchvision's or timm's .safetensors)");
+  f.add("normalize", &c.normalize,
+        "the model's input mean/std: auto (the --init checkpoint's when known, else the dataset's) | checkpoint "
+        "(what ours record; timm's vit_*_patch16_224: 0.5/0.5; torchvision's ResNets: ImageNet's) | dataset | none | "
+        "a dataset's name (cifar10, imagenet, ...) | MEAN/STD (0.5/0.5, or per channel: 0.485,0.456,0.406/0.229,0.224,0.225). "
+        "Recorded in model.safetensors, which evaluate and predict then use");
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
   f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
   f.add("train-subset", &c.train_subset, "train on the first N training images (0 = all)");
@@ -61,6 +67,9 @@ Json config_json(const TrainConfig& c) {
   j.set("label_smoothing", c.label_smoothing).set("schedule", c.schedule).set("warmup_epochs", c.warmup_epochs);
   j.set("grad_clip", c.grad_clip).set("augment", c.augment).set("init", c.init).set("seed", c.seed);
   j.set("train_subset", c.train_subset).set("test_subset", c.test_subset);
+  // Only when it can matter, so runs from scratch keep the identity they had before the flag (a fine-tune
+  // from before it normalized with the dataset's statistics, not the checkpoint's: another run now).
+  if (!c.init.empty() || c.normalize != "auto") j.set("normalize", c.normalize);
   if (c.adversarial != "none")  // only then, so standard runs keep the identity they always had
     j.set("adversarial", c.adversarial).set("adv_eps", c.adv_eps).set("adv_step", c.adv_step).set("adv_steps", c.adv_steps);
   return j;
@@ -78,11 +87,7 @@ std::string run_dir(const TrainConfig& c) {
   return c.out_dir + "/" + id;
 }
 
-int64_t model_input_size(const std::string& model) {
-  if (model.find("_224") != std::string::npos) return 224;
-  if (model.find("patch4_32") != std::string::npos) return 32;
-  return 0;
-}
+int64_t model_input_size(const std::string& model) { return nn::model_spec(model).input_size; }
 
 std::string stats_name(const std::string& dataset) {
   if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
@@ -91,10 +96,61 @@ std::string stats_name(const std::string& dataset) {
   return dataset;
 }
 
+nn::InputContract input_contract(const std::string& normalize, const std::string& model, const std::string& dataset,
+                                 const SafetensorsFile* checkpoint) {
+  const nn::ModelSpec& spec = nn::model_spec(model);
+  nn::InputContract c{spec.input_size, {{0.0}, {1.0}}};
+  std::optional<nn::DatasetStats> known;  // the checkpoint's normalization, when it is known
+  if (checkpoint) {
+    if (auto recorded = nn::contract_from_metadata(checkpoint->metadata, checkpoint->path)) known = recorded->stats;
+    else known = spec.checkpoint_stats;
+  }
+  const std::string unknown = checkpoint ? checkpoint->path + " records no normalization and " + model +
+                                               " has no published checkpoint whose normalization is known"
+                                         : "no checkpoint is given (--init, --pretrained, --checkpoint)";
+  if (normalize == "auto" || normalize == "checkpoint") {
+    TG_CHECK(known || (normalize == "auto" && !dataset.empty()), "--normalize ", normalize, ": ", unknown,
+             "; give --normalize dataset, a dataset's name or MEAN/STD");
+    c.stats = known ? *known : nn::dataset_stats(stats_name(dataset));
+  } else if (normalize == "dataset") {
+    TG_CHECK(!dataset.empty(), "--normalize dataset: no dataset is given; give a dataset's name or MEAN/STD");
+    c.stats = nn::dataset_stats(stats_name(dataset));
+  } else if (const size_t slash = normalize.find('/'); slash != std::string::npos) {
+    c.stats.mean = nn::parse_numbers(normalize.substr(0, slash), "--normalize MEAN/STD");
+    c.stats.std = nn::parse_numbers(normalize.substr(slash + 1), "--normalize MEAN/STD");
+    TG_CHECK(c.stats.mean.size() == c.stats.std.size(), "--normalize ", normalize, ": ", c.stats.mean.size(),
+             " means but ", c.stats.std.size(), " stds");
+  } else if (normalize != "none") {
+    try {
+      c.stats = nn::dataset_stats(stats_name(normalize));
+    } catch (const Error&) {
+      TG_FAIL("--normalize: '", normalize, "' is not auto, checkpoint, dataset, none, a dataset's name (cifar10, "
+              "cifar100, tiny-imagenet, imagenet, fashion-mnist, mnist) or MEAN/STD (e.g. 0.5/0.5)");
+    }
+  }
+  return c;
+}
+
+nn::InputContract run_contract(const Json& config, const SafetensorsFile& weights) {
+  if (auto recorded = nn::contract_from_metadata(weights.metadata, weights.path)) return *recorded;
+  return input_contract("dataset", config.get("model")->string(), config.get("dataset")->string(), nullptr);
+}
+
+RunModel load_run_model(const std::string& run_dir, int64_t num_classes, int64_t in_channels) {
+  const Json config = Json::parse(read_file(run_dir + "/config.json"), run_dir + "/config.json");
+  const SafetensorsFile weights = load_safetensors(run_dir + "/model.safetensors");
+  RunModel r;
+  r.contract = run_contract(config, weights);
+  r.model = nn::create_model(config.get("model")->string(), {num_classes, in_channels, r.contract});
+  r.model->load_state_dict(weights.tensors, true);
+  return r;
+}
+
 Tensor model_pixels(const Tensor& images, int64_t size) {
   Tensor x = images.dtype() == DType::f32 ? images : to_float(images);
-  if (size > 0 && (x.size(2) != size || x.size(3) != size)) x = resize(x, size, size, Interpolation::bicubic);
-  return x;
+  if (size <= 0 || (x.size(2) == size && x.size(3) == size)) return x;
+  // Bicubic rings past [0, 1] at edges (-0.11 at 32 -> 224); clamped, as an 8-bit resize would be.
+  return clamp(resize(x, size, size, Interpolation::bicubic), 0.0, 1.0);
 }
 
 Dataset load_split(const TrainConfig& c, bool train) {
@@ -167,7 +223,7 @@ Augment make_augment(const TrainConfig& c, int64_t image_size) {
 // The checkpoint holds the model under "model/", the optimizer state under "optimizer/", and the
 // epoch, step, RNG state and config in the metadata.
 void save_checkpoint(const std::string& dir, nn::Module& model, optim::Optimizer& opt, int64_t epoch,
-                     int64_t step, const Json& config) {
+                     int64_t step, const Json& config, const nn::InputContract& contract) {
   NamedTensors tensors;
   for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model/" + name, t);
   for (auto& [name, t] : opt.state_dict()) tensors.emplace_back("optimizer/" + name, t);
@@ -178,7 +234,7 @@ void save_checkpoint(const std::string& dir, nn::Module& model, optim::Optimizer
                     {"rng_seed", std::to_string(g.seed())},
                     {"rng_offset", std::to_string(g.offset())},
                     {"config", config.dump(0)}});
-  save_safetensors(dir + "/model.safetensors", model.state_dict());
+  save_safetensors(dir + "/model.safetensors", model.state_dict(), nn::contract_metadata(contract));
 }
 
 // Restores a checkpoint; returns the epochs it had finished.
@@ -282,17 +338,27 @@ TrainOutcome train(const TrainConfig& c) {
   const Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
+  std::optional<SafetensorsFile> init;
+  if (!c.init.empty()) init = load_safetensors(c.init);
+  const nn::InputContract contract = input_contract(c.normalize, c.model, c.dataset, init ? &*init : nullptr);
+  const size_t stats = contract.stats.mean.size();
+  TG_CHECK(stats == 1 || static_cast<int64_t>(stats) == train_set.channels(), "--normalize ", c.normalize, ": ",
+           stats, " means and stds for ", c.dataset, "'s ", train_set.channels(),
+           "-channel images; give one value or one per channel (e.g. --normalize dataset)");
+  const int64_t size = contract.input_size;
   make_dirs(dir);
   write_file_atomic(dir + "/config.json", config.dump());
-  const int64_t size = model_input_size(c.model);
 
   manual_seed(static_cast<uint64_t>(c.seed));
-  auto model = nn::create_model(c.model, train_set.num_classes, train_set.channels(), size, stats_name(c.dataset));
-  if (!c.init.empty()) {
-    SafetensorsFile init = load_safetensors(c.init);
+  auto model = nn::create_model(c.model, {train_set.num_classes, train_set.channels(), contract});
+  if (init) {
     std::vector<std::string> changed;
-    model->load_state_dict(nn::adapt_state_dict(*model, init.tensors, &changed), true);
+    model->load_state_dict(nn::adapt_state_dict(*model, init->tensors, &changed), true);
     for (const auto& name : changed) std::fprintf(stderr, "init: %s replaced or resized to fit the model\n", name.c_str());
+    const auto meta = nn::contract_metadata(contract);
+    std::fprintf(stderr, "init: inputs normalized with mean %s, std %s (--normalize %s)\n", meta.at("mean").c_str(),
+                 meta.at("std").c_str(), c.normalize.c_str());
+    init.reset();  // the weights are in the model now
   }
   model->to(device);
   auto opt = make_optimizer(c, *model);
@@ -388,7 +454,7 @@ TrainOutcome train(const TrainConfig& c) {
                   static_cast<double>(seen) / epoch_s);
     log += row;
     write_file_atomic(dir + "/log.csv", kLogHeader + log);
-    save_checkpoint(dir, *model, *opt, epoch + 1, step, config);
+    save_checkpoint(dir, *model, *opt, epoch + 1, step, config, contract);
     out.epochs_done = epoch + 1;
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

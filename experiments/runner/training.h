@@ -12,7 +12,9 @@
 #include "data/dataset.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
+#include "nn/models/registry.h"
 #include "nn/module.h"
+#include "tensor/safetensors.h"
 
 namespace tg::runner {
 
@@ -42,6 +44,7 @@ struct TrainConfig {
   double grad_clip = 0.0;                 // max global l2 norm; 0 = off
   std::string augment = "auto";           // auto (crop+flip on CIFAR, none otherwise) | none | crop-flip
   std::string init;                       // checkpoint to start from (ours, torchvision's or timm's)
+  std::string normalize = "auto";         // the model's input normalization: see input_contract
   std::string device = "auto";
   int64_t seed = 0;
   int64_t train_subset = 0;               // 0 = the whole training set
@@ -87,15 +90,44 @@ struct CleanEval {
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
                          bool input_gradients, int64_t image_size = 0);
 
-// The model's input size when it needs one (ViTs: 224 or 32), else 0 (ResNets take any size).
+// The model's input size when it needs one (ViTs: 224 or 32), else 0 (ResNets take any size): its
+// registry entry's.
 int64_t model_input_size(const std::string& model);
+
+// The input contract (nn/models/registry.h) a model is built with. `normalize` (--normalize) says
+// where Normalize's mean and std come from:
+//   auto        the checkpoint's when there is one and its normalization is known, else the dataset's
+//   checkpoint  the checkpoint's: the contract its metadata records (ours), else the one the registry
+//               knows for the model's published checkpoints (timm's vit_*_patch16_224: 0.5/0.5,
+//               torchvision's ResNets: ImageNet's)
+//   dataset     the dataset's statistics (stats_name)
+//   none        mean 0, std 1
+//   NAME        a dataset's statistics by name: cifar10, cifar100, tinyimagenet, imagenet, fashion-mnist, mnist
+//   MEAN/STD    numbers, one for all channels or one per channel: 0.5/0.5, 0.485,0.456,0.406/0.229,0.224,0.225
+// checkpoint: the file the weights come from (--init, --pretrained, --checkpoint), nullptr = none;
+// dataset: "" = none. Throws naming --normalize when the choice cannot be made.
+nn::InputContract input_contract(const std::string& normalize, const std::string& model, const std::string& dataset,
+                                 const SafetensorsFile* checkpoint);
+
+// The contract a run trained with: the one its model.safetensors (`weights`) records, else (runs from
+// before it was recorded) the model's input size and the statistics of the dataset in its config.json.
+nn::InputContract run_contract(const Json& config, const SafetensorsFile& weights);
+
+// A finished run's model, built with the contract it trained with and its weights loaded.
+struct RunModel {
+  std::shared_ptr<nn::Module> model;
+  nn::InputContract contract;
+};
+RunModel load_run_model(const std::string& run_dir, int64_t num_classes, int64_t in_channels);
 
 // The Normalize statistics (nn::dataset_stats) of a dataset as data/ names it ("fashion-mnist" ->
 // "fashion_mnist", "cifar100-coarse" -> "cifar100").
 std::string stats_name(const std::string& dataset);
 
-// Images as a model takes them: float32 in [0, 1], resized (bicubic) when the model has a fixed
-// input size (`size` > 0, see model_input_size).
+// Images as a model takes them (its input contract): float32 in [0, 1], resized (bicubic, then
+// clamped to [0, 1]) when the model has a fixed input size (`size` > 0, see model_input_size). The
+// attacks' eps-ball is around these pixels: an input outside [0, 1] would let their [0, 1] clamp move
+// it further than eps, even at eps = 0.
 Tensor model_pixels(const Tensor& images, int64_t size);
 
 }  // namespace tg::runner

@@ -7,55 +7,6 @@
 
 namespace tg::nn {
 
-std::vector<std::pair<std::string, std::string>> model_names() {
-  return {
-      {"resnet18", "ResNet-18, imagenet stem (7x7/2 conv + max pool), 11.7M params at 1000 classes"},
-      {"resnet34", "ResNet-34, imagenet stem"},
-      {"resnet50", "ResNet-50 (Bottleneck v1.5), imagenet stem, 25.6M params at 1000 classes"},
-      {"resnet18_cifar", "ResNet-18, cifar stem (3x3/1 conv, no max pool)"},
-      {"resnet34_cifar", "ResNet-34, cifar stem"},
-      {"resnet50_cifar", "ResNet-50, cifar stem, 23.5M params at 10 classes"},
-      {"resnet20", "ResNet-20 (He et al. 2016, option-A shortcuts), 0.27M params, for quick CPU runs"},
-      {"vit_small_patch16_224", "ViT-S/16 (dim 384, depth 12, 6 heads), 22.1M params at 1000 classes"},
-      {"vit_tiny_patch16_224", "ViT-Ti/16 (dim 192, depth 12, 3 heads)"},
-      {"vit_small_patch4_32", "ViT-S with 4x4 patches for 32x32 inputs (from scratch)"},
-      {"vit_tiny_patch4_32", "ViT-Ti with 4x4 patches for 32x32 inputs (from scratch)"},
-  };
-}
-
-std::shared_ptr<Module> create_model(const std::string& name, int64_t num_classes, int64_t in_channels,
-                                     int64_t image_size, const std::string& dataset, Generator* gen) {
-  const DatasetStats stats = dataset.empty() ? DatasetStats{{0.0}, {1.0}} : dataset_stats(dataset);
-  auto resnet = [&](ResNetConfig c) {
-    c.num_classes = num_classes;
-    c.in_channels = in_channels;
-    c.stats = stats;
-    return std::make_shared<ResNet>(c, gen);
-  };
-  auto vit = [&](ViTConfig c) {
-    if (image_size > 0) c.image_size = image_size;
-    c.num_classes = num_classes;
-    c.in_channels = in_channels;
-    c.stats = stats;
-    return std::make_shared<VisionTransformer>(c, gen);
-  };
-  const ResNetStem in = ResNetStem::imagenet, cf = ResNetStem::cifar;
-  if (name == "resnet18") return resnet(resnet18_config(in));
-  if (name == "resnet34") return resnet(resnet34_config(in));
-  if (name == "resnet50") return resnet(resnet50_config(in));
-  if (name == "resnet18_cifar") return resnet(resnet18_config(cf));
-  if (name == "resnet34_cifar") return resnet(resnet34_config(cf));
-  if (name == "resnet50_cifar") return resnet(resnet50_config(cf));
-  if (name == "resnet20") return resnet(resnet20_config());
-  if (name == "vit_small_patch16_224") return vit(vit_small_config(16, 224));
-  if (name == "vit_tiny_patch16_224") return vit(vit_tiny_config(16, 224));
-  if (name == "vit_small_patch4_32") return vit(vit_small_config(4, 32));
-  if (name == "vit_tiny_patch4_32") return vit(vit_tiny_config(4, 32));
-  std::string known;
-  for (const auto& [n, d] : model_names()) known += (known.empty() ? "" : ", ") + n;
-  TG_FAIL("create_model: unknown model '", name, "' (known: ", known, ")");
-}
-
 // Bilinear, align_corners = false: source coordinate (i + 0.5) * in / out - 0.5, clamped at 0.
 Tensor resize_pos_embed(const Tensor& pos_embed, int64_t new_gh, int64_t new_gw) {
   TG_CHECK(pos_embed.dim() == 3 && pos_embed.size(0) == 1, "resize_pos_embed: expected [1, 1 + g*g, D], got ",

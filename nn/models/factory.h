@@ -1,25 +1,14 @@
-// Building models by name, and adapting checkpoints (torchvision's, timm's or ours) to them.
+// Adapting checkpoints (torchvision's, timm's or ours) to the models of the registry.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "nn/models/registry.h"
 #include "nn/models/resnet.h"
 #include "nn/models/vit.h"
 
 namespace tg::nn {
-
-// The names create_model accepts, with a one-line description each (for --help).
-std::vector<std::pair<std::string, std::string>> model_names();
-
-// name: resnet18|resnet34|resnet50 (imagenet stem) or with "_cifar" (cifar stem), resnet20,
-// vit_small_patch16_224, vit_tiny_patch16_224, vit_small_patch4_32, vit_tiny_patch4_32.
-// image_size: ViTs are built for it (0: the name's size); ResNets take any size.
-// dataset: the Normalize statistics (dataset_stats names); "" = none (mean 0, std 1).
-// Initialization draws from `gen` (nullptr: the default generator; tg::manual_seed sets it).
-std::shared_ptr<Module> create_model(const std::string& name, int64_t num_classes, int64_t in_channels = 3,
-                                     int64_t image_size = 0, const std::string& dataset = "",
-                                     Generator* gen = nullptr);
 
 // pos_embed [1, 1 + g*g, D] (square grid g) -> [1, 1 + gh*gw, D]: the class token kept, the grid
 // resized bilinearly (align_corners = false, as torch.nn.functional.interpolate).

@@ -1,6 +1,7 @@
 // End to end: a tiny ResNet-20 run on a few hundred Fashion-MNIST images must learn, reproduce bit for
 // bit with a fixed seed, resume after an interruption to the same weights, and end a NaN run as
-// "diverged". Skips, saying so, when Debian's dataset-fashion-mnist is not installed.
+// "diverged"; the normalization a run trains with (--normalize, recorded in model.safetensors) and
+// reloads with. Skips, saying so, when Debian's dataset-fashion-mnist is not installed.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -173,5 +174,141 @@ TEST_CASE("training: fine-tuning starts from an RGB checkpoint with another head
   const double moved = max(abs(sub(trained, start))).item();
   CHECK(moved > 0);
   CHECK(moved < 0.01);  // one epoch of 2 Adam steps at lr 1e-4 moves a weight by at most ~2e-4
+  std::filesystem::remove_all(dir);
+}
+
+// ---- the input contract: which normalization a run trains with, and that its users reuse it ----
+
+namespace {
+
+// A checkpoint file as timm or torchvision publish them: weights, no metadata.
+std::string write_foreign_checkpoint(const std::filesystem::path& dir, const std::string& model) {
+  const std::string file = (dir / (model + ".safetensors")).string();
+  save_safetensors(file, nn::create_model(model, 1000, 3)->state_dict());
+  return file;
+}
+
+void check_stats(const nn::InputContract& c, const nn::DatasetStats& expected) {
+  CHECK(c.stats.mean == expected.mean);
+  CHECK(c.stats.std == expected.std);
+}
+
+}  // namespace
+
+TEST_CASE("training: --normalize picks the checkpoint's, the dataset's or the given statistics") {
+  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_normalize";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const nn::DatasetStats half{{0.5}, {0.5}}, cifar = nn::dataset_stats("cifar10");
+  // table2's path: timm's ViT-S/16 (no metadata) fine-tuned on CIFAR-10 normalizes as timm trained it.
+  const SafetensorsFile timm = load_safetensors(write_foreign_checkpoint(dir, "vit_tiny_patch16_224"));
+  for (const char* model : {"vit_small_patch16_224", "vit_tiny_patch16_224"}) {
+    CAPTURE(model);
+    check_stats(input_contract("auto", model, "cifar10", &timm), half);
+    check_stats(input_contract("checkpoint", model, "cifar10", &timm), half);
+    CHECK(input_contract("auto", model, "cifar10", &timm).input_size == 224);
+  }
+  // The flag overrides it.
+  check_stats(input_contract("dataset", "vit_small_patch16_224", "cifar10", &timm), cifar);
+  check_stats(input_contract("imagenet", "vit_small_patch16_224", "cifar10", &timm), nn::dataset_stats("imagenet"));
+  check_stats(input_contract("fashion-mnist", "resnet20", "cifar10", nullptr), nn::dataset_stats("fashion_mnist"));
+  check_stats(input_contract("none", "vit_small_patch16_224", "cifar10", &timm), {{0.0}, {1.0}});
+  check_stats(input_contract("0.1,0.2,0.3/0.4,0.5,0.6", "resnet20", "cifar10", nullptr), {{0.1, 0.2, 0.3}, {0.4, 0.5, 0.6}});
+  // torchvision's ResNets: ImageNet's statistics.
+  check_stats(input_contract("auto", "resnet50", "cifar10", &timm), nn::dataset_stats("imagenet"));
+  // From scratch: the dataset's.
+  check_stats(input_contract("auto", "vit_small_patch16_224", "cifar100-coarse", nullptr), nn::dataset_stats("cifar100"));
+  // Our checkpoints record theirs, which wins over the registry's.
+  const std::string ours = (dir / "ours.safetensors").string();
+  save_safetensors(ours, timm.tensors, nn::contract_metadata({224, {{0.25}, {0.75}}}));
+  check_stats(input_contract("auto", "vit_tiny_patch16_224", "cifar10", &timm), half);
+  const SafetensorsFile ours_file = load_safetensors(ours);
+  check_stats(input_contract("auto", "vit_tiny_patch16_224", "cifar10", &ours_file), {{0.25}, {0.75}});
+  // A checkpoint whose normalization nobody knows: auto falls back to the dataset, checkpoint refuses.
+  check_stats(input_contract("auto", "resnet20", "cifar10", &timm), cifar);
+  CHECK_THROWS_WITH_AS(input_contract("checkpoint", "resnet20", "cifar10", &timm),
+                       doctest::Contains("records no normalization"), Error);
+  CHECK_THROWS_WITH_AS(input_contract("checkpoint", "resnet20", "cifar10", nullptr),
+                       doctest::Contains("--normalize checkpoint"), Error);
+  CHECK_THROWS_WITH_AS(input_contract("auto", "resnet20", "", &timm), doctest::Contains("--normalize"), Error);
+  CHECK_THROWS_WITH_AS(input_contract("svhn", "resnet20", "cifar10", nullptr), doctest::Contains("MEAN/STD"), Error);
+  CHECK_THROWS_WITH_AS(input_contract("0.5,0.5/0.5", "resnet20", "cifar10", nullptr),
+                       doctest::Contains("2 means but 1 stds"), Error);
+  CHECK_THROWS_WITH_AS(input_contract("0.5/x", "resnet20", "cifar10", nullptr), doctest::Contains("--normalize"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("training: a fine-tuned run records the normalization it trained with, and reloads with it") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_contract";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // A checkpoint of ours from another dataset: it records 0.25/0.75.
+  const std::string init = (dir / "pretrained.safetensors").string();
+  save_safetensors(init, nn::create_model("resnet20", 10, 1)->state_dict(), nn::contract_metadata({0, {{0.25}, {0.75}}}));
+  auto finetune = [&](const std::string& id, const std::string& normalize) {
+    TrainConfig c = tiny_config(dir.string(), id);
+    c.init = init;
+    c.normalize = normalize;
+    c.epochs = 1;
+    c.train_subset = 64;
+    c.test_subset = 64;
+    TrainOutcome r = train(c);
+    REQUIRE(r.status == "finished");
+    return r.run_dir;
+  };
+  const std::string kept = finetune("kept", "auto"), overridden = finetune("dataset", "dataset");
+  auto recorded = [](const std::string& run) {
+    auto c = nn::contract_from_metadata(load_safetensors(run + "/model.safetensors").metadata, run);
+    REQUIRE(c);
+    return *c;
+  };
+  check_stats(recorded(kept), {{0.25}, {0.75}});
+  check_stats(recorded(overridden), nn::dataset_stats("fashion_mnist"));
+  CHECK(Json::parse(read_file(overridden + "/config.json"), "config.json").get("normalize")->string() == "dataset");
+
+  // Reloaded as evaluate and predict do, the run gives the loss it measured at the end of training;
+  // with the dataset's statistics (what evaluation used to re-derive) the same weights give another.
+  TrainConfig c = tiny_config(dir.string(), "kept");
+  c.test_subset = 64;
+  const Dataset test = load_split(c, false);
+  RunModel run = load_run_model(kept, test.num_classes, test.channels());
+  check_stats(run.contract, {{0.25}, {0.75}});
+  const double trained_loss = Json::parse(read_file(kept + "/metrics.json"), "metrics.json").get("test_loss")->number();
+  const CleanEval again = evaluate_clean(*run.model, test, Device::cpu(), 256, false, run.contract.input_size);
+  CHECK(again.loss == doctest::Approx(trained_loss).epsilon(1e-8));  // metrics.json keeps 10 digits
+  auto rederived = nn::create_model("resnet20", 10, 1, 0, "fashion_mnist");
+  rederived->load_state_dict(load_safetensors(kept + "/model.safetensors").tensors, true);
+  const CleanEval wrong = evaluate_clean(*rederived, test, Device::cpu(), 256, false);
+  CHECK(std::abs(wrong.loss - trained_loss) > 1e-3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("training: table2's fine-tune from a timm-like ViT-Ti/16 checkpoint trains with 0.5/0.5") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_timm";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  TrainConfig c = tiny_config(dir.string(), "vit");
+  c.model = "vit_tiny_patch16_224";
+  c.init = write_foreign_checkpoint(dir, c.model);  // RGB, 1000 classes, no metadata
+  c.optimizer = "adam";
+  c.lr = 1e-4;
+  c.epochs = 1;
+  c.batch_size = 4;
+  c.train_subset = 4;
+  c.test_subset = 4;
+  TrainOutcome r = train(c);
+  REQUIRE(r.status == "finished");
+  const auto recorded = nn::contract_from_metadata(load_safetensors(r.run_dir + "/model.safetensors").metadata, "m");
+  REQUIRE(recorded);
+  CHECK(recorded->input_size == 224);
+  check_stats(*recorded, {{0.5}, {0.5}});
   std::filesystem::remove_all(dir);
 }

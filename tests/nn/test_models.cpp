@@ -1,10 +1,13 @@
 // nn/ forward passes: output shapes of every model family on small inputs, BatchNorm's running
 // statistics, dropout and train/eval, and gradient checks (float64) of whole tiny models' input
-// gradients — what attacks differentiate.
+// gradients — what attacks differentiate; the model registry and the input contract it records.
 #include <doctest/doctest.h>
+
+#include <set>
 
 #include "nn/loss.h"
 #include "nn/models/factory.h"
+#include "nn/models/registry.h"
 #include "support/gradcheck.h"
 
 using namespace tg;
@@ -122,4 +125,74 @@ TEST_CASE("gradcheck: input gradient through a tiny ViT and the tempered loss") 
   Tensor labels = Tensor::from_vector(std::vector<int64_t>{0, 2}, {2});
   gradcheck("model: vit + tempered CE (tau 5)",
             [&](const std::vector<Variable>& v) { return tempered_cross_entropy(model.forward(v[0]), labels, 5.0); }, {x});
+}
+
+namespace {
+
+std::vector<float> buffer(const Module& m, const std::string& name) {
+  for (const auto& [n, t] : m.named_buffers())
+    if (n == name) return t.to_vector<float>();
+  FAIL("no buffer ", name);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("registry: every model once, with its input size and its published checkpoints' normalization") {
+  std::set<std::string> names;
+  for (const ModelSpec& m : model_registry()) {
+    CAPTURE(m.name);
+    CHECK(names.insert(m.name).second);
+    CHECK(!m.description.empty());
+    CHECK(m.build);
+    CHECK(model_list().find(m.name) != std::string::npos);
+  }
+  CHECK(model_spec("vit_small_patch16_224").input_size == 224);
+  CHECK(model_spec("vit_tiny_patch4_32").input_size == 32);
+  CHECK(model_spec("resnet20").input_size == 0);
+  CHECK(model_spec("resnet50_cifar").input_size == 0);
+  // timm's augreg ImageNet-21k ViTs were trained on (x - 0.5) / 0.5; torchvision's ResNets on ImageNet's.
+  for (const char* vit : {"vit_small_patch16_224", "vit_tiny_patch16_224"}) {
+    REQUIRE(model_spec(vit).checkpoint_stats);
+    CHECK(model_spec(vit).checkpoint_stats->mean == std::vector<double>{0.5});
+    CHECK(model_spec(vit).checkpoint_stats->std == std::vector<double>{0.5});
+  }
+  REQUIRE(model_spec("resnet50").checkpoint_stats);
+  CHECK(model_spec("resnet50").checkpoint_stats->mean == dataset_stats("imagenet").mean);
+  CHECK(model_spec("resnet50").checkpoint_stats->std == dataset_stats("imagenet").std);
+  CHECK_FALSE(model_spec("resnet20").checkpoint_stats);
+  CHECK_FALSE(model_spec("vit_tiny_patch4_32").checkpoint_stats);
+  CHECK_THROWS_WITH_AS(model_spec("resnet51"), doctest::Contains("known: resnet20 | "), Error);
+}
+
+TEST_CASE("registry: create_model builds the contract it is given") {
+  ModelArgs a;
+  a.in_channels = 1;
+  a.input = {16, {{0.25}, {0.5}}};
+  auto vit = create_model("vit_tiny_patch4_32", a);
+  CHECK(buffer(*vit, "normalize.mean") == std::vector<float>{0.25f});
+  CHECK(buffer(*vit, "normalize.std") == std::vector<float>{0.5f});
+  CHECK(vit->forward(pixels({1, 1, 16, 16}, 1)).shape() == Shape{1, 10});  // built for 16, not its own 32
+  a.input.input_size = 0;  // the registry's size
+  CHECK_THROWS_WITH_AS(create_model("vit_tiny_patch4_32", a)->forward(pixels({1, 1, 16, 16}, 1)),
+                       doctest::Contains("built for 32x32"), Error);
+}
+
+TEST_CASE("registry: the input contract round-trips through safetensors metadata") {
+  const InputContract c{224, dataset_stats("cifar10")};
+  const auto meta = contract_metadata(c);
+  CHECK(meta.at("input_size") == "224");
+  CHECK(meta.at("mean") == "0.4914,0.4822,0.4465");
+  const auto back = contract_from_metadata(meta, "m.safetensors");
+  REQUIRE(back);
+  CHECK(back->input_size == 224);
+  CHECK(back->stats.mean == c.stats.mean);  // exactly: the shortest text that reads back the same
+  CHECK(back->stats.std == c.stats.std);
+  CHECK_FALSE(contract_from_metadata({{"epoch", "3"}}, "timm.safetensors"));  // records none
+  CHECK_THROWS_WITH_AS(contract_from_metadata({{"mean", "0.5"}, {"std", "0.5"}}, "a.safetensors"),
+                       doctest::Contains("a.safetensors"), Error);
+  CHECK_THROWS_WITH_AS(contract_from_metadata({{"input_size", "0"}, {"mean", "0.5,x"}, {"std", "0.5"}}, "b.safetensors"),
+                       doctest::Contains("metadata 'mean'"), Error);
+  CHECK_THROWS_WITH_AS(contract_from_metadata({{"input_size", "0"}, {"mean", "0.5,0.5"}, {"std", "0.5"}}, "c.safetensors"),
+                       doctest::Contains("2 means and 1 stds"), Error);
 }
