@@ -97,22 +97,26 @@ Dataset decode_all(const std::string& name, const std::vector<std::string>& path
   return d;
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
 std::vector<std::string> read_wnids(const std::string& dir) {
   std::string path = join(dir, "wnids.txt");
   TG_CHECK(fs::is_directory(dir), "Tiny-ImageNet-200 not found: no folder ", dir, ". ", kHowToGet);
-  std::ifstream f(path);
-  TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", path, " (the class list). ", kHowToGet);
-  std::vector<std::string> wnids;
-  std::string line;
-  while (std::getline(f, line)) {
-    line.erase(line.find_last_not_of(" \t\r") + 1);
-    if (!line.empty()) wnids.push_back(line);
+  TG_CHECK(std::ifstream(path).good(), "Tiny-ImageNet-200: cannot read ", path, " (the class list). ", kHowToGet);
+  return parse_wnids(read_text(path), path);
+}
+
+// The lines of `text` (split at '\n'), each passed to f(line, line_no) with line_no counted from 1.
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
+  for (int64_t line_no = 1; !text.empty(); ++line_no) {
+    size_t end = text.find('\n');
+    f(text.substr(0, end), line_no);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
   }
-  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-200: ", path, " lists no classes");
-  std::sort(wnids.begin(), wnids.end());
-  TG_CHECK(std::adjacent_find(wnids.begin(), wnids.end()) == wnids.end(), "Tiny-ImageNet-200: ", path,
-           " lists a class twice");
-  return wnids;
 }
 
 int64_t class_index(const std::vector<std::string>& wnids, const std::string& wnid) {
@@ -122,10 +126,49 @@ int64_t class_index(const std::vector<std::string>& wnids, const std::string& wn
 
 }  // namespace
 
+std::vector<std::string> parse_wnids(std::string_view text, const std::string& path) {
+  std::vector<std::string> wnids;
+  for_each_line(text, [&](std::string_view line, int64_t) {
+    line = line.substr(0, line.find_last_not_of(" \t\r") + 1);
+    if (!line.empty()) wnids.emplace_back(line);
+  });
+  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-200: ", path, " lists no classes");
+  std::sort(wnids.begin(), wnids.end());
+  TG_CHECK(std::adjacent_find(wnids.begin(), wnids.end()) == wnids.end(), "Tiny-ImageNet-200: ", path,
+           " lists a class twice");
+  return wnids;
+}
+
+std::vector<std::pair<std::string, int64_t>> parse_val_annotations(std::string_view text, const std::string& ann,
+                                                                  const std::vector<std::string>& wnids) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for_each_line(text, [&](std::string_view line, int64_t line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
+    size_t tab1 = line.find('\t');
+    std::string_view file = line.substr(0, tab1);
+    TG_CHECK(tab1 != std::string_view::npos && !file.empty(), "Tiny-ImageNet-200: ", ann, ", line ", line_no,
+             ": expected '<file>\\t<wnid>\\t...', got '", line, "'");
+    TG_CHECK(file.find('/') == std::string_view::npos && file != "." && file != "..", "Tiny-ImageNet-200: ", ann,
+             ", line ", line_no, ": the file name '", file, "' is not a plain name in val/images/");
+    std::string_view wnid = line.substr(tab1 + 1);
+    wnid = wnid.substr(0, wnid.find('\t'));
+    wnid = wnid.substr(0, wnid.find_last_not_of(" \r") + 1);
+    int64_t k = class_index(wnids, std::string(wnid));
+    TG_CHECK(k >= 0, "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": class ", wnid, " is not in wnids.txt");
+    out.emplace_back(file, k);
+  });
+  TG_CHECK(!out.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
+  return out;
+}
+
 Tensor read_image_rgb(const std::string& path, int expect_h, int expect_w) {
   std::ifstream f(path, std::ios::binary);
   TG_CHECK(f.good(), "read_image_rgb: cannot open ", path);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return decode_image_rgb(bytes, path, expect_h, expect_w);
+}
+
+Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& path, int expect_h, int expect_w) {
   // stb_image decodes a truncated JPEG without complaint (it reads zeros past the end): require the
   // end-of-image marker FF D9 among the last bytes (only padding may follow it).
   if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
@@ -135,6 +178,8 @@ Tensor read_image_rgb(const std::string& path, int expect_h, int expect_w) {
     TG_CHECK(eoi, "read_image_rgb: cannot decode ", path, " (", bytes.size(),
              " bytes): the JPEG has no end-of-image marker; the file is truncated");
   }
+  TG_CHECK(bytes.size() <= size_t(INT32_MAX), "read_image_rgb: ", path, " (", bytes.size(),
+           " bytes) is over 2 GiB: not an image this reader takes");
   int w = 0, h = 0, channels = 0;
   unsigned char* px = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels, 3);
   TG_CHECK(px != nullptr, "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ",
@@ -198,22 +243,12 @@ Dataset load_tiny_imagenet(const std::string& dir_in, bool train, int threads) {
     }
   } else {
     std::string ann = join(dir, "val/val_annotations.txt");
-    std::ifstream f(ann);
-    TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", ann, " (the validation labels). ", kHowToGet);
-    std::string line;
-    for (int64_t line_no = 1; std::getline(f, line); ++line_no) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      std::istringstream fields(line);
-      std::string file, wnid;
-      TG_CHECK(std::getline(fields, file, '\t') && std::getline(fields, wnid, '\t') && !file.empty(),
-               "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": expected '<file>\\t<wnid>\\t...', got '", line, "'");
-      wnid.erase(wnid.find_last_not_of(" \r") + 1);
-      int64_t k = class_index(wnids, wnid);
-      TG_CHECK(k >= 0, "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": class ", wnid, " is not in wnids.txt");
+    TG_CHECK(std::ifstream(ann).good(), "Tiny-ImageNet-200: cannot read ", ann, " (the validation labels). ",
+             kHowToGet);
+    for (auto& [file, k] : parse_val_annotations(read_text(ann), ann, wnids)) {
       paths.push_back(join(dir, "val/images/" + file));
       labels.push_back(k);
     }
-    TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
   }
   TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: no training images under ", join(dir, "train"), ". ", kHowToGet);
   return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids, threads);

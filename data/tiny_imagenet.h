@@ -11,7 +11,12 @@
 // Also the image-file helpers the data layer and the experiments use (stb_image / stb_image_write).
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -37,6 +42,16 @@ Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corrupti
 // One image file (JPEG, PNG, ...) as uint8 [3, H, W] (gray and gray+alpha become RGB, alpha is
 // dropped). With expect_h, expect_w > 0 the size must match. Errors name the file and stb's reason.
 Tensor read_image_rgb(const std::string& path, int expect_h = 0, int expect_w = 0);
+
+// The parsers under the loaders, on bytes in memory (`name` stands for the file in errors); the
+// loaders call them, so the fuzzer (fuzz/) and the tests drive the same code.
+// wnids.txt: the class ids, one a line, sorted; none, or one twice, is an error.
+std::vector<std::string> parse_wnids(std::string_view text, const std::string& name);
+// val_annotations.txt: (file, class index into the sorted `wnids`) per line.
+std::vector<std::pair<std::string, int64_t>> parse_val_annotations(std::string_view text, const std::string& name,
+                                                                  const std::vector<std::string>& wnids);
+// An encoded image (JPEG, PNG, ...), as read_image_rgb decodes it.
+Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& name, int expect_h = 0, int expect_w = 0);
 
 // uint8 [C, H, W] with C = 1 or 3, as a PNG or a JPEG (baseline, stb_image_write; quality 1..100).
 void write_png(const std::string& path, const Tensor& image);
