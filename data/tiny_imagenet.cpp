@@ -1,14 +1,15 @@
-// Tiny-ImageNet-200 and Tiny-ImageNet-C readers, and the stb image-file helpers. The stb
-// implementations (stb_image, stb_image_write) are compiled here, once for the whole library.
-#define STB_IMAGE_IMPLEMENTATION
+// Tiny-ImageNet-200 and Tiny-ImageNet-C readers, and the image-file helpers: JPEG decoding by
+// libjpeg-turbo, writing by stb_image_write (its implementation is compiled here, once for the
+// whole library).
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include "data/tiny_imagenet.h"
 
-#include <stb_image.h>
+#include <jpeglib.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csetjmp>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -168,31 +169,107 @@ Tensor read_image_rgb(const std::string& path, int expect_h, int expect_w) {
   return decode_image_rgb(bytes, path, expect_h, expect_w);
 }
 
-Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& path, int expect_h, int expect_w) {
-  // stb_image decodes a truncated JPEG without complaint (it reads zeros past the end): require the
-  // end-of-image marker FF D9 among the last bytes (only padding may follow it).
-  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
-    bool eoi = false;
-    for (size_t i = bytes.size() >= 64 ? bytes.size() - 64 : 0; i + 1 < bytes.size() && !eoi; ++i)
-      eoi = bytes[i] == 0xFF && bytes[i + 1] == 0xD9;
-    TG_CHECK(eoi, "read_image_rgb: cannot decode ", path, " (", bytes.size(),
-             " bytes): the JPEG has no end-of-image marker; the file is truncated");
+namespace {
+
+// libjpeg reports an error through error_exit, which must not return, and cannot throw (libjpeg is
+// C: an exception may not unwind through it). It longjmps back to decode_jpeg with the message.
+// Warnings (corrupt data that libjpeg would patch over with gray, a truncated file) count as errors:
+// a damaged image is refused, not decoded into a wrong one.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrors*>(cinfo->err);
+  cinfo->err->format_message(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level < 0) jpeg_fail(cinfo);  // a warning; levels >= 0 are trace messages
+}
+
+// A progressive JPEG may hold any number of scans, each a pass over the whole image: more than this
+// is a hostile file (libjpeg-turbo's advice), not a photo.
+constexpr int kMaxScans = 256;
+
+void jpeg_limit_scans(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->progressive_mode && d->input_scan_number > kMaxScans) {
+    std::snprintf(reinterpret_cast<JpegErrors*>(cinfo->err)->message, JMSG_LENGTH_MAX,
+                  "a progressive JPEG of over %d scans", kMaxScans);
+    std::longjmp(reinterpret_cast<JpegErrors*>(cinfo->err)->jump, 1);
   }
-  TG_CHECK(bytes.size() <= size_t(INT32_MAX), "read_image_rgb: ", path, " (", bytes.size(),
-           " bytes) is over 2 GiB: not an image this reader takes");
-  int w = 0, h = 0, channels = 0;
-  unsigned char* px = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels, 3);
-  TG_CHECK(px != nullptr, "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ",
-           stbi_failure_reason() ? stbi_failure_reason() : "unknown error", "; the file is truncated or not an image");
+}
+
+// The largest image decoded without a size to expect: 2^26 pixels (8192 x 8192), 192 MiB of RGB.
+constexpr uint64_t kMaxPixels = uint64_t(1) << 26;
+
+// Decodes a JPEG into interleaved RGB (grayscale is repeated into the three channels). Returns ""
+// or the reason it cannot. The size in the header is checked against expect_h x expect_w (when
+// > 0) or kMaxPixels before libjpeg allocates anything for the image. No C++ object with a
+// destructor lives in this frame across the longjmp.
+std::string decode_jpeg(std::span<const uint8_t> bytes, int expect_h, int expect_w, std::vector<uint8_t>& rgb, int& h,
+                        int& w) {
+  jpeg_decompress_struct cinfo;
+  JpegErrors err;
+  jpeg_progress_mgr progress;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
+  err.message[0] = '\0';
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  jpeg_create_decompress(&cinfo);
+  progress.progress_monitor = jpeg_limit_scans;
+  cinfo.progress = &progress;
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  h = int(cinfo.image_height);
+  w = int(cinfo.image_width);
   if ((expect_h > 0 && h != expect_h) || (expect_w > 0 && w != expect_w)) {
-    stbi_image_free(px);
-    TG_FAIL("read_image_rgb: ", path, " is ", w, " x ", h, " pixels; expected ", expect_w, " x ", expect_h);
+    jpeg_destroy_decompress(&cinfo);
+    return "";  // the caller names the sizes
   }
+  if (uint64_t(h) * uint64_t(w) > kMaxPixels) {
+    std::snprintf(err.message, JMSG_LENGTH_MAX, "%d x %d pixels, over the limit of %llu", w, h,
+                  static_cast<unsigned long long>(kMaxPixels));
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  cinfo.out_color_space = JCS_RGB;
+  cinfo.dct_method = JDCT_ISLOW;
+  jpeg_start_decompress(&cinfo);
+  rgb.resize(size_t(h) * size_t(w) * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = rgb.data() + size_t(cinfo.output_scanline) * size_t(w) * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return "";
+}
+
+}  // namespace
+
+Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& path, int expect_h, int expect_w) {
+  TG_CHECK(bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8, "read_image_rgb: cannot decode ", path, " (",
+           bytes.size(), " bytes): not a JPEG (it does not start with the FF D8 marker)");
+  std::vector<uint8_t> rgb;
+  int h = 0, w = 0;
+  std::string why = decode_jpeg(bytes, expect_h, expect_w, rgb, h, w);
+  TG_CHECK(why.empty(), "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ", why,
+           "; the file is truncated or not a JPEG");
+  if ((expect_h > 0 && h != expect_h) || (expect_w > 0 && w != expect_w))
+    TG_FAIL("read_image_rgb: ", path, " is ", w, " x ", h, " pixels; expected ", expect_w, " x ", expect_h);
   Tensor out = Tensor::empty({3, h, w}, DType::u8);
   uint8_t* o = out.data<uint8_t>();
   for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < h * w; ++i) o[size_t(c) * h * w + i] = px[size_t(i) * 3 + c];
-  stbi_image_free(px);
+    for (size_t i = 0; i < size_t(h) * size_t(w); ++i) o[size_t(c) * h * w + i] = rgb[i * 3 + c];
   return out;
 }
 
