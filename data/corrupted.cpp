@@ -50,6 +50,39 @@ Tensor nchw_to_nhwc(const Tensor& images) {
   return permute4(images, perm, "nchw_to_nhwc");
 }
 
+namespace {
+
+// One severity of a -C set from its two .npy files (on disk or in memory), checked.
+Dataset read_corrupted(const ByteReader& images, const ByteReader& labels, const std::string& name, int severity,
+                       int64_t num_classes) {
+  const std::string &images_path = images.name(), &labels_path = labels.name();
+  TG_CHECK(severity >= 1 && severity <= 5, "load_corrupted: severity ", severity, " is not in 1..5");
+  NpyHeader h = read_npy_header(images);
+  TG_CHECK(h.dtype == DType::u8 && h.shape.size() == 4 && (h.shape[3] == 1 || h.shape[3] == 3),
+           "load_corrupted: ", images_path, " holds ", h.descr, " ", shape_str(h.shape),
+           "; expected uint8 (5 N, H, W, C) NHWC images with C = 1 or 3");
+  TG_CHECK(h.shape[0] % 5 == 0 && h.shape[0] > 0, "load_corrupted: ", images_path, " has ", h.shape[0],
+           " rows, not a positive multiple of 5 (severities 1..5)");
+  NpyHeader lh = read_npy_header(labels);
+  TG_CHECK(lh.shape.size() == 1 && lh.shape[0] == h.shape[0], "load_corrupted: ", labels_path, " has shape ",
+           shape_str(lh.shape), "; expected (", h.shape[0], ",), one label per row of ", images_path);
+  TG_CHECK(lh.dtype == DType::u8 || lh.dtype == DType::i32 || lh.dtype == DType::i64, "load_corrupted: ",
+           labels_path, " holds ", lh.descr, "; expected integer labels");
+  int64_t n = h.shape[0] / 5, begin = n * (severity - 1);
+  Dataset d;
+  d.name = name;
+  d.images = nhwc_to_nchw(read_npy_rows(images, h, begin, begin + n));
+  d.labels = read_npy_rows(labels, lh, begin, begin + n).to(DType::i64);
+  d.num_classes = num_classes;
+  const int64_t* l = d.labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    TG_CHECK(l[i] >= 0 && l[i] < num_classes, "load_corrupted: ", labels_path, ": label ", l[i], " of row ", begin + i,
+             " is out of range [0, ", num_classes, ")");
+  return d;
+}
+
+}  // namespace
+
 Dataset load_corrupted(const std::string& dir, const std::string& corruption, int severity, int64_t num_classes) {
   std::string images_path = join(dir, corruption + ".npy"), labels_path = join(dir, "labels.npy");
   const std::string how = "Download CIFAR-10-C / CIFAR-100-C (https://zenodo.org/record/2535967, "
@@ -58,28 +91,14 @@ Dataset load_corrupted(const std::string& dir, const std::string& corruption, in
   TG_CHECK(severity >= 1 && severity <= 5, "load_corrupted: severity ", severity, " is not in 1..5");
   TG_CHECK(is_file(images_path), "load_corrupted: ", images_path, " not found. ", how);
   TG_CHECK(is_file(labels_path), "load_corrupted: ", labels_path, " not found (the labels of ", images_path, "). ", how);
-  NpyHeader h = read_npy_header(images_path);
-  TG_CHECK(h.dtype == DType::u8 && h.shape.size() == 4 && (h.shape[3] == 1 || h.shape[3] == 3),
-           "load_corrupted: ", images_path, " holds ", h.descr, " ", shape_str(h.shape),
-           "; expected uint8 (5 N, H, W, C) NHWC images with C = 1 or 3");
-  TG_CHECK(h.shape[0] % 5 == 0 && h.shape[0] > 0, "load_corrupted: ", images_path, " has ", h.shape[0],
-           " rows, not a positive multiple of 5 (severities 1..5)");
-  NpyHeader lh = read_npy_header(labels_path);
-  TG_CHECK(lh.shape.size() == 1 && lh.shape[0] == h.shape[0], "load_corrupted: ", labels_path, " has shape ",
-           shape_str(lh.shape), "; expected (", h.shape[0], ",), one label per row of ", images_path);
-  TG_CHECK(lh.dtype == DType::u8 || lh.dtype == DType::i32 || lh.dtype == DType::i64, "load_corrupted: ",
-           labels_path, " holds ", lh.descr, "; expected integer labels");
-  int64_t n = h.shape[0] / 5, begin = n * (severity - 1);
-  Dataset d;
-  d.name = corruption + "/" + std::to_string(severity);
-  d.images = nhwc_to_nchw(load_npy_rows(images_path, begin, begin + n));
-  d.labels = load_npy_rows(labels_path, begin, begin + n).to(DType::i64);
-  d.num_classes = num_classes;
-  const int64_t* l = d.labels.data<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    TG_CHECK(l[i] >= 0 && l[i] < num_classes, "load_corrupted: ", labels_path, ": label ", l[i], " of row ", begin + i,
-             " is out of range [0, ", num_classes, ")");
-  return d;
+  return read_corrupted(ByteReader::open(images_path, ".npy file"), ByteReader::open(labels_path, ".npy file"),
+                        corruption + "/" + std::to_string(severity), severity, num_classes);
+}
+
+Dataset parse_corrupted(std::span<const uint8_t> images_npy, std::span<const uint8_t> labels_npy, int severity,
+                        int64_t num_classes) {
+  return read_corrupted(ByteReader::memory(images_npy, "images.npy"), ByteReader::memory(labels_npy, "labels.npy"),
+                        "images/" + std::to_string(severity), severity, num_classes);
 }
 
 }  // namespace tg

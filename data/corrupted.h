@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "data/dataset.h"
@@ -17,6 +18,10 @@ namespace tg {
 // severity's rows. Errors name the file: missing (and how to get or generate it), not uint8 NHWC with
 // 1 or 3 channels, a row count not divisible by 5, labels of another length or out of range.
 Dataset load_corrupted(const std::string& dir, const std::string& corruption, int severity, int64_t num_classes);
+// The same checks and reading on the two files' bytes in memory (named images.npy and labels.npy in
+// errors): load_corrupted calls the same code, so the fuzzer (fuzz/) and the tests drive it.
+Dataset parse_corrupted(std::span<const uint8_t> images_npy, std::span<const uint8_t> labels_npy, int severity,
+                        int64_t num_classes);
 
 // Layout changes between the .npy sets (NHWC) and Dataset (NCHW), for uint8 or any dtype.
 Tensor nhwc_to_nchw(const Tensor& images);

@@ -28,7 +28,10 @@ std::string hex(uint32_t v) {
 }  // namespace
 
 Tensor read_idx(const std::string& path, uint32_t expected_magic) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_idx(read_file_bytes(path), path, expected_magic);
+}
+
+Tensor parse_idx(std::span<const uint8_t> bytes, const std::string& path, uint32_t expected_magic) {
   auto what = [](uint32_t m) {
     return m == kIdxImagesMagic ? "an IDX image file" : m == kIdxLabelsMagic ? "an IDX label file" : "an IDX file";
   };
@@ -61,8 +64,12 @@ Tensor read_idx(const std::string& path, uint32_t expected_magic) {
 }
 
 ImagesAndLabels read_cifar_file(const std::string& path, int label_bytes, int label_index, int64_t num_classes) {
+  return parse_cifar(read_file_bytes(path), path, label_bytes, label_index, num_classes);
+}
+
+ImagesAndLabels parse_cifar(std::span<const uint8_t> bytes, const std::string& path, int label_bytes, int label_index,
+                            int64_t num_classes) {
   constexpr size_t kPixels = 3 * 32 * 32;
-  std::vector<uint8_t> bytes = read_file_bytes(path);
   size_t record = label_bytes + kPixels, n = bytes.size() / record;
   TG_CHECK(bytes.size() % record == 0, where(path, n * record), "truncated: the file has ", bytes.size(),
            " bytes, not a whole number of ", record, "-byte records; record ", n, " is cut after ",

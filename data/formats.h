@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "tensor/tensor.h"
@@ -25,5 +26,11 @@ struct ImagesAndLabels {
   Tensor labels;
 };
 ImagesAndLabels read_cifar_file(const std::string& path, int label_bytes, int label_index, int64_t num_classes);
+
+// The same from a file's (decompressed) bytes in memory, `name` standing for the path in errors:
+// read_idx and read_cifar_file call these, so the fuzzer (fuzz/) and the tests drive the same code.
+Tensor parse_idx(std::span<const uint8_t> bytes, const std::string& name, uint32_t expected_magic);
+ImagesAndLabels parse_cifar(std::span<const uint8_t> bytes, const std::string& name, int label_bytes, int label_index,
+                            int64_t num_classes);
 
 }  // namespace tg

@@ -13,21 +13,15 @@ namespace tg {
 
 namespace {
 
-using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
-
-File open_file(const std::string& path) {
-  File f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  TG_CHECK(f != nullptr, "cannot open .npy file '", path, "': ", std::strerror(errno));
-  return f;
-}
-
 // A parser for the header's Python dict literal. Offsets in errors are file offsets.
 class DictParser {
  public:
   DictParser(const std::string& s, uint64_t base, const std::string& path) : s_(s), base_(base), path_(path) {}
 
   [[noreturn]] void fail(const std::string& what) const {
-    TG_FAIL(".npy file '", path_, "', byte offset ", base_ + pos_, ": ", what, " (header: ", s_, ")");
+    // The header, quoted: at most 200 bytes of it (a hostile one may be 4 GiB).
+    TG_FAIL(".npy file '", path_, "', byte offset ", base_ + pos_, ": ", what, " (header: ", s_.substr(0, 200),
+            s_.size() > 200 ? "..." : "", ")");
   }
   void skip_space() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t')) ++pos_;
@@ -124,16 +118,15 @@ void swap_bytes(void* data, size_t count, size_t size) {
 
 }  // namespace
 
-NpyHeader read_npy_header(const std::string& path) {
-  std::error_code ec;
-  uintmax_t file_size = std::filesystem::file_size(path, ec);
-  TG_CHECK(!ec, "cannot read .npy file '", path, "': ", ec.message());
-  File f = open_file(path);
+NpyHeader read_npy_header(const ByteReader& in) {
+  const std::string& path = in.name();
+  const uint64_t file_size = in.size();
   auto fail = [&](uint64_t offset, const auto&... what) {
     TG_FAIL(".npy file '", path, "', byte offset ", offset, ": ", what...);
   };
   uint8_t pre[12] = {};
-  size_t got = std::fread(pre, 1, sizeof pre, f.get());
+  const size_t got = size_t(std::min<uint64_t>(file_size, sizeof pre));
+  in.read(0, pre, got);
   if (got < 10 || std::memcmp(pre, "\x93NUMPY", 6) != 0)
     fail(0, got < 10 ? "truncated: too short for the .npy preamble" : "no \\x93NUMPY magic: not a .npy file");
   NpyHeader h;
@@ -148,10 +141,9 @@ NpyHeader read_npy_header(const std::string& path) {
     len = pre[8] | uint64_t(pre[9]) << 8 | uint64_t(pre[10]) << 16 | uint64_t(pre[11]) << 24;
     start = 12;
   }
-  if (start + len > file_size) fail(8, "header length ", len, " runs past the end of the file (", file_size, " bytes)");
+  if (len > file_size - start) fail(8, "header length ", len, " runs past the end of the file (", file_size, " bytes)");
   std::string text(len, '\0');
-  std::fseek(f.get(), long(start), SEEK_SET);
-  TG_CHECK(std::fread(text.data(), 1, len, f.get()) == len, "cannot read '", path, "'");
+  in.read(start, text.data(), len);
   h.data_offset = start + len;
 
   DictParser p(text, start, path);
@@ -195,8 +187,8 @@ NpyHeader read_npy_header(const std::string& path) {
   return h;
 }
 
-Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end) {
-  NpyHeader h = read_npy_header(path);
+Tensor read_npy_rows(const ByteReader& in, const NpyHeader& h, int64_t begin, int64_t end) {
+  const std::string& path = in.name();
   TG_CHECK(!h.shape.empty(), "load_npy_rows: '", path, "' holds a scalar, which has no rows");
   TG_CHECK(0 <= begin && begin <= end && end <= h.shape[0], "load_npy_rows: rows [", begin, ", ", end,
            ") out of range for '", path, "' of shape ", shape_str(h.shape));
@@ -204,23 +196,35 @@ Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end) {
   shape[0] = end - begin;
   Tensor t = Tensor::empty(shape, h.dtype);
   size_t row = static_cast<size_t>(numel(h.shape) / std::max<int64_t>(h.shape[0], 1)) * dtype_size(h.dtype);
-  File f = open_file(path);
-  std::fseek(f.get(), long(h.data_offset + begin * row), SEEK_SET);
-  TG_CHECK(t.nbytes() == 0 || std::fread(t.raw(), 1, t.nbytes(), f.get()) == t.nbytes(), ".npy file '", path,
-           "': read failed (file changed while reading?)");
+  in.read(h.data_offset + uint64_t(begin) * row, t.raw(), t.nbytes());
   if (h.big_endian) swap_bytes(t.raw(), static_cast<size_t>(t.numel()), dtype_size(h.dtype));
   return t;
 }
 
-Tensor load_npy(const std::string& path) {
-  NpyHeader h = read_npy_header(path);
-  if (!h.shape.empty()) return load_npy_rows(path, 0, h.shape[0]);
+namespace {
+
+Tensor read_npy(const ByteReader& in) {
+  NpyHeader h = read_npy_header(in);
+  if (!h.shape.empty()) return read_npy_rows(in, h, 0, h.shape[0]);
   Tensor t = Tensor::empty({}, h.dtype);
-  File f = open_file(path);
-  std::fseek(f.get(), long(h.data_offset), SEEK_SET);
-  TG_CHECK(std::fread(t.raw(), 1, t.nbytes(), f.get()) == t.nbytes(), ".npy file '", path, "': read failed");
+  in.read(h.data_offset, t.raw(), t.nbytes());
   if (h.big_endian) swap_bytes(t.raw(), 1, dtype_size(h.dtype));
   return t;
+}
+
+}  // namespace
+
+NpyHeader read_npy_header(const std::string& path) { return read_npy_header(ByteReader::open(path, ".npy file")); }
+
+Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end) {
+  ByteReader in = ByteReader::open(path, ".npy file");
+  return read_npy_rows(in, read_npy_header(in), begin, end);
+}
+
+Tensor load_npy(const std::string& path) { return read_npy(ByteReader::open(path, ".npy file")); }
+
+Tensor parse_npy(std::span<const uint8_t> bytes, const std::string& name) {
+  return read_npy(ByteReader::memory(bytes, name));
 }
 
 void save_npy(const std::string& path, const Tensor& t) {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
+#include "tensor/safetensors.h"  // ByteReader
 #include "tensor/tensor.h"
 
 namespace tg {
@@ -28,6 +30,12 @@ NpyHeader read_npy_header(const std::string& path);
 Tensor load_npy(const std::string& path);
 // Rows [begin, end) of dim 0 only (reads just those bytes): one severity of a -C set, for example.
 Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end);
+
+// The same through a ByteReader (a file, or bytes in memory named `name` in errors): the path
+// versions above call these, so the fuzzer (fuzz/) and the tests drive the same code.
+NpyHeader read_npy_header(const ByteReader& in);
+Tensor read_npy_rows(const ByteReader& in, const NpyHeader& h, int64_t begin, int64_t end);
+Tensor parse_npy(std::span<const uint8_t> bytes, const std::string& name);
 
 // Writes version 1.0, little-endian, C order, the header padded so that the data starts at a
 // multiple of 64 bytes. Atomic (temporary file + rename). A GPU tensor is copied to the host.

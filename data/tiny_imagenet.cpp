@@ -1,14 +1,15 @@
-// Tiny-ImageNet-200 and Tiny-ImageNet-C readers, and the stb image-file helpers. The stb
-// implementations (stb_image, stb_image_write) are compiled here, once for the whole library.
-#define STB_IMAGE_IMPLEMENTATION
+// Tiny-ImageNet-200 and Tiny-ImageNet-C readers, and the image-file helpers: JPEG decoding by
+// libjpeg-turbo, writing by stb_image_write (its implementation is compiled here, once for the
+// whole library).
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include "data/tiny_imagenet.h"
 
-#include <stb_image.h>
+#include <jpeglib.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csetjmp>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -97,22 +98,26 @@ Dataset decode_all(const std::string& name, const std::vector<std::string>& path
   return d;
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
 std::vector<std::string> read_wnids(const std::string& dir) {
   std::string path = join(dir, "wnids.txt");
   TG_CHECK(fs::is_directory(dir), "Tiny-ImageNet-200 not found: no folder ", dir, ". ", kHowToGet);
-  std::ifstream f(path);
-  TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", path, " (the class list). ", kHowToGet);
-  std::vector<std::string> wnids;
-  std::string line;
-  while (std::getline(f, line)) {
-    line.erase(line.find_last_not_of(" \t\r") + 1);
-    if (!line.empty()) wnids.push_back(line);
+  TG_CHECK(std::ifstream(path).good(), "Tiny-ImageNet-200: cannot read ", path, " (the class list). ", kHowToGet);
+  return parse_wnids(read_text(path), path);
+}
+
+// The lines of `text` (split at '\n'), each passed to f(line, line_no) with line_no counted from 1.
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
+  for (int64_t line_no = 1; !text.empty(); ++line_no) {
+    size_t end = text.find('\n');
+    f(text.substr(0, end), line_no);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
   }
-  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-200: ", path, " lists no classes");
-  std::sort(wnids.begin(), wnids.end());
-  TG_CHECK(std::adjacent_find(wnids.begin(), wnids.end()) == wnids.end(), "Tiny-ImageNet-200: ", path,
-           " lists a class twice");
-  return wnids;
 }
 
 int64_t class_index(const std::vector<std::string>& wnids, const std::string& wnid) {
@@ -122,32 +127,149 @@ int64_t class_index(const std::vector<std::string>& wnids, const std::string& wn
 
 }  // namespace
 
+std::vector<std::string> parse_wnids(std::string_view text, const std::string& path) {
+  std::vector<std::string> wnids;
+  for_each_line(text, [&](std::string_view line, int64_t) {
+    line = line.substr(0, line.find_last_not_of(" \t\r") + 1);
+    if (!line.empty()) wnids.emplace_back(line);
+  });
+  TG_CHECK(!wnids.empty(), "Tiny-ImageNet-200: ", path, " lists no classes");
+  std::sort(wnids.begin(), wnids.end());
+  TG_CHECK(std::adjacent_find(wnids.begin(), wnids.end()) == wnids.end(), "Tiny-ImageNet-200: ", path,
+           " lists a class twice");
+  return wnids;
+}
+
+std::vector<std::pair<std::string, int64_t>> parse_val_annotations(std::string_view text, const std::string& ann,
+                                                                  const std::vector<std::string>& wnids) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for_each_line(text, [&](std::string_view line, int64_t line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
+    size_t tab1 = line.find('\t');
+    std::string_view file = line.substr(0, tab1);
+    TG_CHECK(tab1 != std::string_view::npos && !file.empty(), "Tiny-ImageNet-200: ", ann, ", line ", line_no,
+             ": expected '<file>\\t<wnid>\\t...', got '", line, "'");
+    TG_CHECK(file.find('/') == std::string_view::npos && file != "." && file != "..", "Tiny-ImageNet-200: ", ann,
+             ", line ", line_no, ": the file name '", file, "' is not a plain name in val/images/");
+    std::string_view wnid = line.substr(tab1 + 1);
+    wnid = wnid.substr(0, wnid.find('\t'));
+    wnid = wnid.substr(0, wnid.find_last_not_of(" \r") + 1);
+    int64_t k = class_index(wnids, std::string(wnid));
+    TG_CHECK(k >= 0, "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": class ", wnid, " is not in wnids.txt");
+    out.emplace_back(file, k);
+  });
+  TG_CHECK(!out.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
+  return out;
+}
+
 Tensor read_image_rgb(const std::string& path, int expect_h, int expect_w) {
   std::ifstream f(path, std::ios::binary);
   TG_CHECK(f.good(), "read_image_rgb: cannot open ", path);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  // stb_image decodes a truncated JPEG without complaint (it reads zeros past the end): require the
-  // end-of-image marker FF D9 among the last bytes (only padding may follow it).
-  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
-    bool eoi = false;
-    for (size_t i = bytes.size() >= 64 ? bytes.size() - 64 : 0; i + 1 < bytes.size() && !eoi; ++i)
-      eoi = bytes[i] == 0xFF && bytes[i + 1] == 0xD9;
-    TG_CHECK(eoi, "read_image_rgb: cannot decode ", path, " (", bytes.size(),
-             " bytes): the JPEG has no end-of-image marker; the file is truncated");
+  return decode_image_rgb(bytes, path, expect_h, expect_w);
+}
+
+namespace {
+
+// libjpeg reports an error through error_exit, which must not return, and cannot throw (libjpeg is
+// C: an exception may not unwind through it). It longjmps back to decode_jpeg with the message.
+// Warnings (corrupt data that libjpeg would patch over with gray, a truncated file) count as errors:
+// a damaged image is refused, not decoded into a wrong one.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrors*>(cinfo->err);
+  cinfo->err->format_message(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level < 0) jpeg_fail(cinfo);  // a warning; levels >= 0 are trace messages
+}
+
+// A progressive JPEG may hold any number of scans, each a pass over the whole image: more than this
+// is a hostile file (libjpeg-turbo's advice), not a photo.
+constexpr int kMaxScans = 256;
+
+void jpeg_limit_scans(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->progressive_mode && d->input_scan_number > kMaxScans) {
+    std::snprintf(reinterpret_cast<JpegErrors*>(cinfo->err)->message, JMSG_LENGTH_MAX,
+                  "a progressive JPEG of over %d scans", kMaxScans);
+    std::longjmp(reinterpret_cast<JpegErrors*>(cinfo->err)->jump, 1);
   }
-  int w = 0, h = 0, channels = 0;
-  unsigned char* px = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels, 3);
-  TG_CHECK(px != nullptr, "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ",
-           stbi_failure_reason() ? stbi_failure_reason() : "unknown error", "; the file is truncated or not an image");
+}
+
+// The largest image decoded without a size to expect: 2^26 pixels (8192 x 8192), 192 MiB of RGB.
+constexpr uint64_t kMaxPixels = uint64_t(1) << 26;
+
+// Decodes a JPEG into interleaved RGB (grayscale is repeated into the three channels). Returns ""
+// or the reason it cannot. The size in the header is checked against expect_h x expect_w (when
+// > 0) or kMaxPixels before libjpeg allocates anything for the image. No C++ object with a
+// destructor lives in this frame across the longjmp.
+std::string decode_jpeg(std::span<const uint8_t> bytes, int expect_h, int expect_w, std::vector<uint8_t>& rgb, int& h,
+                        int& w) {
+  jpeg_decompress_struct cinfo;
+  JpegErrors err;
+  jpeg_progress_mgr progress;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
+  err.message[0] = '\0';
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  jpeg_create_decompress(&cinfo);
+  progress.progress_monitor = jpeg_limit_scans;
+  cinfo.progress = &progress;
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  h = int(cinfo.image_height);
+  w = int(cinfo.image_width);
   if ((expect_h > 0 && h != expect_h) || (expect_w > 0 && w != expect_w)) {
-    stbi_image_free(px);
-    TG_FAIL("read_image_rgb: ", path, " is ", w, " x ", h, " pixels; expected ", expect_w, " x ", expect_h);
+    jpeg_destroy_decompress(&cinfo);
+    return "";  // the caller names the sizes
   }
+  if (uint64_t(h) * uint64_t(w) > kMaxPixels) {
+    std::snprintf(err.message, JMSG_LENGTH_MAX, "%d x %d pixels, over the limit of %llu", w, h,
+                  static_cast<unsigned long long>(kMaxPixels));
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  cinfo.out_color_space = JCS_RGB;
+  cinfo.dct_method = JDCT_ISLOW;
+  jpeg_start_decompress(&cinfo);
+  rgb.resize(size_t(h) * size_t(w) * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = rgb.data() + size_t(cinfo.output_scanline) * size_t(w) * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return "";
+}
+
+}  // namespace
+
+Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& path, int expect_h, int expect_w) {
+  TG_CHECK(bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8, "read_image_rgb: cannot decode ", path, " (",
+           bytes.size(), " bytes): not a JPEG (it does not start with the FF D8 marker)");
+  std::vector<uint8_t> rgb;
+  int h = 0, w = 0;
+  std::string why = decode_jpeg(bytes, expect_h, expect_w, rgb, h, w);
+  TG_CHECK(why.empty(), "read_image_rgb: cannot decode ", path, " (", bytes.size(), " bytes): ", why,
+           "; the file is truncated or not a JPEG");
+  if ((expect_h > 0 && h != expect_h) || (expect_w > 0 && w != expect_w))
+    TG_FAIL("read_image_rgb: ", path, " is ", w, " x ", h, " pixels; expected ", expect_w, " x ", expect_h);
   Tensor out = Tensor::empty({3, h, w}, DType::u8);
   uint8_t* o = out.data<uint8_t>();
   for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < h * w; ++i) o[size_t(c) * h * w + i] = px[size_t(i) * 3 + c];
-  stbi_image_free(px);
+    for (size_t i = 0; i < size_t(h) * size_t(w); ++i) o[size_t(c) * h * w + i] = rgb[i * 3 + c];
   return out;
 }
 
@@ -198,22 +320,12 @@ Dataset load_tiny_imagenet(const std::string& dir_in, bool train, int threads) {
     }
   } else {
     std::string ann = join(dir, "val/val_annotations.txt");
-    std::ifstream f(ann);
-    TG_CHECK(f.good(), "Tiny-ImageNet-200: cannot read ", ann, " (the validation labels). ", kHowToGet);
-    std::string line;
-    for (int64_t line_no = 1; std::getline(f, line); ++line_no) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      std::istringstream fields(line);
-      std::string file, wnid;
-      TG_CHECK(std::getline(fields, file, '\t') && std::getline(fields, wnid, '\t') && !file.empty(),
-               "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": expected '<file>\\t<wnid>\\t...', got '", line, "'");
-      wnid.erase(wnid.find_last_not_of(" \r") + 1);
-      int64_t k = class_index(wnids, wnid);
-      TG_CHECK(k >= 0, "Tiny-ImageNet-200: ", ann, ", line ", line_no, ": class ", wnid, " is not in wnids.txt");
+    TG_CHECK(std::ifstream(ann).good(), "Tiny-ImageNet-200: cannot read ", ann, " (the validation labels). ",
+             kHowToGet);
+    for (auto& [file, k] : parse_val_annotations(read_text(ann), ann, wnids)) {
       paths.push_back(join(dir, "val/images/" + file));
       labels.push_back(k);
     }
-    TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: ", ann, " lists no images");
   }
   TG_CHECK(!paths.empty(), "Tiny-ImageNet-200: no training images under ", join(dir, "train"), ". ", kHowToGet);
   return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids, threads);

@@ -1,6 +1,6 @@
 // Tiny-ImageNet-200 (http://cs231n.stanford.edu/tiny-imagenet-200.zip): 200 classes of 64x64 JPEG
 // images, and its corrupted twin Tiny-ImageNet-C (https://zenodo.org/record/2536630). Images are
-// decoded with stb_image; grayscale (and CMYK-free) JPEGs are turned into RGB by repeating the gray.
+// decoded with libjpeg-turbo; grayscale JPEGs are turned into RGB by repeating the gray.
 //
 //   <dir>/wnids.txt                     the 200 class ids (WordNet ids), one a line; classes are them sorted
 //   <dir>/train/<wnid>/images/*.JPEG    500 images per class
@@ -8,10 +8,16 @@
 //   <dir>/val/val_annotations.txt       "<file>\t<wnid>\t<x0>\t<y0>\t<x1>\t<y1>" per validation image
 //   <c_dir>/<corruption>/<severity>/<wnid>/*.JPEG   Tiny-ImageNet-C (severity 1..5)
 //
-// Also the image-file helpers the data layer and the experiments use (stb_image / stb_image_write).
+// Also the image-file helpers the data layer and the experiments use (libjpeg-turbo to read JPEGs,
+// stb_image_write to write PNGs and JPEGs).
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -34,9 +40,20 @@ Dataset load_tiny_imagenet(const std::string& dir = "", bool train = true, int t
 // Tiny-ImageNet's 200, as runner::corrupted_sets does). Decoded like load_tiny_imagenet.
 Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity, int threads = 0);
 
-// One image file (JPEG, PNG, ...) as uint8 [3, H, W] (gray and gray+alpha become RGB, alpha is
-// dropped). With expect_h, expect_w > 0 the size must match. Errors name the file and stb's reason.
+// One JPEG file as uint8 [3, H, W] (gray becomes RGB). With expect_h, expect_w > 0 the size must
+// match, checked in the header before decoding; without, images over 2^26 pixels are refused. Damaged
+// data is an error, never patched over. Errors name the file and libjpeg's reason.
 Tensor read_image_rgb(const std::string& path, int expect_h = 0, int expect_w = 0);
+
+// The parsers under the loaders, on bytes in memory (`name` stands for the file in errors); the
+// loaders call them, so the fuzzer (fuzz/) and the tests drive the same code.
+// wnids.txt: the class ids, one a line, sorted; none, or one twice, is an error.
+std::vector<std::string> parse_wnids(std::string_view text, const std::string& name);
+// val_annotations.txt: (file, class index into the sorted `wnids`) per line.
+std::vector<std::pair<std::string, int64_t>> parse_val_annotations(std::string_view text, const std::string& name,
+                                                                  const std::vector<std::string>& wnids);
+// A JPEG file's bytes, as read_image_rgb decodes them.
+Tensor decode_image_rgb(std::span<const uint8_t> bytes, const std::string& name, int expect_h = 0, int expect_w = 0);
 
 // uint8 [C, H, W] with C = 1 or 3, as a PNG or a JPEG (baseline, stb_image_write; quality 1..100).
 void write_png(const std::string& path, const Tensor& image);

@@ -150,14 +150,18 @@ Entry parse_entry(const std::string& key, const Json& v, const std::string& path
     fail(dtype->offset(), "tensor \"", key, "\": unknown or unsupported dtype \"", e.dtype,
          "\" (supported: F32, F64, I32, I64, U8, BOOL, F16, BF16)");
   if (shape->kind() != Json::Kind::array) fail(shape->offset(), "tensor \"", key, "\": shape must be an array");
-  uint64_t count = 1;
+  // The product of the non-zero sizes stays within 2^48, so that no product of sizes (strides, a
+  // row's elements) overflows, even in a shape with a zero size somewhere.
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (const Json& s : shape->items()) {
     uint64_t d = json_uint(s, path, "tensor \"" + key + "\": a shape entry");
-    if (d > (uint64_t(1) << 48) || (d != 0 && count > (uint64_t(1) << 48) / d))
-      fail(s.offset(), "tensor \"", key, "\": shape too large");
-    count *= d;
+    if (d > (uint64_t(1) << 48) / nonzero) fail(s.offset(), "tensor \"", key, "\": shape too large");
+    if (d == 0) empty = true;
+    else nonzero *= d;
     e.shape.push_back(static_cast<int64_t>(d));
   }
+  const uint64_t count = empty ? 0 : nonzero;
   if (offsets->kind() != Json::Kind::array || offsets->items().size() != 2)
     fail(offsets->offset(), "tensor \"", key, "\": data_offsets must be an array [begin, end]");
   e.begin = json_uint(offsets->items()[0], path, "tensor \"" + key + "\": data_offsets[0]");
@@ -233,22 +237,54 @@ const Tensor& SafetensorsFile::at(const std::string& name) const {
   TG_FAIL("safetensors file '", path, "' has no tensor named '", name, "'");
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
+// ---- reading files and buffers ----------------------------------------------------------------
+
+ByteReader ByteReader::open(const std::string& path, const std::string& what) {
   std::error_code ec;
-  uintmax_t file_size = std::filesystem::file_size(path, ec);
-  TG_CHECK(!ec, "cannot read safetensors file '", path, "': ", ec.message());
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  TG_CHECK(f != nullptr, "cannot open safetensors file '", path, "': ", std::strerror(errno));
+  ByteReader r;
+  r.name_ = path;
+  r.size_ = std::filesystem::file_size(path, ec);
+  TG_CHECK(!ec, "cannot read ", what, " '", path, "': ", ec.message());
+  r.file_.reset(std::fopen(path.c_str(), "rb"), [](std::FILE* f) { if (f) std::fclose(f); });
+  TG_CHECK(r.file_ != nullptr, "cannot open ", what, " '", path, "': ", std::strerror(errno));
+  return r;
+}
+
+ByteReader ByteReader::memory(std::span<const uint8_t> bytes, std::string name) {
+  ByteReader r;
+  r.name_ = std::move(name);
+  r.size_ = bytes.size();
+  r.data_ = bytes.data();
+  return r;
+}
+
+void ByteReader::read(uint64_t offset, void* dst, size_t n) const {
+  TG_CHECK(offset <= size_ && n <= size_ - offset, "'", name_, "', byte offset ", offset, ": reading ", n,
+           " bytes runs past the end of the file (", size_, " bytes)");
+  if (n == 0) return;
+  if (data_ != nullptr) {
+    std::memcpy(dst, data_ + offset, n);
+    return;
+  }
+  TG_CHECK(std::fseek(file_.get(), long(offset), SEEK_SET) == 0 && std::fread(dst, 1, n, file_.get()) == n,
+           "'", name_, "', byte offset ", offset, ": read failed (file changed while reading?)");
+}
+
+namespace {
+
+SafetensorsFile read_safetensors(const ByteReader& in) {
+  const std::string& path = in.name();
+  const uint64_t file_size = in.size();
   auto fail = [&](uint64_t offset, const auto&... what) { fail_at(path, offset, what...); };
 
   uint64_t n = 0;
   if (file_size < 8) fail(0, "truncated: the file has ", file_size, " bytes, less than the 8-byte header length");
-  TG_CHECK(std::fread(&n, 8, 1, f.get()) == 1, "cannot read '", path, "'");
+  in.read(0, &n, 8);
   if (n > file_size - 8)
     fail(0, "header length ", n, " runs past the end of the file (", file_size, " bytes): truncated or not safetensors");
   if (n > (100u << 20)) fail(0, "header length ", n, " is over 100 MiB: not a safetensors file");
   std::string header(n, '\0');
-  TG_CHECK(std::fread(header.data(), 1, n, f.get()) == n, "cannot read '", path, "'");
+  in.read(8, header.data(), n);
   if (n == 0 || header[0] != '{') fail(8, "the header does not start with '{': not a safetensors file");
 
   const Json root = Json::parse(header, "safetensors file '" + path + "'", 8);
@@ -290,8 +326,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
       halves.resize(bytes / 2);
       dst = halves.data();
     }
-    TG_CHECK(bytes == 0 || std::fread(dst, 1, bytes, f.get()) == bytes, "safetensors file '", path,
-             "', byte offset ", data_start + e.begin, ": read failed (file changed while reading?)");
+    in.read(data_start + e.begin, dst, bytes);
     if (e.file_dtype.size == 2) {
       float* p = t.data<float>();
       bool bf = e.dtype == "BF16";
@@ -301,6 +336,14 @@ SafetensorsFile load_safetensors(const std::string& path) {
     out.file_dtypes.push_back(e.dtype);
   }
   return out;
+}
+
+}  // namespace
+
+SafetensorsFile load_safetensors(const std::string& path) { return read_safetensors(ByteReader::open(path, "safetensors file")); }
+
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& name) {
+  return read_safetensors(ByteReader::memory(bytes, name));
 }
 
 }  // namespace tg

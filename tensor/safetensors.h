@@ -10,8 +10,11 @@
 // byte offset. Writes are atomic (a temporary file renamed over the target).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +44,31 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // Reads every tensor onto the CPU. File dtypes F32, F64, I32, I64 and U8 load as themselves; BOOL
 // loads as uint8; F16 and BF16 (timm checkpoints) are converted to float32.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same from a file's bytes in memory (`name` stands for the path in errors); load_safetensors
+// reads through this parser, so the fuzzer (fuzz/) and the tests drive the same checks.
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& name);
+
+// A file's bytes, read at offsets: from disk (only the bytes asked for) or from a buffer in memory.
+// The file parsers (safetensors, .npy) read through it, so a path and a buffer take the same code.
+class ByteReader {
+ public:
+  // Errors name the file and what it should be ("safetensors file", ".npy file").
+  static ByteReader open(const std::string& path, const std::string& what);
+  // `bytes` must outlive the reader.
+  static ByteReader memory(std::span<const uint8_t> bytes, std::string name);
+
+  const std::string& name() const { return name_; }
+  uint64_t size() const { return size_; }
+  // Copies bytes [offset, offset + n) into dst. Callers check the range against size() first (and
+  // name the offset in their error); a range past the end is an error naming the file.
+  void read(uint64_t offset, void* dst, size_t n) const;
+
+ private:
+  std::string name_;
+  uint64_t size_ = 0;
+  std::shared_ptr<std::FILE> file_;  // or
+  const uint8_t* data_ = nullptr;
+};
 
 // Writes a file atomically: bytes go to a temporary file next to `path`, and commit() flushes,
 // fsyncs and renames it over `path`. Destroyed uncommitted, it removes the temporary file, so a

@@ -1,0 +1,58 @@
+// Every seed input (fuzz/corpus/<target>/) and every input that ever crashed or hung a parser
+// (fuzz/regressions/<target>/) through the fuzz targets (fuzz/targets.h: the parsers' in-memory
+// entry points): each must parse or fail with a clean tg::Error. Runs in the ordinary test binary,
+// without clang or sanitizers; scripts/fuzz runs the same targets under libFuzzer.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "fuzz/targets.h"
+
+namespace fs = std::filesystem;
+using namespace tg;
+
+namespace {
+
+// The source folder, as meson recorded it in the build folder of the running test binary.
+fs::path source_dir() {
+  fs::path info = fs::read_symlink("/proc/self/exe").parent_path() / "meson-info/meson-info.json";
+  std::ifstream f(info);
+  REQUIRE_MESSAGE(f.good(), "cannot read ", info.string(), " (the test binary is run from a meson build folder)");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const Json meson = Json::parse(text, info.string());
+  const Json* dirs = meson.get("directories");
+  REQUIRE(dirs != nullptr);
+  REQUIRE(dirs->get("source") != nullptr);
+  return dirs->get("source")->string();
+}
+
+std::vector<uint8_t> file_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("fuzz: every seed and regression input parses or fails with a clean tg::Error") {
+  const fs::path src = source_dir();
+  for (const fuzz::Target& target : fuzz::kTargets) {
+    size_t seeds = 0;
+    for (const char* folder : {"corpus", "regressions"}) {
+      const fs::path dir = src / "fuzz" / folder / target.name;
+      if (!fs::is_directory(dir)) continue;
+      for (const auto& e : fs::directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        seeds += std::string(folder) == "corpus";
+        std::vector<uint8_t> bytes = file_bytes(e.path());
+        CAPTURE(e.path().string());
+        try {
+          target.run(bytes);
+        } catch (const Error&) {  // a clean rejection; any other exception fails the test
+        }
+      }
+    }
+    CHECK_MESSAGE(seeds > 0, "no seed files in fuzz/corpus/", target.name);
+  }
+}
