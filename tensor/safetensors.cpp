@@ -6,8 +6,11 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "tensor/json.h"
 
@@ -37,12 +40,24 @@ void AtomicFile::write(const void* data, size_t bytes) {
            "': ", std::strerror(errno));
 }
 
+// Test-only fault hook (tests/experiments/test_fault.cpp): with TAUGRAD_FAULT_PAUSE_BEFORE_RENAME set
+// to a file name (e.g. checkpoint.safetensors), the commit of a file of that name says so on stderr
+// and sleeps 60 s between writing the temporary file and renaming it, so a test can kill it there.
+static void fault_pause_before_rename(const std::string& tmp_path, const std::string& path) {
+  const char* name = std::getenv("TAUGRAD_FAULT_PAUSE_BEFORE_RENAME");
+  if (name == nullptr || std::filesystem::path(path).filename() != name) return;
+  std::fprintf(stderr, "TAUGRAD_FAULT: paused before renaming %s to %s\n", tmp_path.c_str(), path.c_str());
+  std::fflush(stderr);
+  std::this_thread::sleep_for(std::chrono::seconds(60));
+}
+
 void AtomicFile::commit() {
   TG_CHECK(file_ != nullptr, "commit of '", path_, "' twice");
   bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
   int err = errno;
   ok = std::fclose(file_) == 0 && ok;
   file_ = nullptr;
+  if (ok) fault_pause_before_rename(tmp_path_, path_);
   if (ok && std::rename(tmp_path_.c_str(), path_.c_str()) == 0) return;
   if (ok) err = errno;
   std::remove(tmp_path_.c_str());

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/gemm_blocking.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {
@@ -209,6 +210,7 @@ void forward_impl(const T* px, const T* pw, T* py, const Geometry& g, bool accum
 
 // y[n, k, p, q] = sum_{c, r, s} w[k, c, r, s] x[n, c, p*sh - ph + r, q*sw - pw + s]  (zero outside).
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& params) {
+  fix_gemm_blocking();
   visit_floating(x.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
     forward_impl(x.data<T>(), w.data<T>(), y.data<T>(), Geometry::of(x.shape(), w.shape(), y.shape(), params), false);
@@ -220,6 +222,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
 // the convolution dx[n, c, h, v] += sum_{k, r, s} w[k, c, R-1-r, S-1-s] dy[n, k, h - (R-1-ph) + r, ...],
 // run as a forward with the flipped, transposed weight.
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& params) {
+  fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_data", [&](auto zero) {
     using T = decltype(zero);
     const Geometry g = Geometry::of(dx.shape(), w.shape(), dy.shape(), params);
@@ -249,8 +252,9 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
 }
 
 // Let L = <dy, y>. Adds dL/dw into dw: dW = sum over chunks of dY col^T. Threads sum into their
-// own dW, then add it into dw one at a time.
+// own dW, which are then added into dw in thread order (a fixed order: the same bits every call).
 void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& params) {
+  fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_filter", [&](auto zero) {
     using T = decltype(zero);
     const Geometry g = Geometry::of(x.shape(), dw.shape(), dy.shape(), params);
@@ -273,9 +277,10 @@ void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const
       accumulate(0, g.N, buf, dwm);
       return;
     }
+    std::vector<Scratch> scratch(static_cast<size_t>(omp_get_max_threads()));
 #pragma omp parallel
     {
-      Scratch s;
+      Scratch& s = scratch[static_cast<size_t>(omp_get_thread_num())];
       s.dw_local = Mat<T>::Zero(g.K, g.crs());
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < ch.count; ++c) {
@@ -283,11 +288,9 @@ void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const
         accumulate(n0, std::min(ch.nb, g.N - n0), s, s.dw_local);
         s.used = true;
       }
-      if (s.used) {
-#pragma omp critical(tg_conv2d_backward_filter)
-        dwm += s.dw_local;
-      }
     }
+    for (const Scratch& s : scratch)  // in thread order, so the sum is the same on every call
+      if (s.used) dwm += s.dw_local;
   });
 }
 

@@ -3,6 +3,7 @@
 // (Eigen runs single-threaded when it is called inside an OpenMP team, so the two never nest).
 #include <Eigen/Core>
 
+#include "tensor/cpu/gemm_blocking.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/kernels.h"
 
@@ -53,6 +54,7 @@ void gemm(const T* pa, const T* pb, T* pc, const MatrixDims& da, const MatrixDim
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, double alpha,
             double beta) {
   const MatrixDims da = matrix_dims(a), db = matrix_dims(b), dc = matrix_dims(c);
+  fix_gemm_blocking();
   visit_floating(c.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();

@@ -1,7 +1,7 @@
-// End to end: a tiny ResNet-20 run on a few hundred Fashion-MNIST images must learn, reproduce bit for
-// bit with a fixed seed, resume after an interruption to the same weights, and end a NaN run as
-// "diverged"; the normalization a run trains with (--normalize, recorded in model.safetensors) and
-// reloads with. Skips, saying so, when Debian's dataset-fashion-mnist is not installed.
+// End to end: a tiny ResNet-20 run on a few hundred Fashion-MNIST images must learn, pause with
+// --stop-after, and end a NaN run as "diverged" (resuming after a kill: test_fault.cpp); the
+// normalization a run trains with (--normalize, recorded in model.safetensors) and reloads with.
+// Skips, saying so, when Debian's dataset-fashion-mnist is not installed.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -50,7 +50,7 @@ std::vector<std::string> log_metrics(const std::string& run_dir) {
 
 }  // namespace
 
-TEST_CASE("training: learns, reproduces bit for bit, resumes exactly, marks divergence") {
+TEST_CASE("training: learns, pauses with --stop-after, marks divergence") {
   if (!have_fashion_mnist()) {
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
@@ -68,19 +68,16 @@ TEST_CASE("training: learns, reproduces bit for bit, resumes exactly, marks dive
   Json m = Json::parse(read_file(a.run_dir + "/metrics.json"), "metrics.json");
   CHECK(m.get("zero_input_grad_fraction")->number() >= 0.0);
 
-  // Another run with the same seed, interrupted after one epoch and resumed: the same weights as the
-  // uninterrupted run, byte for byte (so a fixed seed reproduces, and resuming loses nothing).
+  // --stop-after 1 pauses after one epoch with a checkpoint and no metrics. (That a rerun resumes from
+  // the checkpoint rather than retraining, to the uninterrupted run's bytes, is tests/experiments/
+  // test_fault.cpp's: it kills the train binary, and it can tell a resume from a retrain.)
   TrainConfig c = tiny_config(out, "c");
   c.stop_after = 1;
   TrainOutcome c1 = train(c);
   CHECK(c1.paused);
   CHECK(c1.epochs_done == 1);
   CHECK(!file_exists(c1.run_dir + "/metrics.json"));
-  c.stop_after = 0;
-  TrainOutcome c2 = train(c);
-  CHECK(c2.epochs_done == 2);
-  CHECK(read_file(a.run_dir + "/model.safetensors") == read_file(c2.run_dir + "/model.safetensors"));
-  CHECK(log_metrics(a.run_dir) == log_metrics(c2.run_dir));
+  CHECK(load_safetensors(c1.run_dir + "/checkpoint.safetensors").metadata.at("epoch") == "1");
 
   // A finished run is reused, not retrained; another config in the same folder is refused.
   CHECK(train(tiny_config(out, "a")).reused);
