@@ -87,8 +87,6 @@ std::string run_dir(const TrainConfig& c) {
   return c.out_dir + "/" + id;
 }
 
-int64_t model_input_size(const std::string& model) { return nn::model_spec(model).input_size; }
-
 std::string stats_name(const std::string& dataset) {
   if (dataset.rfind("cifar100", 0) == 0) return "cifar100";
   if (dataset == "fashion-mnist") return "fashion_mnist";

@@ -86,13 +86,9 @@ struct CleanEval {
   int64_t count = 0;
 };
 // Evaluates `model` (put in eval mode) on `data` at tau = 1; the input-gradient diagnostic when asked.
-// image_size: resize inputs to it first (model_input_size), 0 = as they are.
+// image_size: resize inputs to it first (the input contract's input_size), 0 = as they are.
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
                          bool input_gradients, int64_t image_size = 0);
-
-// The model's input size when it needs one (ViTs: 224 or 32), else 0 (ResNets take any size): its
-// registry entry's.
-int64_t model_input_size(const std::string& model);
 
 // The input contract (nn/models/registry.h) a model is built with. `normalize` (--normalize) says
 // where Normalize's mean and std come from:
@@ -125,9 +121,9 @@ RunModel load_run_model(const std::string& run_dir, int64_t num_classes, int64_t
 std::string stats_name(const std::string& dataset);
 
 // Images as a model takes them (its input contract): float32 in [0, 1], resized (bicubic, then
-// clamped to [0, 1]) when the model has a fixed input size (`size` > 0, see model_input_size). The
-// attacks' eps-ball is around these pixels: an input outside [0, 1] would let their [0, 1] clamp move
-// it further than eps, even at eps = 0.
+// clamped to [0, 1]) when the model has a fixed input size (`size` > 0: the contract's input_size).
+// The attacks' eps-ball is around these pixels: an input outside [0, 1] would let their [0, 1] clamp
+// move it further than eps, even at eps = 0.
 Tensor model_pixels(const Tensor& images, int64_t size);
 
 }  // namespace tg::runner

@@ -38,26 +38,30 @@ ModelSpec vit(std::string name, std::string description, ViTConfig config,
 
 }  // namespace
 
+// One entry per model. Another family adds its own: ModelSpec{name, description, input size,
+// checkpoint stats, [](const ModelArgs& a) { return std::make_shared<MyNet>(...); }}.
 const std::vector<ModelSpec>& model_registry() {
-  const ResNetStem in = ResNetStem::imagenet, cf = ResNetStem::cifar;
-  const DatasetStats torchvision = dataset_stats("imagenet"), timm_in21k = {{0.5}, {0.5}};
-  static const std::vector<ModelSpec> models{
-      resnet("resnet20", "ResNet-20 (He et al. 2016, option-A shortcuts), 0.27M params, for quick CPU runs",
-             resnet20_config()),
-      resnet("resnet18", "ResNet-18, imagenet stem (7x7/2 conv + max pool), 11.7M params at 1000 classes",
-             resnet18_config(in), torchvision),
-      resnet("resnet34", "ResNet-34, imagenet stem", resnet34_config(in), torchvision),
-      resnet("resnet50", "ResNet-50 (Bottleneck v1.5), imagenet stem, 25.6M params at 1000 classes",
-             resnet50_config(in), torchvision),
-      resnet("resnet18_cifar", "ResNet-18, cifar stem (3x3/1 conv, no max pool)", resnet18_config(cf)),
-      resnet("resnet34_cifar", "ResNet-34, cifar stem", resnet34_config(cf)),
-      resnet("resnet50_cifar", "ResNet-50, cifar stem, 23.5M params at 10 classes", resnet50_config(cf)),
-      vit("vit_small_patch16_224", "ViT-S/16 (dim 384, depth 12, 6 heads), 22.1M params at 1000 classes",
-          vit_small_config(16, 224), timm_in21k),
-      vit("vit_tiny_patch16_224", "ViT-Ti/16 (dim 192, depth 12, 3 heads)", vit_tiny_config(16, 224), timm_in21k),
-      vit("vit_small_patch4_32", "ViT-S with 4x4 patches for 32x32 inputs (from scratch)", vit_small_config(4, 32)),
-      vit("vit_tiny_patch4_32", "ViT-Ti with 4x4 patches for 32x32 inputs (from scratch)", vit_tiny_config(4, 32)),
-  };
+  static const std::vector<ModelSpec> models = [] {
+    const ResNetStem in = ResNetStem::imagenet, cf = ResNetStem::cifar;
+    const DatasetStats torchvision = dataset_stats("imagenet"), timm_in21k = {{0.5}, {0.5}};
+    return std::vector<ModelSpec>{
+        resnet("resnet20", "ResNet-20 (He et al. 2016, option-A shortcuts), 0.27M params, for quick CPU runs",
+               resnet20_config()),
+        resnet("resnet18", "ResNet-18, imagenet stem (7x7/2 conv + max pool), 11.7M params at 1000 classes",
+               resnet18_config(in), torchvision),
+        resnet("resnet34", "ResNet-34, imagenet stem", resnet34_config(in), torchvision),
+        resnet("resnet50", "ResNet-50 (Bottleneck v1.5), imagenet stem, 25.6M params at 1000 classes",
+               resnet50_config(in), torchvision),
+        resnet("resnet18_cifar", "ResNet-18, cifar stem (3x3/1 conv, no max pool)", resnet18_config(cf)),
+        resnet("resnet34_cifar", "ResNet-34, cifar stem", resnet34_config(cf)),
+        resnet("resnet50_cifar", "ResNet-50, cifar stem, 23.5M params at 10 classes", resnet50_config(cf)),
+        vit("vit_small_patch16_224", "ViT-S/16 (dim 384, depth 12, 6 heads), 22.1M params at 1000 classes",
+            vit_small_config(16, 224), timm_in21k),
+        vit("vit_tiny_patch16_224", "ViT-Ti/16 (dim 192, depth 12, 3 heads)", vit_tiny_config(16, 224), timm_in21k),
+        vit("vit_small_patch4_32", "ViT-S with 4x4 patches for 32x32 inputs (from scratch)", vit_small_config(4, 32)),
+        vit("vit_tiny_patch4_32", "ViT-Ti with 4x4 patches for 32x32 inputs (from scratch)", vit_tiny_config(4, 32)),
+    };
+  }();
   return models;
 }
 
