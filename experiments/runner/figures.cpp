@@ -1,5 +1,7 @@
 #include "experiments/runner/figures.h"
 
+#include "nn/models/registry.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -46,13 +48,10 @@ TrainedRun FigureContext::run(double tau) const {
   r.reused = outcome.reused;
   if (outcome.status != "finished") return r;
   const Dataset& data = test();
-  auto module = nn::create_model(c.model, data.num_classes, data.channels(), model_input_size(c.model),
-                                 stats_name(c.dataset));
-  r.model = std::dynamic_pointer_cast<nn::Classifier>(module);
+  // Built with the normalization the run trained with, its weights loaded.
+  r.model = std::dynamic_pointer_cast<nn::Classifier>(load_run_model(r.run_dir, data.num_classes, data.channels()).model);
   TG_CHECK(r.model, name_, ": the model '", c.model, "' does not expose its features and prototypes ",
            "(nn::Classifier); the figures need a model that does (e.g. --model resnet20)");
-  const std::string weights = r.run_dir + "/model.safetensors";
-  r.model->load_state_dict(load_safetensors(weights).tensors, true);
   r.model->to(device_);
   r.model->eval();
   return r;
@@ -76,7 +75,7 @@ const Dataset& FigureContext::test() const {
 }
 
 Tensor FigureContext::pixels(int64_t begin, int64_t end) const {
-  return model_pixels(test().images.slice_rows(begin, end), model_input_size(train_.model)).to(device_);
+  return model_pixels(test().images.slice_rows(begin, end), nn::model_spec(train_.model).input_size).to(device_);
 }
 
 Tensor FigureContext::labels(int64_t begin, int64_t end) const {
