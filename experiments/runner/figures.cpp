@@ -14,9 +14,9 @@ FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfi
     : name_(std::move(name)), options_(std::move(options)), train_(std::move(train)) {
   TG_CHECK(options_.profile == "paper" || options_.profile == "quick", "--profile must be quick or paper, got '",
            options_.profile, "'");
-  TG_CHECK(!given("tau"), name_, ": give the temperatures with --taus (e.g. --taus 1,10,50), not --tau");
-  TG_CHECK(!given("run-id"), name_, ": --run-id does not apply (each run is named by its tau and seed)");
-  TG_CHECK(!given("stop-after"), name_, ": --stop-after does not apply (a figure needs finished runs)");
+  TG_CHECK(!given("tau"), "give the temperatures with --taus (e.g. --taus 1,10,50), not --tau");
+  TG_CHECK(!given("run-id"), "--run-id does not apply (each run is named by its tau and seed)");
+  TG_CHECK(!given("stop-after"), "--stop-after does not apply (a figure needs finished runs)");
   quick_ = options_.profile == "quick";
   SweepOptions sweep;
   sweep.profile = options_.profile;
@@ -26,6 +26,7 @@ FigureContext::FigureContext(std::string name, FigureOptions options, TrainConfi
   TG_CHECK(!options_.taus.empty(), "--taus: give at least one temperature");
   for (double tau : options_.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
   if (options_.samples < 0) options_.samples = quick_ ? 1000 : 0;
+  if (options_.attack_samples < 0) options_.attack_samples = quick_ ? 200 : 0;
   TG_CHECK(options_.examples >= 1, "--examples must be >= 1, got ", options_.examples);
   TG_CHECK(options_.first_example >= 0, "--first-example must be >= 0, got ", options_.first_example);
   if (!given("out-dir")) train_.out_dir = sweep_dir(sweep_name, train_);
@@ -57,6 +58,14 @@ TrainedRun FigureContext::run(double tau) const {
   return r;
 }
 
+void FigureContext::each_run(const std::function<void(const TrainedRun&)>& fn) const {
+  for (double tau : options_.taus) {
+    const TrainedRun r = run(tau);
+    if (r.model) fn(r);
+    else std::fprintf(stderr, "%s: the run at tau %s %s; left out\n", name_.c_str(), number_text(tau).c_str(), r.status.c_str());
+  }
+}
+
 const Dataset& FigureContext::test() const {
   if (!test_) {
     Dataset data = load_split(train_, false);
@@ -83,6 +92,16 @@ std::vector<int64_t> FigureContext::example_indices() const {
   return indices;
 }
 
+std::string FigureContext::class_name(int64_t label) const {
+  const auto& names = test().class_names;
+  return label >= 0 && label < static_cast<int64_t>(names.size()) ? names[label] : std::to_string(label);
+}
+
+void FigureContext::write_figure(const Figure& figure) const {
+  make_dirs(out_dir_);
+  runner::write_figure(path(name_), figure);
+}
+
 void FigureContext::write_csv(const std::string& file, const std::vector<std::string>& header,
                               const std::vector<std::vector<std::string>>& rows) const {
   make_dirs(out_dir_);
@@ -97,6 +116,7 @@ int figure_main(const FigureSpec& spec, int argc, char** argv) {
                                "runs on Fashion-MNIST); explicit flags override it");
   f.add("taus", &o.taus, "training temperatures (empty = the profile's)");
   f.add("samples", &o.samples, "test images analysed (0 = all, -1 = the profile's: quick 1000, paper all)");
+  f.add("attack-samples", &o.attack_samples, "test images attacked (Fig. 5; 0 = all analysed, -1 = the profile's: quick 200, paper all)");
   f.add("examples", &o.examples, "samples shown one by one (Figs. 5 and 6)");
   f.add("first-example", &o.first_example, "index of the first sample shown");
   f.add("out-root", &o.out_root, "the figure goes to <out-root>/<name>/");

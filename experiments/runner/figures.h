@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/runner/plot.h"
 #include "experiments/runner/sweep.h"
 #include "nn/models/classifier.h"
 
@@ -26,6 +27,8 @@ struct FigureOptions {
   std::string profile = "paper";   // quick | paper: table1's profile of the same name
   std::vector<double> taus;        // empty = the profile's (table1's)
   int64_t samples = -1;            // test images analysed: 0 = all, -1 = the profile's (quick 1000, paper all)
+  int64_t attack_samples = -1;     // test images attacked (Fig. 5): 0 = all analysed, -1 = the profile's
+                                   // (quick 200, as table1's attack subset; paper all)
   int64_t examples = 3;            // samples shown one by one (Figs. 5 and 6)
   int64_t first_example = 0;       // the first of them (an index into the test split)
   std::string out_root = "results/figures";
@@ -57,6 +60,9 @@ class FigureContext {
 
   // The run at `tau`: reused when finished, else trained (or resumed) now; its model loaded.
   TrainedRun run(double tau) const;
+  // run(tau) for every tau in order, calling `fn` with each finished one (a diverged run is reported
+  // and skipped).
+  void each_run(const std::function<void(const TrainedRun&)>& fn) const;
   // The test split of the runs, cut to the first options().samples images (loaded once).
   const Dataset& test() const;
   // Rows [begin, end) of the test images as the model takes them (float32 in [0, 1], resized when the
@@ -66,9 +72,14 @@ class FigureContext {
   // The examples shown one by one: options().examples indices from options().first_example.
   std::vector<int64_t> example_indices() const;
 
+  // A class's name for labels ("T-shirt/top"), or its number when the dataset has no names.
+  std::string class_name(int64_t label) const;
+
   // <out_dir>/<file>, a CSV table, written atomically.
   void write_csv(const std::string& file, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) const;
+  // <out_dir>/<name>.png and <name>.svg.
+  void write_figure(const Figure& figure) const;
 
  private:
   std::string name_;

@@ -4,12 +4,14 @@
 // (experiments/runner/figures.h): a figure reuses the run table1 trained with the same flags.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "autograd/ops.h"
 #include "experiments/analysis/prototypes.h"
 #include "experiments/runner/figures.h"
+#include "experiments/runner/prototype_figures.h"
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -118,6 +120,23 @@ TEST_CASE("figures: a figure reuses the run table1 trained with the same flags, 
   REQUIRE(runs[0].model);
   CHECK_FALSE(runs[0].model->is_training());
   CHECK(file_exists((dir / "figures" / "fig-test" / "fig-test.csv").string()));
+
+  // Each prototype figure on that run: its picture, and a CSV row per sample (and class, for 5 and 6).
+  figure_args.insert(figure_args.end(), {"--attack-samples", "8", "--examples", "2", "--first-example", "5"});
+  const std::vector<std::pair<std::string, size_t>> rows_expected = {
+      {"fig1", 32}, {"fig5", 2 * 10}, {"fig6", 2 * 10}, {"fig7", 32}, {"eq10", 32}};
+  for (const FigureSpec& figure : prototype_figures()) {
+    CAPTURE(figure.name);
+    REQUIRE(run_main(figure_main, figure, figure_args) == 0);
+    const std::string stem = (dir / "figures" / figure.name / figure.name).string();
+    CHECK(file_exists(stem + ".png"));
+    CHECK(file_exists(stem + ".svg"));
+    CHECK(file_exists(stem + "_summary.csv"));
+    const std::string csv = read_file(stem + ".csv");
+    const size_t lines = static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n'));
+    for (const auto& [name, rows] : rows_expected)
+      if (name == figure.name) CHECK(lines == rows + 1);
+  }
   std::filesystem::remove_all(dir);
 }
 
