@@ -276,10 +276,11 @@ class Svg final : public Surface {
   void unclip() override { out_ << "</g>\n"; }
   void path(const std::vector<Run>& runs, Rgb c, double width, const char* cls) override {
     out_ << "<path class=\"" << cls << "\" d=\"";
-    for (const Run& run : runs)
-      for (size_t i = 0; i < run.size(); ++i) out_ << (i ? " L" : " M") << num(run[i].x) << " " << num(run[i].y);
-    for (const Run& run : runs)  // a lone point: a zero-length segment, drawn as a dot by the round cap
-      if (run.size() == 1) out_ << " l0 0";
+    const char* sep = "";
+    for (const Run& run : runs) {
+      for (size_t i = 0; i < run.size(); ++i, sep = " ") out_ << sep << (i ? "L" : "M") << num(run[i].x) << " " << num(run[i].y);
+      if (run.size() == 1) out_ << " l0 0";  // a lone point: a zero-length segment, a dot by the round cap
+    }
     out_ << "\" fill=\"none\" stroke=\"" << hex(c) << "\" stroke-width=\"" << num(width)
          << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n";
   }
@@ -338,10 +339,11 @@ std::string fixed_text(double v, int decimals) {
   return buf;
 }
 
-// 1-2-5 steps: multiples of the step inside [lo, hi], about five of them.
-std::vector<Tick> linear_ticks(double lo, double hi) {
+// 1-2-5 steps: multiples of the step inside [lo, hi], about five of them (whole numbers when
+// `integers`, e.g. epochs).
+std::vector<Tick> linear_ticks(double lo, double hi, bool integers = false) {
   const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw))), r = raw / mag;
-  const double step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+  const double step = std::max((r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag, integers ? 1.0 : 0.0);
   const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
   std::vector<Tick> ticks;
   for (double i = std::ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9; ++i) {
@@ -351,7 +353,8 @@ std::vector<Tick> linear_ticks(double lo, double hi) {
   return ticks;
 }
 
-// Labelled decades and unlabelled minor ticks at 2..9 x 10^k; inside a single decade, 2 and 5 get labels.
+// Labelled decades and unlabelled minor ticks at 2..9 x 10^k; with fewer than two decades in range 2
+// and 5 get labels too, and with fewer than two labels then, every tick.
 std::vector<Tick> log_ticks(double lo, double hi) {
   auto label = [](double v) {
     char buf[32];
@@ -368,6 +371,8 @@ std::vector<Tick> log_ticks(double lo, double hi) {
       const bool labelled = m == 1 || (decades < 2 && (m == 2 || m == 5));
       ticks.push_back({at, labelled ? label(v) : "", m == 1});
     }
+  if (std::count_if(ticks.begin(), ticks.end(), [](const Tick& t) { return !t.label.empty(); }) < 2)
+    for (Tick& t : ticks) t.label = label(std::pow(10.0, t.at));
   return ticks;
 }
 
@@ -410,8 +415,38 @@ BoxStats box_stats(std::vector<double> v) {
   return s;
 }
 
-// ---- a panel ----
+// ---- titles ----
 constexpr double kTick = 1, kLabel = 1, kTitle = 1.5, kFigureTitle = 2;  // text sizes
+
+// A title as drawn: one line at its size when it fits the width, else its words wrapped at 3/4 of it.
+struct Title {
+  std::vector<std::string> lines;
+  double size;
+  double height() const { return lines.empty() ? 0 : (12 * static_cast<double>(lines.size()) - 3) * size; }
+  // Centred on x, the first line's capitals starting at y.
+  void draw(Surface& s, double x, double y) const {
+    for (size_t i = 0; i < lines.size(); ++i)
+      s.text(lines[i], x, y + (kCap + 12 * static_cast<double>(i)) * size, size, Anchor::middle, kBlack);
+  }
+};
+Title fit_title(const std::string& text, double size, double width) {
+  if (text.empty()) return {{}, size};
+  if (text_width(text, size) <= width) return {{text}, size};
+  Title t{{}, size * 0.75};
+  std::string line;
+  std::istringstream words(text);
+  for (std::string w; words >> w;) {
+    const std::string longer = line.empty() ? w : line + " " + w;
+    if (!line.empty() && text_width(longer, t.size) > width)
+      t.lines.push_back(line), line = w;
+    else
+      line = longer;
+  }
+  t.lines.push_back(line);
+  return t;
+}
+
+// ---- a panel ----
 constexpr double kLine = 1.5, kMarker = 2.5, kScatter = 1.6, kBandOpacity = 0.22, kBoxOpacity = 0.25;
 
 struct LegendEntry {
@@ -438,7 +473,7 @@ class PanelPainter {
   }
 
   void draw() {
-    s_.text(p_.title, left_ + width_ / 2, title_base_, kTitle, Anchor::middle, kBlack);
+    title_.draw(s_, left_ + width_ / 2, title_top_);
     for (const Tick& t : yticks_) s_.segment({left_, Y(t.at)}, {left_ + width_, Y(t.at)}, kGrid, 0.5, "grid");
     for (const Tick& t : xticks_)
       if (t.major && !categorical_) s_.segment({X(t.at), top_}, {X(t.at), top_ + height_}, kGrid, 0.5, "grid");
@@ -482,8 +517,9 @@ class PanelPainter {
     categorical_ = !p_.categories.empty() || !p_.bars.empty() || !p_.boxes.empty();
     log_x_ = p_.log_x && !categorical_;
     double xa = INFINITY, xb = -INFINITY, ya = INFINITY, yb = -INFINITY;
+    bool integers = true;  // every x a whole number (epochs): no ticks between them
     auto see_x = [&](double x) {
-      if (std::isfinite(x)) xa = std::min(xa, ax(x)), xb = std::max(xb, ax(x));
+      if (std::isfinite(x)) xa = std::min(xa, ax(x)), xb = std::max(xb, ax(x)), integers = integers && x == std::round(x);
     };
     auto see_y = [&](double y) {
       if (std::isfinite(y)) ya = std::min(ya, y), yb = std::max(yb, y);
@@ -510,10 +546,11 @@ class PanelPainter {
       for (size_t i = 0; i < n; ++i)
         xticks_.push_back({static_cast<double>(i), i < p_.categories.size() ? p_.categories[i] : p_.boxes[i].name});
     } else {
+      integers = integers && std::isfinite(xa);
       if (!std::isfinite(xa)) xa = 0, xb = 1;
       xlo_ = xa, xhi_ = xb;
       padded(xlo_, xhi_, log_x_ ? 0.05 : 0);
-      xticks_ = log_x_ ? log_ticks(xlo_, xhi_) : linear_ticks(xlo_, xhi_);
+      xticks_ = log_x_ ? log_ticks(xlo_, xhi_) : linear_ticks(xlo_, xhi_, integers);
     }
     if (!std::isfinite(ya)) ya = 0, yb = 1;
     ylo_ = ya, yhi_ = yb;
@@ -526,14 +563,15 @@ class PanelPainter {
   void layout(double x0, double y0, double w, double h) {
     double tick_w = 0;
     for (const Tick& t : yticks_) tick_w = std::max(tick_w, text_width(t.label, kTick));
-    const double title_h = p_.title.empty() ? 0 : 9 * kTitle + 8;
+    title_ = fit_title(p_.title, kTitle, w - 16);
+    const double title_h = p_.title.empty() ? 0 : title_.height() + 8;
     const double ylabel_w = p_.y_label.empty() ? 0 : 9 * kLabel + 6;
     const double xlabel_h = p_.x_label.empty() ? 0 : 9 * kLabel + 4;
     left_ = std::round(x0 + 8 + ylabel_w + tick_w + 4 + 4);
     top_ = std::round(y0 + 8 + title_h);
     width_ = std::max(10.0, std::round(x0 + w - 16 - left_));
     height_ = std::max(10.0, std::round(y0 + h - 8 - (4 + 4 + 9 * kTick + 2) - xlabel_h - top_));
-    title_base_ = y0 + 8 + kCap * kTitle;
+    title_top_ = y0 + 8;
     ylabel_x_ = x0 + 8 + kCap * kLabel;
     xlabel_base_ = top_ + height_ + 4 + 4 + 9 * kTick + 4 + kCap * kLabel;
   }
@@ -549,7 +587,7 @@ class PanelPainter {
         s_.polygon(poly, series_colour[k], kBandOpacity, "band");
         occupy_area(poly);
       }
-      if (!s.name.empty())
+      if (!s.name.empty() && !line_runs(s).empty())  // a series without a point has no entry
         entries_.push_back({s.name, series_colour[k], s.line, s.markers, !s.low.empty(), kBandOpacity});
     }
     bars(colour);
@@ -723,7 +761,8 @@ class PanelPainter {
   bool categorical_ = false, log_x_ = false;
   double xlo_ = 0, xhi_ = 1, ylo_ = 0, yhi_ = 1;  // the axis ranges (x in axis coordinates)
   std::vector<Tick> xticks_, yticks_;
-  double left_ = 0, top_ = 0, width_ = 0, height_ = 0, title_base_ = 0, ylabel_x_ = 0, xlabel_base_ = 0;
+  double left_ = 0, top_ = 0, width_ = 0, height_ = 0, title_top_ = 0, ylabel_x_ = 0, xlabel_base_ = 0;
+  Title title_{{}, kTitle};
   std::vector<LegendEntry> entries_;
   Run occupied_;
   Pt legend_{0, 0};
@@ -732,7 +771,7 @@ class PanelPainter {
 
 struct FigureSize {
   double width, height, title_h;
-  int rows;
+  Title title;
 };
 FigureSize figure_size(const Figure& f) {
   TG_CHECK(!f.panels.empty() && f.columns >= 1 && f.panel_width >= 120 && f.panel_height >= 100 && f.scale >= 1,
@@ -740,14 +779,16 @@ FigureSize figure_size(const Figure& f) {
            "x", f.panel_height, ", scale ", f.scale, " (at least 1 panel, 1 column, 120x100, scale 1)");
   const int columns = std::min(f.columns, static_cast<int>(f.panels.size()));
   const int rows = (static_cast<int>(f.panels.size()) + columns - 1) / columns;
-  const double title_h = f.title.empty() ? 0 : 9 * kFigureTitle + 12;
-  return {static_cast<double>(columns * f.panel_width), title_h + rows * f.panel_height, title_h, rows};
+  const double width = columns * f.panel_width;
+  const Title title = fit_title(f.title, kFigureTitle, width - 16);
+  const double title_h = f.title.empty() ? 0 : title.height() + 12;
+  return {width, title_h + rows * f.panel_height, title_h, title};
 }
 
 void draw_figure(Surface& s, const Figure& f, double scale, std::vector<Axes>* axes) {
   const FigureSize size = figure_size(f);
   const int columns = std::min(f.columns, static_cast<int>(f.panels.size()));
-  s.text(f.title, size.width / 2, 8 + kCap * kFigureTitle, kFigureTitle, Anchor::middle, kBlack);
+  size.title.draw(s, size.width / 2, 8);
   if (axes) axes->clear();
   for (size_t i = 0; i < f.panels.size(); ++i) {
     PanelPainter painter(s, f.panels[i], static_cast<double>(static_cast<int>(i) % columns * f.panel_width),

@@ -148,6 +148,21 @@ TEST_CASE("plot: write_figure writes <stem>.png at `scale` pixels a unit and <st
   std::filesystem::remove(stem + ".svg");
 }
 
+TEST_CASE("plot: a title too wide for the figure is set smaller and wrapped at word boundaries") {
+  Figure f = one_panel(Panel{});
+  f.panel_width = 200;
+  f.title = "Test error during training, resnet20 on fashion-mnist";
+  const std::string svg = figure_svg(f);
+  std::vector<std::string> lines;
+  for (size_t i = svg.find("<text"); i != std::string::npos; i = svg.find("<text", i + 1)) {
+    const size_t from = svg.find('>', i) + 1;
+    lines.push_back(svg.substr(from, svg.find("</text>", from) - from));
+  }
+  REQUIRE(lines.size() >= 3);  // the title's lines come first
+  CHECK(lines[0] + " " + lines[1] + (lines[2].find("fashion") != std::string::npos ? " " + lines[2] : "") == f.title);
+  CHECK(lines[0].size() * 6 * 1.5 <= 200);  // 6 units a character at 3/4 of size 2
+}
+
 TEST_CASE("plot: lower case and Greek letters have glyphs of their own") {
   auto title_image = [](const std::string& title) {
     Figure f = one_panel(Panel{});
@@ -266,6 +281,16 @@ TEST_CASE("plot: a log axis has its major ticks at decades, minor ticks between,
   }
   CHECK(white(at(img, a.px(0.15), any_tick)));  // between ticks
   CHECK(!ink_below(a.px(0.5), label_top, label_bottom));  // a data value, not a decade: no label
+}
+
+TEST_CASE("plot: linear ticks are round 1-2-5 steps, whole numbers on a whole-number axis") {
+  Panel p;
+  p.series = {{.x = {1, 2, 3}, .y = {0.13, 0.5, 0.87}}};
+  const std::string svg = figure_svg(one_panel(p));
+  for (const char* label : {">0.2<", ">0.4<", ">0.6<", ">0.8<", ">1<", ">2<", ">3<"}) CHECK(svg.find(label) != std::string::npos);
+  for (const char* label : {">0.3<", ">1.5<", ">2.5<", ">0.13<"}) CHECK(svg.find(label) == std::string::npos);
+  p.series[0].x = {1, 2, 3.5};  // not whole numbers: half steps allowed
+  CHECK(figure_svg(one_panel(p)).find(">1.5<") != std::string::npos);
 }
 
 TEST_CASE("plot: NaN breaks a line, in the PNG and in the SVG") {
