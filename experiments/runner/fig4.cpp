@@ -14,9 +14,6 @@ namespace tg::runner {
 
 namespace {
 
-// "0.1", "50": a number as the flags print it.
-std::string number_text(double v) { return join_numbers({v}); }
-
 std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> cells;
   std::stringstream ss(line);
