@@ -93,12 +93,12 @@ std::vector<std::string> class_numbers(int64_t classes) {
 void make_fig1(FigureContext& c) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> rows, summary;
-  Panel ranks{.title = "Split of the push among the negatives (mean over samples)",
+  Panel ranks{.title = "Push from the negatives, by rank (mean)",
               .x_label = "rank of the negative prototype (1 = largest P_j)",
-              .y_label = "P_j / (1 − P_y)"};
-  Panel top{.title = "Share of the largest negative", .x_label = "training τ", .y_label = "max_j P_j / (1 − P_y)"};
+              .y_label = "P_j / (1 - P_y)"};
+  Panel top{.title = "Share of the largest negative", .x_label = "training τ", .y_label = "max_j P_j / (1 - P_y)"};
   Panel positive{.title = "Weight of the positive prototype", .x_label = "training τ",
-                 .y_label = "log10(1 − P_y), floored at −30"};
+                 .y_label = "log10(1 - P_y), floored at -30"};
   int64_t classes = 0;
   c.each_run([&](const TrainedRun& r) {
     const Outputs o = outputs(c, *r.model, c.test().size());
@@ -121,10 +121,10 @@ void make_fig1(FigureContext& c) {
     positive.boxes.push_back({.name = tau_label(r.tau), .values = log_positive});
   });
   if (classes > 1)
-    ranks.series.push_back({.name = "uniform 1/(C − 1)", .x = {1, static_cast<double>(classes - 1)},
+    ranks.series.push_back({.name = "uniform 1/(C - 1)", .x = {1, static_cast<double>(classes - 1)},
                             .y = {1.0 / (classes - 1), 1.0 / (classes - 1)}, .markers = false});
-  Figure figure{.title = "Eq. 6 at the training τ: weights of the prototypes in dL/df, " + model_text(c) + " (" +
-                         std::to_string(c.test().size()) + " test images)",
+  Figure figure{.title = "Eq. 6 at the training τ: prototype weights in dL/df, " + model_text(c) + ", " +
+                         std::to_string(c.test().size()) + " test images",
                 .panels = {ranks, top, positive}, .columns = 3};
   finish(c, figure, {"tau", "sample", "label", "positive_weight", "top_negative_share"}, rows,
          concat({"tau", "quantity"}, kSummaryHeader), summary, t0);
@@ -171,7 +171,7 @@ void make_fig5(FigureContext& c) {
     const int64_t classes = static_cast<int64_t>(z.size()) / static_cast<int64_t>(examples.size());
     for (size_t e = 0; e < examples.size(); ++e) {
       const int64_t i = examples[e], y = labels[i];
-      Panel p{.title = tau_label(r.tau) + ", sample " + std::to_string(i) + ": " + c.class_name(y) + " → " +
+      Panel p{.title = tau_label(r.tau) + ", sample " + std::to_string(i) + " (" + c.class_name(y) + "), attacked: " +
                        c.class_name(argmax_row(za, static_cast<int64_t>(e), classes)),
               .x_label = "class (label " + std::to_string(y) + ")", .y_label = "logit z_j"};
       p.categories = class_numbers(classes);
@@ -229,7 +229,7 @@ void make_fig6(FigureContext& c) {
       if (i != examples.front()) continue;  // the picture shows the first example
       const std::string who = "sample " + std::to_string(i) + " (" + c.class_name(y) + ")";
       Panel dp{.title = tau_label(r.tau) + ": distance, " + who, .x_label = "prototype j (label " + std::to_string(y) + ")",
-               .y_label = "‖f(x) − w_j‖"};
+               .y_label = "||f(x) - w_j||"};
       Panel cp{.title = tau_label(r.tau) + ": cosine, " + who, .x_label = dp.x_label, .y_label = "cos(f(x), w_j)"};
       dp.categories = cp.categories = class_numbers(o.classes);
       dp.bars = {{.name = "distance", .values = g.distance}};
@@ -240,7 +240,7 @@ void make_fig6(FigureContext& c) {
   });
   std::vector<Panel> panels = distance_panels;
   panels.insert(panels.end(), cosine_panels.begin(), cosine_panels.end());
-  Figure figure{.title = "Distance and cosine similarity between f(x) and every class prototype w_j, " + model_text(c),
+  Figure figure{.title = "Distance and cosine between f(x) and each class prototype w_j, " + model_text(c),
                 .panels = panels, .columns = std::max<int>(1, static_cast<int>(distance_panels.size()))};
   finish(c, figure, {"tau", "sample", "label", "prototype", "distance", "cosine"}, rows,
          {"tau", "sample", "label", "distance_to_label", "min_negative_distance", "max_negative_distance",
@@ -253,9 +253,10 @@ void make_fig6(FigureContext& c) {
 void make_fig7(FigureContext& c) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> rows, summary;
-  Panel distance{.title = "Variance of the distance to the negatives", .x_label = "training τ",
-                 .y_label = "variance (distances mapped to [0, 1] per model)"};
-  Panel cosine{.title = "Variance of the cosine to the negatives", .x_label = "training τ",
+  const std::string boxes = "training τ (line: median, marker: mean)";
+  Panel distance{.title = "Variance of the distance to the negatives", .x_label = boxes,
+                 .y_label = "variance of distance mapped to [0, 1]"};
+  Panel cosine{.title = "Variance of the cosine to the negatives", .x_label = boxes,
                .y_label = "variance of cos(f(x), w_j)"};
   c.each_run([&](const TrainedRun& r) {
     const Outputs o = outputs(c, *r.model, c.test().size());
@@ -270,9 +271,9 @@ void make_fig7(FigureContext& c) {
     distance.boxes.push_back({.name = tau_label(r.tau), .values = s.distance_variance});
     cosine.boxes.push_back({.name = tau_label(r.tau), .values = s.cosine_variance});
   });
-  Figure figure{.title = "Per-sample variance over the negative prototypes (box: quartiles, line: median, marker: "
-                         "mean), " + model_text(c) + ", " + std::to_string(c.test().size()) + " test images",
-                .panels = {distance, cosine}, .columns = 2};
+  Figure figure{.title = "Variance over the negative prototypes, " + model_text(c) + ", " +
+                         std::to_string(c.test().size()) + " test images",
+                .panels = {distance, cosine}, .columns = 2, .panel_width = 520};
   finish(c, figure, {"tau", "sample", "label", "distance_variance_mapped", "cosine_variance"}, rows,
          concat({"tau", "quantity", "distance_range"}, kSummaryHeader), summary, t0);
 }
@@ -282,11 +283,11 @@ void make_fig7(FigureContext& c) {
 void make_eq10(FigureContext& c) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> rows, summary;
-  Panel norm{.title = "Input-gradient norm (nonzero ones)", .x_label = "training τ", .y_label = "log10 ‖dCE/dx‖₂"};
-  Panel zero{.title = "Inputs whose gradient is exactly 0 (float32)", .x_label = "training τ", .y_label = "fraction"};
-  Panel share{.title = "Weight on the largest other class k", .x_label = "training τ", .y_label = "P_k / (1 − P_y)"};
-  Panel cosine{.title = "Direction: cos(dCE/dx, d(z_k − z_y)/dx)", .x_label = "training τ", .y_label = "cosine"};
-  BarGroup zero_bars{.name = "zero gradient"};
+  Panel norm{.title = "Input-gradient norm (nonzero ones)", .x_label = "training τ", .y_label = "log10 ||dCE/dx||_2"};
+  Panel zero{.title = "Inputs by their float32 gradient", .x_label = "training τ", .y_label = "fraction of test images"};
+  Panel share{.title = "Weight on the largest other class k", .x_label = "training τ", .y_label = "P_k / (1 - P_y)"};
+  Panel cosine{.title = "Direction: cos(dCE/dx, d(z_k - z_y)/dx)", .x_label = "training τ", .y_label = "cosine"};
+  BarGroup zero_bars{.name = "exactly 0"}, nonzero_bars{.name = "nonzero"};
   const int64_t n = c.test().size();
   c.each_run([&](const TrainedRun& r) {
     analysis::InputGradients all;
@@ -318,11 +319,12 @@ void make_eq10(FigureContext& c) {
     cosine.boxes.push_back({.name = tau_label(r.tau), .values = defined});
     zero.categories.push_back(tau_label(r.tau));
     zero_bars.values.push_back(zero_fraction);
+    nonzero_bars.values.push_back(1 - zero_fraction);
   });
-  zero.bars = {zero_bars};
-  Figure figure{.title = "Eq. 10 measured: the input gradient of CE at τ = 1, " + model_text(c) + ", " +
-                         std::to_string(n) + " test images",
-                .panels = {norm, zero, share, cosine}, .columns = 2};
+  zero.bars = {zero_bars, nonzero_bars};
+  Figure figure{.title = "Eq. 10 measured: dCE/dx at τ = 1, " + model_text(c) + ", " + std::to_string(n) +
+                         " test images",
+                .panels = {norm, zero, share, cosine}, .columns = 2, .panel_width = 520};
   finish(c, figure, {"tau", "sample", "label", "grad_norm", "share_largest_other", "cosine_to_largest_other"}, rows,
          concat({"tau", "quantity", "zero_gradient_fraction"}, kSummaryHeader), summary, t0);
 }
