@@ -132,6 +132,10 @@ TEST_CASE("fig4: make_fig4 reuses finished runs and writes fig4.png, fig4.svg an
   CHECK(read_file((dir / "fig4.png").string()).rfind("\x89PNG", 0) == 0);
   std::filesystem::remove_all(dir);
 
+  o.given.names = {"epochs"};  // a flag the user gave wins over the profile
+  o.train.epochs = 7;
+  CHECK(fig4_runs(o)[0].epochs == 7);
+  CHECK(fig4_runs(o)[0].train_subset == 500);
   o.profile = "fast";
   CHECK_THROWS_AS(fig4_runs(o), tg::Error);
 }
