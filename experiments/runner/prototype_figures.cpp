@@ -171,7 +171,7 @@ void make_fig5(FigureContext& c) {
     const int64_t classes = static_cast<int64_t>(z.size()) / static_cast<int64_t>(examples.size());
     for (size_t e = 0; e < examples.size(); ++e) {
       const int64_t i = examples[e], y = labels[i];
-      Panel p{.title = tau_label(r.tau) + ", sample " + std::to_string(i) + " (" + c.class_name(y) + "), attacked: " +
+      Panel p{.title = tau_label(r.tau) + ", sample " + std::to_string(i) + " (" + c.class_name(y) + ") -> " +
                        c.class_name(argmax_row(za, static_cast<int64_t>(e), classes)),
               .x_label = "class (label " + std::to_string(y) + ")", .y_label = "logit z_j"};
       p.categories = class_numbers(classes);

@@ -81,6 +81,21 @@ TEST_CASE("figures: flag errors name the flag and stop before any work") {
   CHECK(calls == 0);
 }
 
+TEST_CASE("figures: the context's training config, runs folder and taus are table1's, profile by profile") {
+  for (const std::string profile : {"quick", "paper"}) {
+    CAPTURE(profile);
+    FigureOptions o;
+    o.profile = profile;
+    const FigureContext c("fig-test", o, TrainConfig{}, GivenFlags{});
+    SweepOptions sweep;
+    TrainConfig t;
+    table1_profile(profile == "quick", GivenFlags{}, sweep, t);
+    CHECK(config_json(c.train_config()).dump(0) == config_json(t).dump(0));
+    CHECK(c.train_config().out_dir == sweep_dir("table1", t));
+    CHECK(c.taus() == sweep.taus);
+  }
+}
+
 TEST_CASE("figures: a figure reuses the run table1 trained with the same flags, as a Classifier in eval mode") {
   if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
