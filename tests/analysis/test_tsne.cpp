@@ -267,3 +267,25 @@ TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separ
   CHECK(line.rfind("1,finished,90,16," + fixed(panels[1].knn_accuracy, 4) + ",", 0) == 0);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("fig3: the context's config, runs folder and taus are table2's (the ViT), fig2's table1's") {
+  using namespace tg::runner;
+  CHECK(fig2_spec().sweep == "table1");
+  REQUIRE(fig3_spec().sweep == "table2");
+  for (const std::string profile : {"quick", "paper"}) {
+    CAPTURE(profile);
+    FigureOptions o;
+    o.profile = profile;
+    const FigureContext c("fig3", o, TrainConfig{}, GivenFlags{}, fig3_spec().sweep);
+    SweepOptions sweep;
+    TrainConfig t;
+    table2_profile(profile == "quick", GivenFlags{}, sweep, t);
+    CHECK(config_json(c.train_config()).dump(0) == config_json(t).dump(0));
+    CHECK(c.train_config().out_dir == sweep_dir("table2", t));
+    CHECK(c.taus() == sweep.taus);
+    CHECK(t.optimizer == "adam");
+    CHECK(t.model == (profile == "quick" ? "vit_tiny_patch4_32" : "vit_small_patch16_224"));
+  }
+  CHECK(tg::testing::error_of([] { FigureContext("fig3", FigureOptions{}, TrainConfig{}, GivenFlags{}, "table9"); })
+            .find("no profile for sweep 'table9'") != std::string::npos);
+}
