@@ -87,6 +87,7 @@ std::string write_tsne_figure(const std::string& dir, const std::string& name, c
   figure.columns = static_cast<int>(std::min<size_t>(panels.size(), 4));
   figure.panel_width = figure.panel_height = 300;
   std::vector<std::vector<std::string>> points, separation;
+  bool legend_drawn = false;
   for (const TsnePanel& p : panels) {
     Panel panel;
     panel.title = "τ = " + number_text(p.tau);
@@ -95,8 +96,9 @@ std::string write_tsne_figure(const std::string& dir, const std::string& name, c
                p.y.size() / 2, " points for ", n, " labels");
       panel.title += ": 5-NN " + fixed(100 * p.knn_accuracy, 1) + "%, silhouette " + fixed(p.silhouette, 2);
       panel.scatter.resize(classes);
-      for (int64_t c = 0; c < classes; ++c)  // the legend once, in the first panel
-        if (&p == &panels.front()) panel.scatter[c].name = c < int64_t(class_names.size()) ? class_names[c] : std::to_string(c);
+      for (int64_t c = 0; c < classes && !legend_drawn; ++c)  // the legend once, in the first panel with points
+        panel.scatter[c].name = c < int64_t(class_names.size()) ? class_names[c] : std::to_string(c);
+      legend_drawn = true;
       for (int64_t i = 0; i < n; ++i) {
         panel.scatter[labels[i]].x.push_back(p.y[2 * i]);
         panel.scatter[labels[i]].y.push_back(p.y[2 * i + 1]);

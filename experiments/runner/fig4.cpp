@@ -14,8 +14,6 @@ namespace tg::runner {
 
 namespace {
 
-// "0.1", "50": a number as the flags print it.
-
 std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> cells;
   std::stringstream ss(line);

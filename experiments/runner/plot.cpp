@@ -104,9 +104,11 @@ struct Rgb {
   uint8_t r, g, b;
 };
 constexpr Rgb kBlack{0, 0, 0}, kWhite{255, 255, 255}, kGrid{230, 230, 230}, kAxis{70, 70, 70}, kFrame{190, 190, 190};
-// Okabe & Ito (2008), "Color Universal Design": distinguishable with the common colour-vision deficiencies.
+// Okabe & Ito (2008), "Color Universal Design": distinguishable with the common colour-vision deficiencies;
+// then Paul Tol's wine and grey, so that ten classes (a t-SNE of CIFAR-10) get ten colours.
 constexpr Rgb kPalette[] = {{0, 114, 178},  {213, 94, 0},    {0, 158, 115}, {204, 121, 167},
-                            {230, 159, 0},  {86, 180, 233},  {0, 0, 0},     {240, 228, 66}};
+                            {230, 159, 0},  {86, 180, 233},  {0, 0, 0},     {240, 228, 66},
+                            {136, 34, 85},  {119, 119, 119}};
 Rgb palette(size_t i) { return kPalette[i % std::size(kPalette)]; }
 
 struct Pt {

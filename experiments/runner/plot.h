@@ -4,8 +4,9 @@
 // out once in units (1 unit = 1 SVG user unit) and drawn twice: into an RGB raster (`scale` pixels a unit,
 // text in an embedded 5x9 bitmap font with lower case and the Greek letters τ ε μ σ), encoded as PNG by
 // stb_image_write, and into an SVG with real paths and <text>. Linear axes get 1-2-5 ticks, log axes
-// labelled decades with minor ticks at 2..9; colours are the Okabe-Ito palette (colour-blind safe); the
-// legend goes to the corner of the plot area where it covers the least data. Text is UTF-8.
+// labelled decades with minor ticks at 2..9; colours are the Okabe-Ito palette (colour-blind safe), then
+// two more for ten groups; the legend goes to the corner of the plot area where it covers the least data.
+// Text is UTF-8.
 #pragma once
 
 #include <cstdint>

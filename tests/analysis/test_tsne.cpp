@@ -229,17 +229,16 @@ TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separ
   tg::analysis::TsneOptions o;
   o.iterations = 300;
   o.perplexity = 10;
-  std::vector<TsnePanel> panels = {tsne_panel(1, clustered.x, 16, clustered.labels, o),
-                                   tsne_panel(50, noise, 16, clustered.labels, o)};
   TsnePanel diverged;
-  diverged.tau = 100;
+  diverged.tau = 0.1;
   diverged.status = "diverged";
-  panels.push_back(diverged);
-  CHECK(panels[0].knn_accuracy == tg::analysis::knn_accuracy(clustered.x, clustered.n, 16, clustered.labels, 5));
-  CHECK(panels[0].silhouette == tg::analysis::silhouette(clustered.x, clustered.n, 16, clustered.labels));
-  CHECK(panels[0].knn_accuracy > 0.95);
-  CHECK(panels[1].knn_accuracy < 0.6);
-  CHECK(panels[0].y.size() == size_t(2 * clustered.n));
+  const std::vector<TsnePanel> panels = {diverged, tsne_panel(1, clustered.x, 16, clustered.labels, o),
+                                         tsne_panel(50, noise, 16, clustered.labels, o)};
+  CHECK(panels[1].knn_accuracy == tg::analysis::knn_accuracy(clustered.x, clustered.n, 16, clustered.labels, 5));
+  CHECK(panels[1].silhouette == tg::analysis::silhouette(clustered.x, clustered.n, 16, clustered.labels));
+  CHECK(panels[1].knn_accuracy > 0.95);
+  CHECK(panels[2].knn_accuracy < 0.6);
+  CHECK(panels[1].y.size() == size_t(2 * clustered.n));
 
   const auto dir = std::filesystem::temp_directory_path() / "taugrad_test_fig23";
   std::filesystem::remove_all(dir);
@@ -247,6 +246,11 @@ TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separ
   CHECK(table.find("diverged") != std::string::npos);
   for (const char* file : {"fig2.png", "fig2.svg", "fig2.csv", "fig2_separation.csv"})
     CHECK(std::filesystem::file_size(dir / file) > 100);
+  // One legend, in the first panel with points (the first run diverged).
+  const std::string svg = read_file((dir / "fig2.svg").string());
+  const size_t legend = svg.find(">b</text>");
+  CHECK(legend != std::string::npos);
+  CHECK(svg.find(">b</text>", legend + 1) == std::string::npos);
   std::istringstream points(read_file((dir / "fig2.csv").string()));
   std::string line;
   std::getline(points, line);
@@ -258,6 +262,30 @@ TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separ
   std::getline(separation, line);
   CHECK(line == "tau,status,samples,dim,knn_accuracy,silhouette,tsne_kl,tsne_seconds");
   std::getline(separation, line);
-  CHECK(line.rfind("1,finished,90,16," + fixed(panels[0].knn_accuracy, 4) + ",", 0) == 0);
+  CHECK(line.rfind("0.1,diverged,0,0,nan,", 0) == 0);
+  std::getline(separation, line);
+  CHECK(line.rfind("1,finished,90,16," + fixed(panels[1].knn_accuracy, 4) + ",", 0) == 0);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("fig3: the context's config, runs folder and taus are table2's (the ViT), fig2's table1's") {
+  using namespace tg::runner;
+  CHECK(fig2_spec().sweep == "table1");
+  REQUIRE(fig3_spec().sweep == "table2");
+  for (const std::string profile : {"quick", "paper"}) {
+    CAPTURE(profile);
+    FigureOptions o;
+    o.profile = profile;
+    const FigureContext c("fig3", o, TrainConfig{}, GivenFlags{}, fig3_spec().sweep);
+    SweepOptions sweep;
+    TrainConfig t;
+    table2_profile(profile == "quick", GivenFlags{}, sweep, t);
+    CHECK(config_json(c.train_config()).dump(0) == config_json(t).dump(0));
+    CHECK(c.train_config().out_dir == sweep_dir("table2", t));
+    CHECK(c.taus() == sweep.taus);
+    CHECK(t.optimizer == "adam");
+    CHECK(t.model == (profile == "quick" ? "vit_tiny_patch4_32" : "vit_small_patch16_224"));
+  }
+  CHECK(tg::testing::error_of([] { FigureContext("fig3", FigureOptions{}, TrainConfig{}, GivenFlags{}, "table9"); })
+            .find("no profile for sweep 'table9'") != std::string::npos);
 }
