@@ -20,8 +20,14 @@ struct Device {
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 };
 
-// Parses "cpu", "cuda", "cuda:1", "gpu" and "auto" (the GPU when there is one). Throws on anything else.
+// Parses "cpu", "cuda" (= "gpu" = "cuda:0"), "cuda:N" and "auto" (the GPU when there is one). Throws on
+// anything else, on N beyond the GPUs CUDA sees, and on "auto" where visible_nvidia_gpus() finds GPUs
+// that CUDA cannot use (then only an explicit "cpu" runs on the CPU).
 Device parse_device(const std::string& name);
+
+// The NVIDIA GPUs this machine shows, whether or not CUDA can use them: `nvidia-smi -L`'s "GPU ..."
+// lines (searched on PATH), else the /dev/nvidiaN files; "" when there are none.
+std::string visible_nvidia_gpus();
 
 // True when this build has the CUDA backend and the machine has at least one GPU.
 bool cuda_is_available();

@@ -35,8 +35,9 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
 
 namespace {
 
-// Index values must lie in [0, n). Checked where they live on the host; on a GPU the check would
-// cost a device-to-host copy (DESIGN.md §6).
+// Index values must lie in [0, n). Checked here where they live on the host; on a GPU the kernel
+// reports a bad one and the next synchronization throws this same error (tensor/cuda/runtime.h,
+// IndexError), without the device-to-host copy this check would cost (DESIGN.md §6).
 void check_indices(const Tensor& index, int64_t n, const char* op, const char* what) {
   TG_CHECK(index.dtype() == DType::i64, op, ": ", what, " must be int64, got ", index.str());
   if (index.is_cuda()) return;

@@ -29,8 +29,9 @@ Tensor softmax_along(const Tensor& x, int64_t axis, bool log, const char* op) {
   return y;
 }
 
-// Labels must lie in [0, classes). Checked where they live on the host; on a GPU the check would
-// cost a device-to-host copy every step (DESIGN.md §6), so there it is left to the kernel.
+// Labels must lie in [0, classes). Checked here where they live on the host; on a GPU this check
+// would cost a device-to-host copy every step (DESIGN.md §6), so the kernel reports a bad label and
+// the next synchronization throws this same error (tensor/cuda/runtime.h, IndexError).
 void check_labels(const Tensor& labels, int64_t classes, const char* op) {
   if (labels.is_cuda()) return;
   const int64_t* p = labels.data<int64_t>();

@@ -12,53 +12,13 @@
 
 namespace tg {
 
-// ---- devices ---------------------------------------------------------------------------------
-
-Device parse_device(const std::string& name) {
-  if (name == "cpu") return Device::cpu();
-  if (name == "auto") return cuda_is_available() ? Device::cuda(0) : Device::cpu();
-  if (name == "cuda" || name == "gpu") return Device::cuda(0);
-  if (name.rfind("cuda:", 0) == 0) {
-    try {
-      return Device::cuda(std::stoi(name.substr(5)));
-    } catch (const std::exception&) {
-    }
-  }
-  TG_FAIL("unknown device '", name, "': use cpu, cuda, cuda:N or auto");
-}
-
-bool cuda_is_built() {
-#ifdef TAUGRAD_CUDA
-  return true;
-#else
-  return false;
-#endif
-}
-
-bool cuda_is_available() {
-#ifdef TAUGRAD_CUDA
-  return cuda::device_count() > 0;
-#else
-  return false;
-#endif
-}
-
-void require_cuda(const char* what) {
-#ifdef TAUGRAD_CUDA
-  TG_CHECK(cuda::device_count() > 0, what, ": a CUDA device was asked for, but this machine has no ",
-           "usable GPU (", cuda::no_device_reason(), "). Use --device cpu.");
-#else
-  TG_FAIL(what, ": a CUDA device was asked for, but taugrad was built without CUDA. Rebuild with ",
-          "`meson setup build -Dcuda=enabled` on a machine with the CUDA Toolkit, or use --device cpu.");
-#endif
-}
-
 // ---- storage ---------------------------------------------------------------------------------
 
 Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
   if (device.is_cuda()) {
     require_cuda("allocate");
 #ifdef TAUGRAD_CUDA
+    cuda::use_device(device.index);  // the process's GPU: the first CUDA tensor chooses it
     data_ = cuda::allocate(bytes);
 #endif
     return;

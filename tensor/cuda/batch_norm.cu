@@ -164,7 +164,7 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
     const bool need_sums = dgamma.defined() || dbeta.defined() || (dx.defined() && batch_stats);
     Tensor sums;
     if (need_sums) {
-      sums = Tensor::empty({2, C}, DType::f64, Device::cuda());
+      sums = Tensor::empty({2, C}, DType::f64, x.device());
       backward_sums_kernel<T><<<channel_grid(C), kChannelBlock, 0, stream()>>>(
           dy.data<T>(), x.data<T>(), mean.data<T>(), invstd.data<T>(), N, C, hw, sums.data<double>(),
           ptr_or_null<T>(dgamma), ptr_or_null<T>(dbeta));

@@ -107,6 +107,14 @@ __device__ T block_sum(T v, T* shared) {
   return warp_sum(v);
 }
 
+// Records the first out-of-range index a kernel meets (runtime.h, IndexError); the caller skips it.
+__device__ inline void report_index_error(IndexError* e, IndexOp op, int64_t value, int64_t position, int64_t bound) {
+  if (atomicCAS(&e->op, 0, static_cast<int>(op)) != 0) return;
+  e->value = value;
+  e->position = position;
+  e->bound = bound;
+}
+
 // Raw device pointer of a tensor, or nullptr when it is undefined (optional operands).
 template <class T>
 T* ptr_or_null(const Tensor& t) {

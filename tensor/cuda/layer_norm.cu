@@ -139,7 +139,7 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
     if (!dgamma.defined() && !dbeta.defined()) return;
     const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
     TG_CHECK(chunks <= 65535, "layer_norm_backward: ", rows, " rows are too many for one launch");
-    Tensor sums = Tensor::empty({2, cols}, DType::f64, Device::cuda());
+    Tensor sums = Tensor::empty({2, cols}, DType::f64, x.device());
     TG_CUDA_CHECK(cudaMemsetAsync(sums.raw(), 0, sums.nbytes(), stream()), "layer_norm_backward ", x.str());
     const dim3 grid(static_cast<unsigned>((cols + kBlock - 1) / kBlock), static_cast<unsigned>(chunks));
     layer_norm_column_sums_kernel<T><<<grid, kBlock, 0, stream()>>>(dy.data<T>(), x.data<T>(), saved_mean.data<T>(),

@@ -2,6 +2,7 @@
 // driver or GPU), the compute and copy streams, the cuBLAS/cuDNN handles, the caching device and
 // pinned host allocators, copies and events.
 // All state lives in leaked singletons, so tensors destroyed during static destruction still find it.
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,49 @@ const DeviceInfo& device_info() {
 int device_count() { return device_info().count; }
 std::string no_device_reason() { return device_info().reason; }
 
+namespace {
+std::atomic<int> g_device{-1};      // the process's GPU; -1 until chosen
+thread_local int t_bound_device = -1;  // the device this thread has been cudaSetDevice'd to
+
+void require_device(const char* what) {
+  TG_CHECK(device_count() > 0, what, ": no usable CUDA device (", no_device_reason(), ")");
+}
+
+// Chooses `index` as the process's GPU, or checks that it is the one chosen.
+void choose_device(int index) {
+  int chosen = -1;
+  if (g_device.compare_exchange_strong(chosen, index) || chosen == index) return;
+  TG_FAIL("cuda:", index, " was asked for, but this process already uses cuda:", chosen,
+          "; taugrad runs one GPU per process: start one process per GPU (--device cuda:N in each)");
+}
+
+// Makes the process's GPU current on the calling thread (choosing cuda:0 if none was chosen yet).
+void bind_thread(const char* what) {
+  int d = g_device.load();
+  if (d < 0) {
+    require_device(what);
+    choose_device(0);
+    d = g_device.load();
+  }
+  if (t_bound_device == d) return;
+  TG_CUDA_CHECK(cudaSetDevice(d), what, ": cudaSetDevice(", d, ")");
+  t_bound_device = d;
+}
+}  // namespace
+
+void use_device(int index) {
+  require_device("cuda::use_device");
+  TG_CHECK(index >= 0 && index < device_count(), "cuda:", index, " was asked for, but this machine has ",
+           device_count(), " CUDA device(s): cuda:0 to cuda:", device_count() - 1);
+  choose_device(index);
+  bind_thread("cuda::use_device");
+}
+
+int current_device() {
+  const int d = g_device.load();
+  return d < 0 ? 0 : d;
+}
+
 // ---- stream and library handles --------------------------------------------------------------
 
 namespace {
@@ -56,31 +100,31 @@ Context& context() {
   static Context* c = new Context();  // leaked on purpose: outlives static tensors
   return *c;
 }
-void require_device(const char* what) {
-  TG_CHECK(device_count() > 0, what, ": no usable CUDA device (", no_device_reason(), ")");
+// The context of the process's GPU, with the calling thread bound to that GPU.
+Context& bound_context(const char* what) {
+  bind_thread(what);
+  return context();
 }
 }  // namespace
 
 cudaStream_t stream() {
-  Context& c = context();
+  Context& c = bound_context("cuda::stream");
   std::call_once(c.stream_once, [&] {
-    require_device("cuda::stream");
     TG_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "creating the CUDA stream");
   });
   return c.stream;
 }
 
 cudaStream_t copy_stream() {
-  Context& c = context();
+  Context& c = bound_context("cuda::copy_stream");
   std::call_once(c.copy_stream_once, [&] {
-    require_device("cuda::copy_stream");
     TG_CUDA_CHECK(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking), "creating the CUDA copy stream");
   });
   return c.copy_stream;
 }
 
 cublasHandle_t cublas() {
-  Context& c = context();
+  Context& c = bound_context("cuda::cublas");
   std::call_once(c.cublas_once, [&] {
     TG_CUBLAS_CHECK(cublasCreate(&c.cublas), "creating the cuBLAS handle");
     TG_CUBLAS_CHECK(cublasSetStream(c.cublas, stream()), "cublasSetStream");
@@ -89,7 +133,7 @@ cublasHandle_t cublas() {
 }
 
 cudnnHandle_t cudnn() {
-  Context& c = context();
+  Context& c = bound_context("cuda::cudnn");
   std::call_once(c.cudnn_once, [&] {
     TG_CUDNN_CHECK(cudnnCreate(&c.cudnn), "creating the cuDNN handle");
     TG_CUDNN_CHECK(cudnnSetStream(c.cudnn, stream()), "cudnnSetStream");
@@ -99,6 +143,39 @@ cudnnHandle_t cudnn() {
 
 void synchronize() {
   TG_CUDA_CHECK(cudaStreamSynchronize(stream()), "synchronize (an earlier kernel may have failed)");
+  check_index_error();
+}
+
+// ---- out-of-range indices found on the GPU -------------------------------------------------------
+
+namespace {
+IndexError* g_index_error = nullptr;  // mapped pinned memory: the host and device address (UVA)
+std::once_flag g_index_error_once;
+}  // namespace
+
+IndexError* index_error_record() {
+  std::call_once(g_index_error_once, [] {
+    bind_thread("cuda::index_error_record");
+    void* p = nullptr;
+    TG_CUDA_CHECK(cudaHostAlloc(&p, sizeof(IndexError), cudaHostAllocMapped | cudaHostAllocPortable),
+                  "allocating the index error record");
+    g_index_error = static_cast<IndexError*>(p);
+    *g_index_error = IndexError{};
+  });
+  return g_index_error;
+}
+
+void check_index_error() {
+  IndexError* e = g_index_error;
+  if (e == nullptr || e->op == 0) return;
+  const IndexError found = *e;
+  e->op = 0;
+  static const char* const what[] = {"", "cross_entropy: label", "index_select: index", "index_add: index",
+                                     "gather: index", "scatter_add: index", "one_hot: label"};
+  const bool label = found.op == static_cast<int>(IndexOp::cross_entropy);
+  TG_FAIL(what[found.op], " ", found.value, label ? " at index " : " at position ", found.position,
+          " is out of range [0, ", found.bound, ") (found on the GPU, reported at this synchronization; the ",
+          "element was skipped)");
 }
 
 bool allow_tf32() { return context().tf32; }
@@ -175,7 +252,7 @@ size_t round_size(size_t bytes) {
 }  // namespace
 
 void* allocate(size_t bytes) {
-  require_device("cuda::allocate");
+  bind_thread("cuda::allocate");
   const size_t size = round_size(bytes);
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
@@ -231,6 +308,11 @@ Allocator& pinned_allocator() {
 
 void* allocate_pinned(size_t bytes) {
   if (device_count() == 0) return nullptr;
+  try {
+    bind_thread("cuda::allocate_pinned");  // the loader's worker threads pin on the process's GPU too
+  } catch (const Error&) {
+    return nullptr;
+  }
   const size_t size = round_size(bytes);
   Allocator& a = pinned_allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
@@ -300,6 +382,7 @@ void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes
 // ---- events and asynchronous copies ------------------------------------------------------------
 
 cudaEvent_t record_event(cudaStream_t s) {
+  bind_thread("cuda::record_event");
   cudaEvent_t e = nullptr;
   TG_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
   TG_CUDA_CHECK(cudaEventRecord(e, s), "recording an event");

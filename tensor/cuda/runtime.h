@@ -18,6 +18,14 @@ namespace tg::cuda {
 int device_count();              // 0 when there is no driver or no GPU; never throws; cached
 std::string no_device_reason();  // why device_count() is 0 (the CUDA error string), else ""
 
+// The GPU of this process. The first CUDA tensor (Storage calls use_device with its Device's index)
+// chooses it, cuda:0 when a stream or handle is asked for first; everything in this file (streams,
+// handles, allocators, copies, events) then lives on it, and every thread that calls in here is bound
+// to it (cudaSetDevice) before its first CUDA call. One GPU per process: use_device with another index
+// throws, naming both (run one process per GPU).
+void use_device(int index);
+int current_device();
+
 // Caching allocator: freed blocks go to free lists by rounded size and are reused, so a training
 // step that repeats its shapes calls cudaMalloc only in its first iteration. Thread-safe.
 void* allocate(size_t bytes);
@@ -61,7 +69,24 @@ void copy_to_device_async(void* dst, const void* src, size_t bytes, cudaStream_t
 cudaStream_t stream();
 cublasHandle_t cublas();
 cudnnHandle_t cudnn();
-void synchronize();  // waits for the stream; throws if a kernel failed
+void synchronize();  // waits for the stream; throws if a kernel failed or found a bad index
+
+// Out-of-range labels and indices met by kernels (cross_entropy, index_select, index_add, gather,
+// scatter_add, one_hot). The CPU checks them before it runs the op; on the GPU that check would copy
+// the labels to the host and wait for them every training step (DESIGN.md §6). Instead a kernel that
+// meets one skips that element (no out-of-bounds access) and records the first it meets in one
+// IndexError in mapped pinned memory, which the GPU writes and the host reads without a copy. The
+// next synchronize() (also inside every copy to the host, such as item()) then throws the CPU's error
+// ("cross_entropy: label 12 at index 3 is out of range [0, 10)") and clears the record. So the
+// error comes at the next sync point (in training: the loss read, at most a second later), the ops
+// queued meanwhile have run with the element skipped, and no synchronization is added.
+enum class IndexOp : int { none = 0, cross_entropy, index_select, index_add, gather, scatter_add, one_hot };
+struct IndexError {
+  int op;  // an IndexOp; none until a kernel records one
+  long long value, position, bound;
+};
+IndexError* index_error_record();  // its device address, for kernels' functors
+void check_index_error();          // throws (and clears) a recorded error; call after a synchronization
 
 // TF32 for float32 GEMM and convolution (on by default, as in training); tests turn it off to
 // compare with the CPU at float32 tolerance.

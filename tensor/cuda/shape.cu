@@ -46,16 +46,20 @@ struct SliceFn {
 };
 
 // x [outer, xn, inner], y [outer, K, inner]: y[o, k, i] = x[o, index[k], i].
+// An index outside [0, xn) is reported (runtime.h, IndexError) and gives 0.
 template <class T>
 struct IndexSelectFn {
   const T* x;
   const int64_t* index;
   T* y;
   int64_t xn, K, inner;
+  IndexError* err;
   __device__ void operator()(int64_t i) const {
     const int64_t in = i % inner, k = (i / inner) % K, o = i / (inner * K);
     const int64_t src = index[k];
-    y[i] = (src >= 0 && src < xn) ? x[(o * xn + src) * inner + in] : T(0);
+    const bool ok = src >= 0 && src < xn;
+    if (!ok) report_index_error(err, IndexOp::index_select, src, k, xn);
+    y[i] = ok ? x[(o * xn + src) * inner + in] : T(0);
   }
 };
 
@@ -65,23 +69,32 @@ struct IndexAddFn {
   const int64_t* index;
   T* dx;
   int64_t xn, K, inner;
+  IndexError* err;
   __device__ void operator()(int64_t i) const {
     const int64_t in = i % inner, k = (i / inner) % K, o = i / (inner * K);
     const int64_t dst = index[k];
-    if (dst >= 0 && dst < xn) atomicAdd(dx + (o * xn + dst) * inner + in, dy[i]);
+    if (dst >= 0 && dst < xn) {
+      atomicAdd(dx + (o * xn + dst) * inner + in, dy[i]);
+    } else {
+      report_index_error(err, IndexOp::index_add, dst, k, xn);
+    }
   }
 };
 
-// x [rows, C], index [rows, K]: y[r, k] = x[r, index[r, k]].
+// x [rows, C], index [rows, K]: y[r, k] = x[r, index[r, k]]. An index outside [0, C) is reported
+// and gives 0.
 template <class T>
 struct GatherFn {
   const T* x;
   const int64_t* index;
   T* y;
   int64_t C, K;
+  IndexError* err;
   __device__ void operator()(int64_t i) const {
     const int64_t c = index[i];
-    y[i] = (c >= 0 && c < C) ? x[(i / K) * C + c] : T(0);
+    const bool ok = c >= 0 && c < C;
+    if (!ok) report_index_error(err, IndexOp::gather, c, i, C);
+    y[i] = ok ? x[(i / K) * C + c] : T(0);
   }
 };
 
@@ -91,18 +104,29 @@ struct ScatterAddFn {
   const int64_t* index;
   T* dx;
   int64_t C, K;
+  IndexError* err;
   __device__ void operator()(int64_t i) const {
     const int64_t c = index[i];
-    if (c >= 0 && c < C) atomicAdd(dx + (i / K) * C + c, dy[i]);
+    if (c >= 0 && c < C) {
+      atomicAdd(dx + (i / K) * C + c, dy[i]);
+    } else {
+      report_index_error(err, IndexOp::scatter_add, c, i, C);
+    }
   }
 };
 
+// A label outside [0, C) is reported and gives a row of zeros.
 template <class T>
 struct OneHotFn {
   const int64_t* labels;
   T* y;
   int64_t C;
-  __device__ void operator()(int64_t i) const { y[i] = labels[i / C] == i % C ? T(1) : T(0); }
+  IndexError* err;
+  __device__ void operator()(int64_t i) const {
+    const int64_t label = labels[i / C];
+    if (i % C == 0 && (label < 0 || label >= C)) report_index_error(err, IndexOp::one_hot, label, i / C, C);
+    y[i] = label == i % C ? T(1) : T(0);
+  }
 };
 
 }  // namespace
@@ -164,7 +188,8 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& y) 
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(),
-               IndexSelectFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(dim), index.numel(), inner},
+               IndexSelectFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(dim), index.numel(), inner,
+                                index_error_record()},
                "index_select", x.shape());
   });
 }
@@ -176,7 +201,8 @@ void index_add(const Tensor& dy, int64_t dim, const Tensor& index, Tensor& dx) {
   visit_floating(dy.dtype(), "index_add", [&](auto zero) {
     using T = decltype(zero);
     launch_map(dy.numel(),
-               IndexAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(dim), index.numel(), inner},
+               IndexAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(dim), index.numel(), inner,
+                             index_error_record()},
                "index_add", dx.shape());
   });
 }
@@ -184,7 +210,7 @@ void index_add(const Tensor& dy, int64_t dim, const Tensor& index, Tensor& dx) {
 void gather(const Tensor& x, const Tensor& index, Tensor& y) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    launch_map(y.numel(), GatherFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(-1), index.size(-1)},
+    launch_map(y.numel(), GatherFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(-1), index.size(-1), index_error_record()},
                "gather", x.shape());
   });
 }
@@ -194,7 +220,8 @@ void scatter_add(const Tensor& dy, const Tensor& index, Tensor& dx) {
   visit_floating(dy.dtype(), "scatter_add", [&](auto zero) {
     using T = decltype(zero);
     launch_map(dy.numel(),
-               ScatterAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(-1), index.size(-1)},
+               ScatterAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(-1), index.size(-1),
+                               index_error_record()},
                "scatter_add", dx.shape());
   });
 }
@@ -202,7 +229,7 @@ void scatter_add(const Tensor& dy, const Tensor& index, Tensor& dx) {
 void one_hot(const Tensor& labels, Tensor& y) {
   visit_dtype(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    launch_map(y.numel(), OneHotFn<T>{labels.data<int64_t>(), y.data<T>(), y.size(-1)}, "one_hot", y.shape());
+    launch_map(y.numel(), OneHotFn<T>{labels.data<int64_t>(), y.data<T>(), y.size(-1), index_error_record()}, "one_hot", y.shape());
   });
 }
 

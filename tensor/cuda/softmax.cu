@@ -89,7 +89,7 @@ __global__ void softmax_backward_kernel(const T* dy, const T* y, T* dx, int64_t 
 // probs = softmax(u).
 template <class T>
 __global__ void cross_entropy_forward_kernel(const T* logits, const int64_t* labels, int64_t rows, int64_t cols,
-                                             double inv_tau, double smoothing, T* losses, T* probs) {
+                                             double inv_tau, double smoothing, T* losses, T* probs, IndexError* err) {
   const int64_t r = warp_row();
   if (r >= rows) return;
   const T* zr = logits + r * cols;
@@ -105,7 +105,8 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const int64_t* lab
   usum = warp_sum(usum);
   if (threadIdx.x % kWarp == 0) {
     const int64_t y = labels[r];
-    if (y < 0 || y >= cols) {
+    if (y < 0 || y >= cols) {  // reported (runtime.h, IndexError); the loss is NaN
+      report_index_error(err, IndexOp::cross_entropy, y, r, cols);
       losses[r] = static_cast<T>(NAN);
       return;
     }
@@ -175,7 +176,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double ta
     using T = decltype(zero);
     cross_entropy_forward_kernel<T><<<row_grid(rows), kRowsPerBlock * kWarp, 0, stream()>>>(
         logits.data<T>(), labels.data<int64_t>(), rows, cols, 1.0 / tau, label_smoothing, losses.data<T>(),
-        probs.data<T>());
+        probs.data<T>(), index_error_record());
     TG_CUDA_LAUNCH_CHECK("cross_entropy_forward ", logits.str(), " tau ", tau);
   });
 }
