@@ -45,12 +45,15 @@ TEST_CASE("fuzz: every seed and regression input parses or fails with a clean tg
       for (const auto& e : fs::directory_iterator(dir)) {
         if (!e.is_regular_file()) continue;
         seeds += std::string(folder) == "corpus";
-        std::vector<uint8_t> bytes = file_bytes(e.path());
+        const std::vector<uint8_t> bytes = file_bytes(e.path());
         CAPTURE(e.path().string());
-        try {
-          target.run(bytes);
-        } catch (const Error&) {  // a clean rejection; any other exception fails the test
-        }
+        auto run = [&] {
+          try {
+            target.run(bytes);
+          } catch (const Error&) {  // a clean rejection; any other exception fails the check
+          }
+        };
+        CHECK_NOTHROW(run());
       }
     }
     CHECK_MESSAGE(seeds > 0, "no seed files in fuzz/corpus/", target.name);
