@@ -1,11 +1,7 @@
 #include "data/npy.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <memory>
 
 #include "tensor/safetensors.h"
 
