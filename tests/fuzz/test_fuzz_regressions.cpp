@@ -93,3 +93,18 @@ TEST_CASE("fuzz: a JSON object of 200,000 keys parses in well under a second") {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CHECK_MESSAGE(seconds < 2.0, "took ", seconds, " s");
 }
+
+TEST_CASE("fuzz: val_annotations.txt names plain files in val/images/, nothing outside it") {
+  const std::vector<std::string> wnids = {"n01", "n02"};
+  CHECK(parse_val_annotations("a.JPEG\tn02\t0\t0\t9\t9\r\n\nb.JPEG\tn01\n", "ann.txt", wnids) ==
+        std::vector<std::pair<std::string, int64_t>>{{"a.JPEG", 1}, {"b.JPEG", 0}});
+  for (const char* line : {"../../etc/passwd\tn01\n", "x/y.JPEG\tn01\n", "..\tn01\n"}) {
+    CAPTURE(line);
+    try {
+      parse_val_annotations(line, "ann.txt", wnids);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("ann.txt, line 1: the file name") != std::string::npos);
+    }
+  }
+}
