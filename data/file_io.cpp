@@ -40,18 +40,18 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> bytes, const std::string& n
     TG_FAIL("file '", name, "': corrupt or truncated gzip data after ", out.size(), " decompressed bytes (", what,
             "; compressed byte offset ", in_at, ")");
   };
-  constexpr size_t kChunk = 1 << 20;
   while (true) {  // one gzip member a turn: gzip files may hold several, concatenated
     while (true) {
-      size_t at = out.size();
-      out.resize(at + kChunk);
+      // Room for as many bytes again as decompressed so far (at least 64 KiB, at most 1 GiB).
+      const size_t at = out.size(), room = std::clamp<size_t>(at, 1 << 16, 1 << 30);
+      out.resize(at + room);
       z.next_in = const_cast<Bytef*>(bytes.data() + in_at);
       z.avail_in = static_cast<uInt>(std::min<size_t>(bytes.size() - in_at, 1u << 30));
       z.next_out = out.data() + at;
-      z.avail_out = kChunk;
+      z.avail_out = static_cast<uInt>(room);
       int rc = inflate(&z, Z_NO_FLUSH);
       in_at = size_t(z.next_in - bytes.data());
-      out.resize(at + kChunk - z.avail_out);
+      out.resize(at + room - z.avail_out);
       if (rc == Z_STREAM_END) break;
       // With fresh room for output, no progress (Z_BUF_ERROR) means the input ran out.
       if (rc == Z_BUF_ERROR) fail("the stream ends early");

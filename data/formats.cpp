@@ -48,8 +48,8 @@ Tensor parse_idx(std::span<const uint8_t> bytes, const std::string& path, uint32
   uint64_t count = 1;
   for (size_t d = 0; d < ndims; ++d) {
     uint32_t s = read_be32(bytes.data() + 4 + 4 * d);
-    TG_CHECK(s > 0 && s < (1u << 28) && count * s < (uint64_t(1) << 40), where(path, 4 + 4 * d),
-             "implausible size ", s, " of dim ", d);
+    TG_CHECK(s > 0 && s < (1u << 28) && count < (uint64_t(1) << 40) / s, where(path, 4 + 4 * d),  // no overflow
+             "implausible size ", s, " of dim ", d, " (dims must be in [1, 2^28), their product below 2^40)");
     shape.push_back(s);
     count *= s;
   }

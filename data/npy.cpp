@@ -1,11 +1,7 @@
 #include "data/npy.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <memory>
 
 #include "tensor/safetensors.h"
 
@@ -58,6 +54,9 @@ class DictParser {
   Shape shape_tuple() {
     expect('(');
     Shape shape;
+    // The product of the non-zero sizes stays within 2^48, so that no product of sizes (the element
+    // count, a row's bytes) overflows, even in a shape with a zero size somewhere.
+    int64_t nonzero = 1;
     while (true) {
       skip_space();
       if (eat(')')) break;
@@ -67,6 +66,8 @@ class DictParser {
         v = v * 10 + (s_[pos_++] - '0');
         if (v > (int64_t(1) << 48)) fail("shape entry too large");
       }
+      if (v != 0 && v > (int64_t(1) << 48) / nonzero) fail("the shape holds over 2^48 elements");
+      if (v != 0) nonzero *= v;
       if (peek() == 'L') ++pos_;  // Python 2 long
       shape.push_back(v);
       if (eat(',')) continue;

@@ -4,6 +4,7 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include "data/tiny_imagenet.h"
 
+#include <cstdio>  // before jpeglib.h, which uses FILE
 #include <jpeglib.h>
 #include <stb_image_write.h>
 
@@ -14,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <system_error>
 #include <thread>
 #include <vector>

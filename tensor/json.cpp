@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 #include "tensor/error.h"
 
@@ -181,13 +182,13 @@ class JsonParser {
       ++pos_;
       skip_space();
       if (peek() == '}') { ++pos_; return v; }
+      std::unordered_set<std::string> keys;  // for the duplicate check, linear in the keys
       while (true) {
         skip_space();
         const size_t key_pos = pos_;
         if (peek() != '"') fail("expected a quoted key");
         std::string key = string_literal();
-        for (const auto& field : v.fields_)
-          if (field.first == key) fail_at(key_pos, "duplicate key \"" + key + "\"");
+        if (!keys.insert(key).second) fail_at(key_pos, "duplicate key \"" + key + "\"");
         skip_space();
         expect(':');
         skip_space();
