@@ -5,7 +5,8 @@
 // iterates are built from signs, step sizes and projections, which both sides compute exactly alike,
 // and every per-example decision (loss increased, best loss improved, misclassified) must agree.
 // scripts/test writes the file to build/apgd_reference.safetensors when PyTorch is installed and points
-// TAUGRAD_APGD_REFERENCE at it; without it this test skips, saying so.
+// TAUGRAD_APGD_REFERENCE at it; without it the comparison is skipped (doctest's skip, counted as
+// skipped) and the availability case says why.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -50,14 +51,17 @@ Agreement compare(const AttackResult& r, const Tensor& ref_x, const Tensor& ref_
 
 }  // namespace
 
-TEST_CASE("apgd reference (tier 3): APGD-CE, APGD-DLR and APGD-T match autoattack's algorithm") {
-  const char* path = reference_path();
-  if (!path) {
-    MESSAGE("tier 3 (APGD) skipped: TAUGRAD_APGD_REFERENCE is not set (scripts/test sets it when PyTorch is "
+TEST_CASE("apgd reference (tier 3): availability") {
+  if (reference_path())
+    MESSAGE("tier 3 (APGD): comparing with ", std::string(reference_path()));
+  else
+    MESSAGE("tier 3 (APGD): skipped, TAUGRAD_APGD_REFERENCE is not set (scripts/test sets it when PyTorch is "
             "installed; or run /usr/bin/python3 tools/apgd_reference.py FILE)");
-    return;
-  }
-  SafetensorsFile ref = load_safetensors(path);
+}
+
+TEST_CASE("apgd reference (tier 3): APGD-CE, APGD-DLR and APGD-T match autoattack's algorithm" *
+          doctest::skip(!reference_path())) {
+  SafetensorsFile ref = load_safetensors(reference_path());
   const Tensor& y = ref.at("y");
   const double eps = ref.at("eps").item();
   const int n_iter = static_cast<int>(ref.at("n_iter").to(DType::f64).item());
@@ -97,9 +101,10 @@ TEST_CASE("apgd reference (tier 3): APGD-CE, APGD-DLR and APGD-T match autoattac
       } else {
         // float32: the two sides sum in different orders (Eigen vs PyTorch's GEMM), so a gradient entry
         // near 0 can change sign or a near-tie loss comparison flip, sending an example on another
-        // path late in the run (measured: 3-6 of 64 examples, by <= 5.3e-4); the outcome must agree.
-        CHECK(a.fooled_mismatches <= 2);
-        CHECK(a.x_mismatches <= 16);
+        // path late in the run (measured: 3-6 of 64 examples, by <= 5.3e-4, and no outcome differed;
+        // docs/TESTING.md). The outcome may differ for one example at most, the path for 8.
+        CHECK(a.fooled_mismatches <= 1);
+        CHECK(a.x_mismatches <= 8);
       }
     }
   }

@@ -1,6 +1,7 @@
 // Tier 3 (DESIGN.md §5): whole models against PyTorch on the same weights and inputs. The reference
 // file comes from tools/make_reference.py (scripts/test writes it to build/reference.safetensors when
-// PyTorch is installed, and points TAUGRAD_REFERENCE at it); without it these tests skip, saying so.
+// PyTorch is installed, and points TAUGRAD_REFERENCE at it); without it the comparison is skipped
+// (doctest's skip, counted as skipped) and the availability case says why.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -19,6 +20,10 @@ const char* reference_path() {
   const char* p = std::getenv("TAUGRAD_REFERENCE");
   return p && *p ? p : nullptr;
 }
+
+// Limits, about 10x the largest errors measured against the float64 reference (docs/TESTING.md:
+// logits 9.8e-7, loss 9.8e-8, input gradients 1.3e-6, parameter gradients 9.9e-7).
+constexpr double kLogitsLimit = 1e-5, kLossLimit = 1e-6, kGradLimit = 1.5e-5;
 
 // max |a - b| / max |b|: the error relative to the reference's scale.
 double relative_error(const Tensor& a, const Tensor& b) {
@@ -48,9 +53,9 @@ void check_model(const SafetensorsFile& ref, const std::string& name, int64_t im
     double e_loss = relative_error(loss.data().reshape({1}), ref.at(name + ".loss_tau" + t));
     double e_grad = relative_error(xv.grad(), ref.at(name + ".input_grad_tau" + t));
     MESSAGE(name, " tau=", t, ": logits rel err ", e_logits, ", loss ", e_loss, ", input grad ", e_grad);
-    CHECK(e_logits <= 1e-4);
-    CHECK(e_loss <= 1e-4);
-    CHECK(e_grad <= 1e-3);
+    CHECK(e_logits <= kLogitsLimit);
+    CHECK(e_loss <= kLossLimit);
+    CHECK(e_grad <= kGradLimit);
     if (tau == 1.0) {
       auto params = model->named_parameters();
       for (const auto& p : param_grads) {
@@ -60,7 +65,7 @@ void check_model(const SafetensorsFile& ref, const std::string& name, int64_t im
         REQUIRE_MESSAGE(v, "no parameter ", p);
         double e = relative_error(v->grad(), ref.at(name + ".grad." + p));
         MESSAGE(name, " grad ", p, ": rel err ", e);
-        CHECK(e <= 1e-3);
+        CHECK(e <= kGradLimit);
       }
     }
   }
@@ -68,14 +73,16 @@ void check_model(const SafetensorsFile& ref, const std::string& name, int64_t im
 
 }  // namespace
 
-TEST_CASE("reference (tier 3): ResNet50-cifar and ViT-S/16 match PyTorch") {
-  const char* path = reference_path();
-  if (!path) {
-    MESSAGE("tier 3 skipped: TAUGRAD_REFERENCE is not set (scripts/test sets it when PyTorch is installed; "
-            "or run /usr/bin/python3 tools/make_reference.py FILE)");
-    return;
-  }
-  SafetensorsFile ref = load_safetensors(path);
+TEST_CASE("reference (tier 3): availability") {
+  if (reference_path())
+    MESSAGE("tier 3 (models): comparing with ", std::string(reference_path()));
+  else
+    MESSAGE("tier 3 (models): skipped, TAUGRAD_REFERENCE is not set (scripts/test sets it when PyTorch is "
+            "installed; or run /usr/bin/python3 tools/make_reference.py FILE)");
+}
+
+TEST_CASE("reference (tier 3): ResNet50-cifar and ViT-S/16 match PyTorch" * doctest::skip(!reference_path())) {
+  SafetensorsFile ref = load_safetensors(reference_path());
   SUBCASE("resnet50_cifar") {
     check_model(ref, "resnet50_cifar", 0, {"conv1.weight", "layer4.2.conv3.weight", "fc.weight"});
   }

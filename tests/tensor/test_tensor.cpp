@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "tensor/host_allocator.h"
 #include "tensor/ops.h"
 #include "tensor/tensor.h"
@@ -65,3 +69,29 @@ TEST_CASE("host allocator: large blocks are reused, small ones are not cached") 
   CHECK(host::cached_bytes() == 0);
   CHECK(reinterpret_cast<uintptr_t>(Tensor::empty({3}, DType::u8).raw()) % 64 == 0);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+// scripts/test --sanitize: the cache must not hide a use after free (a cached block stays poisoned
+// until it is handed out again), nor the rounding an overflow (the slack past the bytes asked for).
+TEST_CASE("host allocator: under AddressSanitizer, cached blocks and rounding slack are poisoned") {
+  host::release_cache();
+  for (size_t bytes : {size_t{100}, size_t{100003}}) {  // a malloc'd block, a cached one
+    CAPTURE(bytes);
+    char* p = static_cast<char*>(host::allocate(bytes));
+    CHECK_FALSE(__asan_address_is_poisoned(p));
+    CHECK_FALSE(__asan_address_is_poisoned(p + bytes - 1));
+    CHECK(__asan_address_is_poisoned(p + bytes));
+    host::deallocate(p, bytes);
+  }
+  char* p = static_cast<char*>(host::allocate(100003));
+  host::deallocate(p, 100003);
+  CHECK(__asan_address_is_poisoned(p));
+  CHECK(__asan_address_is_poisoned(p + 50000));
+  char* again = static_cast<char*>(host::allocate(100001));  // the same rounded size: the same block
+  REQUIRE(again == p);
+  CHECK_FALSE(__asan_address_is_poisoned(again + 100000));
+  CHECK(__asan_address_is_poisoned(again + 100001));
+  host::deallocate(again, 100001);
+  host::release_cache();
+}
+#endif
