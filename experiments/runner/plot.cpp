@@ -755,7 +755,14 @@ class PanelPainter {
     double xa = INFINITY, xb = -INFINITY, ya = INFINITY, yb = -INFINITY;
     for (Pt q : poly) xa = std::min(xa, q.x), xb = std::max(xb, q.x), ya = std::min(ya, q.y), yb = std::max(yb, q.y);
     for (double y = ya; y <= yb; y += 4)
-      for (double x = xa; x <= xb; x += 4) occupied_.push_back({x, y});
+      for (double x = xa; x <= xb; x += 4) {
+        bool inside = false;  // even-odd rule
+        for (size_t i = 0, j = poly.size() - 1; i < poly.size(); j = i++)
+          if ((poly[i].y > y) != (poly[j].y > y) &&
+              x < poly[i].x + (y - poly[i].y) / (poly[j].y - poly[i].y) * (poly[j].x - poly[i].x))
+            inside = !inside;
+        if (inside) occupied_.push_back({x, y});
+      }
   }
 
   Surface& s_;

@@ -5,6 +5,7 @@
 // XML with one path per series; bad input rejected.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -253,6 +254,29 @@ TEST_CASE("plot: the legend names each series and stays off the data") {
   p.series[0].name = p.series[1].name = "";
   render_figure(one_panel(p), &axes);
   CHECK(axes[0].legend_width == 0);
+}
+
+TEST_CASE("plot: the legend stays off shaded bands, not just off their bounding boxes") {
+  // As in Fig. 4 at lr 0.01: a flat band along the top, a falling band from top left to bottom right;
+  // only the bottom left is free.
+  Panel p;
+  p.series = {{.name = "τ = 50", .x = {1, 2, 3}, .y = {88, 88, 88}, .low = {84, 84, 84}, .high = {91, 91, 91}},
+              {.name = "τ = 0.5", .x = {1, 2, 3}, .y = {80, 62, 50}, .low = {75, 54, 40}, .high = {86, 80, 62}}};
+  std::vector<Axes> axes;
+  render_figure(one_panel(p), &axes);
+  const Axes& a = axes[0];
+  REQUIRE(a.legend_width > 0);
+  auto data_x = [&](double px) { return a.x_lo + (px - a.left) / a.width * (a.x_hi - a.x_lo); };
+  auto data_y = [&](double py) { return a.y_lo + (a.top + a.height - py) / a.height * (a.y_hi - a.y_lo); };
+  const double top = data_y(a.legend_top), bottom = data_y(a.legend_top + a.legend_height);
+  for (double px = a.legend_left; px <= a.legend_left + a.legend_width; px += 1) {
+    const double x = std::clamp(data_x(px), 1.0, 3.0), t = x <= 2 ? x - 1 : x - 2;
+    for (const Series& s : p.series) {
+      const size_t i = x <= 2 ? 0 : 1;
+      const double low = s.low[i] + t * (s.low[i + 1] - s.low[i]), high = s.high[i] + t * (s.high[i + 1] - s.high[i]);
+      CHECK((bottom > high || top < low));  // the legend's rows miss the band at this column
+    }
+  }
 }
 
 TEST_CASE("plot: a log axis has its major ticks at decades, minor ticks between, labels at decades") {
