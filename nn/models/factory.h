@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/models/cnn.h"
 #include "nn/models/resnet.h"
 #include "nn/models/vit.h"
 
@@ -12,7 +13,7 @@ namespace tg::nn {
 // The names create_model accepts, with a one-line description each (for --help).
 std::vector<std::pair<std::string, std::string>> model_names();
 
-// name: resnet18|resnet34|resnet50 (imagenet stem) or with "_cifar" (cifar stem), resnet20,
+// name: resnet18|resnet34|resnet50 (imagenet stem) or with "_cifar" (cifar stem), resnet20, cnn_small,
 // vit_small_patch16_224, vit_tiny_patch16_224, vit_small_patch4_32, vit_tiny_patch4_32.
 // image_size: ViTs are built for it (0: the name's size); ResNets take any size.
 // dataset: the Normalize statistics (dataset_stats names); "" = none (mean 0, std 1).
