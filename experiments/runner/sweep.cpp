@@ -8,6 +8,7 @@
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/verdict.h"
 #include "tensor/error.h"
 
 namespace tg::runner {
@@ -69,6 +70,30 @@ void write_plot(const std::string& path, const std::vector<std::string>& columns
   write_plot_png(path, panels, 4);
 }
 
+// Robust accuracy against eps, every row's curves: eps_sweep.csv (one line a point) and eps_sweep.png
+// (one panel, a line per row and attack).
+struct SweepRow {
+  std::string label;  // "tau 50", "tau 50 seed 1", "PGD-AT"
+  std::vector<SweepCurve> curves;
+};
+
+void write_eps_sweep(const std::string& dir, const std::vector<SweepRow>& rows) {
+  std::vector<std::vector<std::string>> lines;
+  Panel p{"robust accuracy against eps", "eps (1/255)", "robust accuracy %", {}, false};
+  for (const auto& row : rows) {
+    for (const auto& curve : row.curves) {
+      Series series{row.label + " " + attack_title(curve.attack), {}, {}};
+      for (const auto& [eps, acc] : curve.points) {
+        lines.push_back({row.label, curve.attack, number_text(eps), fixed(acc, 2)});
+        series.x.push_back(eps), series.y.push_back(acc);
+      }
+      p.series.push_back(series);
+    }
+  }
+  write_file_atomic(dir + "/eps_sweep.csv", csv_table({"row", "attack", "eps_255", "robust %"}, lines));
+  write_plot_png(dir + "/eps_sweep.png", {p}, 1, 640, 420);
+}
+
 // One row of the table: a training temperature, or the PGD-AT baseline.
 struct RowSpec {
   std::string label;
@@ -107,12 +132,13 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   std::vector<CorruptedSet> corrupted;
   bool corrupted_built = false;
 
-  const std::vector<std::string> columns = table_columns(e);
+  const std::vector<std::string> columns = table_columns(e), plotted = table_columns(e, true);
   std::vector<std::string> header = {"tau"};
   if (o.seeds.size() > 1) header.push_back("seed");
   header.insert(header.end(), columns.begin(), columns.end());
   std::vector<std::vector<std::string>> rows;
   std::vector<std::vector<std::pair<double, std::vector<double>>>> per_seed(o.seeds.size());
+  std::vector<SweepRow> sweep_rows;
   const int64_t total = static_cast<int64_t>(specs.size() * o.seeds.size());
   int64_t index = 0;
   for (const RowSpec& spec : specs) {
@@ -144,7 +170,13 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
       rows.push_back(row);
       if (!spec.baseline) per_seed[s].emplace_back(spec.tau, table_values(ev, ec));  // the plot's x is tau
       write_table(dir, header, rows);
-      write_plot(dir + "/table.png", columns, o.seeds, per_seed);
+      write_plot(dir + "/table.png", plotted, o.seeds, per_seed);
+      if (!ev.sweeps.empty()) {
+        std::string label = (spec.baseline ? "" : "tau ") + spec.label;
+        if (o.seeds.size() > 1) label += " seed " + number_text(o.seeds[s]);
+        sweep_rows.push_back({label, ev.sweeps});
+        write_eps_sweep(dir, sweep_rows);
+      }
     }
   }
   write_table(dir, header, rows);
@@ -153,7 +185,9 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   std::printf("Evaluated at tau = 1 on %s (%s); attacks at eps %g/255 on %s test images; wall time %s.\n",
               t.dataset.c_str(), t.model.c_str(), e.eps,
               e.attack_subset > 0 ? std::to_string(e.attack_subset).c_str() : "all", format_duration(seconds).c_str());
-  std::printf("Wrote %s/table.md, table.csv and table.png.\n", dir.c_str());
+  std::printf("%s\n", verdict_rule_text().c_str());
+  std::printf("Wrote %s/table.md, table.csv and table.png%s.\n", dir.c_str(),
+              sweep_rows.empty() ? "" : ", eps_sweep.csv and eps_sweep.png");
   return 0;
 }
 
