@@ -23,6 +23,19 @@ void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t) {
   if (!given("epochs") && !quick) t.epochs = 200;
 }
 
+void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig& e) {
+  if (!quick) return resnet_profile(false, given, t);
+  if (!given("dataset")) t.dataset = "fashion-mnist";
+  if (!given("model")) t.model = "cnn_small";
+  if (!given("taus")) o.taus = {1, 50};
+  if (!given("optimizer")) t.optimizer = "adam";
+  if (!given("lr")) t.lr = 0.002;
+  if (!given("weight-decay")) t.weight_decay = 0;
+  if (!given("epochs")) t.epochs = 2;
+  if (!given("attack-subset")) e.attack_subset = 500;
+  if (!given("sweep-eps")) e.sweep_eps = {0, 2, 4, 8, 16};
+}
+
 namespace {
 
 std::string number_text(double v) {

@@ -50,6 +50,13 @@ struct SweepBinary {
 // (paper), or ResNet-20 on Fashion-MNIST (quick); table1 and table3 start from it.
 void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
 
+// Table I's recipe for every flag not given: resnet_profile's model and data (paper), or the quickstart's
+// (quick): cnn_small on all of Fashion-MNIST, the same Adam recipe for every tau (Adam's step does not
+// shrink with the 1/tau in CE(z / tau, y)'s gradient, SGD's does), tau 1 and 50, the whole test set
+// for clean accuracy and a subset for the attacks and the eps sweeps. table1 and the figure
+// commands start from it, so they share the runs.
+void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig& e);
+
 // Parses argv, runs the sweep and returns the exit status: 0, or 2 after printing a tg::Error as
 // "<name>: error: ...". `--help` prints the flags and returns 0.
 int sweep_main(const SweepBinary& binary, int argc, char** argv);

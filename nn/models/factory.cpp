@@ -16,7 +16,7 @@ std::vector<std::pair<std::string, std::string>> model_names() {
       {"resnet34_cifar", "ResNet-34, cifar stem"},
       {"resnet50_cifar", "ResNet-50, cifar stem, 23.5M params at 10 classes"},
       {"resnet20", "ResNet-20 (He et al. 2016, option-A shortcuts), 0.27M params, for quick CPU runs"},
-      {"cnn_small", "3 conv-BN-ReLU stages (32/64/128) + global pool + Linear, 94k params, the quickstart's model"},
+      {"cnn_small", "4 conv-BN-ReLU stages (32/64/128/256) + global pool + Linear, 0.39M params, the quickstart's model"},
       {"vit_small_patch16_224", "ViT-S/16 (dim 384, depth 12, 6 heads), 22.1M params at 1000 classes"},
       {"vit_tiny_patch16_224", "ViT-Ti/16 (dim 192, depth 12, 3 heads)"},
       {"vit_small_patch4_32", "ViT-S with 4x4 patches for 32x32 inputs (from scratch)"},
@@ -48,7 +48,7 @@ std::shared_ptr<Module> create_model(const std::string& name, int64_t num_classe
   if (name == "resnet34_cifar") return resnet(resnet34_config(cf));
   if (name == "resnet50_cifar") return resnet(resnet50_config(cf));
   if (name == "resnet20") return resnet(resnet20_config());
-  if (name == "cnn_small") return std::make_shared<SmallCnn>(CnnConfig{{32, 64, 128}, num_classes, in_channels, stats}, gen);
+  if (name == "cnn_small") return std::make_shared<SmallCnn>(CnnConfig{{32, 64, 128, 256}, num_classes, in_channels, stats}, gen);
   if (name == "vit_small_patch16_224") return vit(vit_small_config(16, 224));
   if (name == "vit_tiny_patch16_224") return vit(vit_tiny_config(16, 224));
   if (name == "vit_small_patch4_32") return vit(vit_small_config(4, 32));
