@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       verdict_rule_text() + "\nExample: table1 --profile quick";
   b.paper = "ResNet-50 on CIFAR-10, 200 epochs, full attacks";
   b.quick = "Fashion-MNIST (all 60,000 training and 10,000 test images), cnn_small, tau 1,50, Adam lr 0.002 "
-            "without weight decay, 2 epochs; attacks on 500 test images, eps sweep 0,2,4,8,16 /255";
+            "without weight decay, 2 epochs; attacks on 200 test images, eps sweep 0,4,8,16 /255";
   b.apply_profile = [](bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t, EvalConfig& e) {
     table1_profile(quick, given, o, t, e);
   };
