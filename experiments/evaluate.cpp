@@ -34,9 +34,9 @@ void print(const Evaluation& e, const EvalConfig& c) {
   std::printf("\nclean on %lld test images; attacks and diagnostics on %lld (clean there %.2f%%); eps %g/255; "
               "calibration: T fitted on the even-indexed test images, ECE/NLL on the odd-indexed ones\n",
               static_cast<long long>(e.test_count), static_cast<long long>(e.attack_count), e.clean_subset, c.eps);
-  if (!e.sweep.empty()) {
-    std::printf("eps sweep (%s):", attack_title(c.sweep_attack).c_str());
-    for (const auto& [eps, acc] : e.sweep) std::printf("  %g/255: %.2f%%", eps, acc);
+  for (const auto& curve : e.sweeps) {
+    std::printf("eps sweep (%s):", attack_title(curve.attack).c_str());
+    for (const auto& [eps, acc] : curve.points) std::printf("  %g/255: %.2f%%", eps, acc);
     std::printf("\n");
   }
 }

@@ -12,6 +12,7 @@
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/training.h"
+#include "experiments/runner/verdict.h"
 #include "tensor/ops.h"
 
 namespace tg::runner {
@@ -68,6 +69,39 @@ double field(const Json& j, const std::string& key) {
   return v ? v->number() : NAN;
 }
 
+std::vector<std::pair<double, double>> pairs_of(const Json& a) {
+  std::vector<std::pair<double, double>> out;
+  for (const auto& p : a.items()) out.emplace_back(p.items().at(0).number(), p.items().at(1).number());
+  return out;
+}
+
+// {"pgd20": [[eps, acc], ...], "worst": ...} -> the curves, in the order written.
+std::vector<SweepCurve> curves_of(const Json& j) {
+  std::vector<SweepCurve> out;
+  if (j.kind() == Json::Kind::object)
+    for (const auto& [name, points] : j.fields()) out.push_back({name, pairs_of(points)});
+  return out;
+}
+
+// The worst case over `parts` as one attack: each runs on the points the ones before did not fool
+// (misclassified, as robust_mask counts), so the first adversarial example found for a point is kept.
+attacks::NamedAttack worst_case_attack(std::vector<attacks::NamedAttack> parts) {
+  return {"worst", [parts = std::move(parts)](const attacks::ModelFn& f, const Tensor& x, const Tensor& y,
+                                              Generator& gen) {
+            attacks::AttackResult out{x, attacks::logical_not(eq(attacks::predict(f, x), y))};
+            for (const auto& a : parts) {
+              const std::vector<int64_t> idx = attacks::nonzero_indices(attacks::logical_not(out.fooled));
+              if (idx.empty()) break;
+              const Tensor at = attacks::index_tensor(idx, x.device());
+              const Tensor ys = index_select(y, 0, at);
+              const Tensor x_adv = a.run(f, index_select(x, 0, at), ys, gen).x_adv;
+              out.x_adv = attacks::merge_rows(out.x_adv, x_adv, idx);
+              out.fooled = attacks::merge_rows(out.fooled, attacks::logical_not(eq(attacks::predict(f, x_adv), ys)), idx);
+            }
+            return out;
+          }};
+}
+
 }  // namespace
 
 void add_eval_flags(Flags& f, EvalConfig& c) {
@@ -77,7 +111,7 @@ void add_eval_flags(Flags& f, EvalConfig& c) {
   f.add("apgd-iters", &c.apgd_iters, "APGD iterations (the reference: 100)");
   f.add("square-queries", &c.square_queries, "Square attack queries (the reference: 5000)");
   f.add("sweep-eps", &c.sweep_eps, "robust accuracy at these eps (1/255 units), e.g. 0,2,4,8,16,32; empty = no sweep");
-  f.add("sweep-attack", &c.sweep_attack, "the attack of the eps sweep");
+  f.add("sweep-attacks", &c.sweep_attacks, "the eps sweep's curves: attacks of --attacks' kinds, and worst (the worst case over --attacks)");
   f.add("corrupted", &c.corrupted, "-C accuracy: auto (files if --corrupted-dir, else generated) | files | generate | none");
   f.add("corrupted-dir", &c.corrupted_dir, "folder of <corruption>.npy + labels.npy (CIFAR-10-C layout; `corrupt` writes one)");
   f.add("corrupted-subset", &c.corrupted_subset, "first N images of each corrupted set (0 = all; generated: the attack subset)");
@@ -94,8 +128,11 @@ void validate(const EvalConfig& c) {
   for (const auto& name : attack_list(c))
     TG_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "--attacks: unknown attack '", name,
              "' (known: fgsm, pgd20, cw, apgd-ce, apgd-dlr, apgd-t, square)");
-  TG_CHECK(c.sweep_eps.empty() || std::find(known.begin(), known.end(), c.sweep_attack) != known.end(),
-           "--sweep-attack: unknown attack '", c.sweep_attack, "'");
+  for (const auto& name : c.sweep_eps.empty() ? std::vector<std::string>{} : sweep_attack_list(c))
+    TG_CHECK(std::find(known.begin(), known.end(), name) != known.end() || (name == "worst" && !attack_list(c).empty()),
+             "--sweep-attacks: unknown attack '", name, "' (an attack of --attacks' kinds, or worst with --attacks given)");
+  TG_CHECK(std::is_sorted(c.sweep_eps.begin(), c.sweep_eps.end()) && (c.sweep_eps.empty() || c.sweep_eps[0] >= 0),
+           "--sweep-eps: give non-negative values in ascending order, e.g. 0,2,4,8,16");
   TG_CHECK(c.corrupted == "auto" || c.corrupted == "files" || c.corrupted == "generate" || c.corrupted == "none",
            "--corrupted must be auto, files, generate or none, got '", c.corrupted, "'");
   TG_CHECK(c.corrupted != "files" || !c.corrupted_dir.empty(), "--corrupted files needs --corrupted-dir");
@@ -104,6 +141,7 @@ void validate(const EvalConfig& c) {
 }
 
 std::vector<std::string> attack_list(const EvalConfig& c) { return split_list(c.attacks); }
+std::vector<std::string> sweep_attack_list(const EvalConfig& c) { return split_list(c.sweep_attacks); }
 
 Json eval_config_json(const EvalConfig& c) {
   Json sev = Json::array(), sweep = Json::array();
@@ -112,7 +150,7 @@ Json eval_config_json(const EvalConfig& c) {
   Json j = Json::object();
   j.set("eps_255", c.eps).set("attack_subset", c.attack_subset).set("attacks", c.attacks);
   j.set("apgd_iters", c.apgd_iters).set("square_queries", c.square_queries);
-  j.set("sweep_eps_255", sweep).set("sweep_attack", c.sweep_attack);
+  j.set("sweep_eps_255", sweep).set("sweep_attacks", c.sweep_attacks);
   j.set("corrupted", c.corrupted).set("corrupted_dir", c.corrupted_dir).set("corrupted_subset", c.corrupted_subset);
   j.set("severities", sev).set("seed", c.seed);
   return j;
@@ -123,6 +161,7 @@ std::string attack_title(const std::string& name) {
   if (name == "cw") return "C&W";
   if (name == "fgsm") return "FGSM";
   if (name == "square") return "Square";
+  if (name == "worst") return "worst case";
   std::string s = name;
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
   return s;
@@ -216,9 +255,10 @@ Json evaluation_json(const Evaluation& e) {
   j.set("status", e.status).set("test_count", e.test_count).set("attack_count", e.attack_count);
   j.set("corrupted_count", e.corrupted_count).set("clean", e.clean).set("clean_subset", e.clean_subset);
   j.set("corrupted_s3", e.corrupted_s3).set("corrupted_mean", e.corrupted_mean);
-  Json a = Json::object();
+  Json a = Json::object(), sweeps = Json::object();
   for (const auto& [name, v] : e.attacks) a.set(name, v);
-  j.set("attacks", a).set("worst_case", e.worst_case).set("eps_sweep", number_pairs(e.sweep));
+  for (const auto& curve : e.sweeps) sweeps.set(curve.attack, number_pairs(curve.points));
+  j.set("attacks", a).set("worst_case", e.worst_case).set("eps_sweep", sweeps);
   j.set("zero_grad_f32", e.zero_grad_f32).set("zero_grad_f64", e.zero_grad_f64);
   Json m = Json::object();
   m.set("min", e.margins.min).set("p10", e.margins.p10).set("median", e.margins.median).set("p90", e.margins.p90);
@@ -245,8 +285,7 @@ Evaluation evaluation_from_json(const Json& j) {
   if (const Json* a = j.get("attacks"))
     for (const auto& [name, v] : a->fields()) e.attacks.emplace_back(name, v.number());
   e.worst_case = field(j, "worst_case");
-  if (const Json* s = j.get("eps_sweep"))
-    for (const auto& p : s->items()) e.sweep.emplace_back(p.items().at(0).number(), p.items().at(1).number());
+  if (const Json* s = j.get("eps_sweep")) e.sweeps = curves_of(*s);
   e.zero_grad_f32 = field(j, "zero_grad_f32");
   e.zero_grad_f64 = field(j, "zero_grad_f64");
   if (const Json* m = j.get("margins")) {
@@ -263,11 +302,12 @@ Evaluation evaluation_from_json(const Json& j) {
 
 namespace {
 
-// A column: its name, its number in an evaluation, and its decimals.
+// A column: its name, its number in an evaluation and its decimals, or (text columns) its text.
 struct Column {
   std::string name;
   std::function<double(const Evaluation&)> value;
-  int decimals;
+  int decimals = 0;
+  std::function<std::string(const Evaluation&)> text = nullptr;
 };
 
 std::vector<Column> columns(const EvalConfig& c) {
@@ -278,6 +318,7 @@ std::vector<Column> columns(const EvalConfig& c) {
     Column col{attack_title(name) + " %", [name](const Evaluation& e) { return e.attack(name); }, 2};
     (name == "pgd20" || name == "cw" ? paper : ours).push_back(col);
   }
+  paper.push_back({"verdict", nullptr, 0, [](const Evaluation& e) { return verdict(e); }});
   ours.push_back({"worst case %", [](const Evaluation& e) { return e.worst_case; }, 2});
   ours.push_back({"-C (mean) %", [](const Evaluation& e) { return e.corrupted_mean; }, 2});
   ours.push_back({"zero-grad f32 %", [](const Evaluation& e) { return 100 * e.zero_grad_f32; }, 1});
@@ -294,21 +335,27 @@ std::vector<Column> columns(const EvalConfig& c) {
 
 }  // namespace
 
-std::vector<std::string> table_columns(const EvalConfig& c) {
+std::vector<std::string> table_columns(const EvalConfig& c, bool numeric) {
   std::vector<std::string> out;
-  for (const auto& col : columns(c)) out.push_back(col.name);
+  for (const auto& col : columns(c))
+    if (!numeric || !col.text) out.push_back(col.name);
   return out;
 }
 
 std::vector<double> table_values(const Evaluation& e, const EvalConfig& c) {
   std::vector<double> out;
-  for (const auto& col : columns(c)) out.push_back(e.status == "finished" ? col.value(e) : NAN);
+  for (const auto& col : columns(c))
+    if (!col.text) out.push_back(e.status == "finished" ? col.value(e) : NAN);
   return out;
 }
 
 std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& c) {
   std::vector<std::string> out;
   for (const auto& col : columns(c)) {
+    if (col.text) {
+      out.push_back(col.text(e));
+      continue;
+    }
     const double v = col.value(e);
     out.push_back(e.status != "finished" ? e.status : std::isnan(v) ? "n/a" : fixed(v, col.decimals));
   }
@@ -451,23 +498,34 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
                field(mask, "mean")};
   e.margin_above_17 = field(mask, "fraction_above_17");
 
-  // Robust accuracy against eps: a real attack drives it to 0 as eps grows.
+  // Robust accuracy against eps, a curve per sweep attack: a real attack drives it to 0 as eps grows.
   if (!c.sweep_eps.empty()) {
     Json sweep = stage("eps_sweep", [&] {
-      std::fprintf(stderr, "evaluate: eps sweep (%s) at %s /255\n", attack_title(c.sweep_attack).c_str(),
-                   join_numbers(c.sweep_eps).c_str());
-      std::vector<double> eps;
-      for (double v : c.sweep_eps) eps.push_back(v / 255);
-      Generator gen;
-      gen.set_state(static_cast<uint64_t>(c.seed), static_cast<uint64_t>(names.size() + 1) << 40);
-      auto make = [&](double v) {
-        return attacks::make_attack(c.sweep_attack, v, static_cast<int>(c.square_queries), static_cast<int>(c.apgd_iters));
-      };
-      auto points = attacks::eps_sweep(f, make, eps, xa, ya, gen, bs);
-      for (auto& p : points) p = {p.first * 255, 100.0 * p.second};
-      return Json::object().set("points", number_pairs(points));
+      Json curves = Json::object();
+      const auto sweeps = sweep_attack_list(c);
+      for (size_t k = 0; k < sweeps.size(); ++k) {
+        std::fprintf(stderr, "evaluate: eps sweep (%s) at %s /255\n", attack_title(sweeps[k]).c_str(),
+                     join_numbers(c.sweep_eps).c_str());
+        auto make_one = [&](const std::string& name, double eps) {
+          return attacks::make_attack(name, eps, static_cast<int>(c.square_queries), static_cast<int>(c.apgd_iters));
+        };
+        auto make = [&](double eps) {
+          if (sweeps[k] != "worst") return make_one(sweeps[k], eps);
+          std::vector<attacks::NamedAttack> parts;
+          for (const auto& name : names) parts.push_back(make_one(name, eps));
+          return worst_case_attack(std::move(parts));
+        };
+        std::vector<double> eps;
+        for (double v : c.sweep_eps) eps.push_back(v / 255);
+        Generator gen;
+        gen.set_state(static_cast<uint64_t>(c.seed), static_cast<uint64_t>(names.size() + 1 + k) << 40);
+        auto points = attacks::eps_sweep(f, make, eps, xa, ya, gen, bs);
+        for (auto& p : points) p = {p.first * 255, 100.0 * p.second};
+        curves.set(sweeps[k], number_pairs(points));
+      }
+      return curves;
     });
-    for (const auto& p : sweep.get("points")->items()) e.sweep.emplace_back(p.items().at(0).number(), p.items().at(1).number());
+    e.sweeps = curves_of(sweep);
   }
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return e;

@@ -9,7 +9,8 @@
 // - Masking diagnostics on the attack subset: the fraction of inputs whose input gradient of CE is
 //   exactly zero in float32 and in float64, and the logit margins z_y - max_{i != y} z_i (median, and
 //   the fraction above 17, where softmax saturates in float32: 1 + e^-17 rounds to 1).
-// - Robust accuracy against eps (eps_sweep) for one attack, when sweep_eps is not empty.
+// - Robust accuracy against eps (eps_sweep), when sweep_eps is not empty: one curve per sweep_attacks
+//   entry, an attack or "worst" (the worst case over every attack of the list, cascaded).
 // - Calibration on the whole test split, split by index parity: the even-indexed half is held out to
 //   fit the temperature, ECE (15 bins) and NLL are measured on the odd-indexed half before and after.
 // The result is written to <run_dir>/evaluation.json atomically, with the EvalConfig it was made with.
@@ -40,7 +41,7 @@ struct EvalConfig {
   int64_t apgd_iters = 100;
   int64_t square_queries = 5000;
   std::vector<double> sweep_eps;      // eps values in 1/255 units for the eps sweep (empty = none)
-  std::string sweep_attack = "apgd-dlr";
+  std::string sweep_attacks = "pgd20,worst";  // the eps sweep's curves: make_attack names, "worst"
   std::string corrupted = "auto";     // auto (files when corrupted_dir is set, else generate) | files | generate | none
   std::string corrupted_dir;          // <corruption>.npy + labels.npy (CIFAR-10-C), or Tiny-ImageNet-C folders
   int64_t corrupted_subset = 0;       // first N images of each corrupted set (0 = all; generate: the attack subset)
@@ -50,17 +51,19 @@ struct EvalConfig {
   int64_t seed = 0;                   // attacks' random starts and the generated corruptions
 };
 
-// --eps, --attack-subset, --attacks, --apgd-iters, --square-queries, --sweep-eps, --sweep-attack,
+// --eps, --attack-subset, --attacks, --apgd-iters, --square-queries, --sweep-eps, --sweep-attacks,
 // --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size. --device and
 // --seed are left to the binary (the train flags have them).
 void add_eval_flags(Flags& flags, EvalConfig& config);
 // Checks the values (attack names, severities, sizes); throws tg::Error naming the flag.
 void validate(const EvalConfig& config);
 std::vector<std::string> attack_list(const EvalConfig& config);
+std::vector<std::string> sweep_attack_list(const EvalConfig& config);
 // The config as it identifies an evaluation (device and batch size left out: they do not change it).
 Json eval_config_json(const EvalConfig& config);
 
-// A display name for an attack of make_attack: "PGD-20", "C&W", "APGD-CE", "APGD-DLR", "APGD-T", "Square".
+// A display name for an attack of make_attack: "PGD-20", "C&W", "APGD-CE", "APGD-DLR", "APGD-T", "Square"
+// (and "worst case" for the eps sweep's "worst").
 std::string attack_title(const std::string& name);
 
 struct CorruptedSet {
@@ -80,6 +83,12 @@ struct CorruptedSet {
 //   none at all is an error; corrupted_subset takes the first N images.
 std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& config);
 
+// Robust accuracy against eps for one attack (or "worst"): (eps in 1/255, robust accuracy %), eps ascending.
+struct SweepCurve {
+  std::string attack;
+  std::vector<std::pair<double, double>> points;
+};
+
 struct Evaluation {
   std::string status = "finished";  // finished | diverged (the run diverged: nothing measured)
   int64_t test_count = 0, attack_count = 0, corrupted_count = 0;
@@ -89,7 +98,7 @@ struct Evaluation {
   double corrupted_mean = NAN;      // percent, mean over corruptions and the severities measured
   std::vector<std::pair<std::string, double>> attacks;  // (make_attack name, robust accuracy %)
   double worst_case = NAN;          // percent
-  std::vector<std::pair<double, double>> sweep;         // (eps in 1/255, robust accuracy %)
+  std::vector<SweepCurve> sweeps;                       // one per sweep_attacks entry
   double zero_grad_f32 = 0, zero_grad_f64 = 0;          // fractions
   attacks::MarginSummary margins;
   double margin_above_17 = 0;       // fraction of margins > 17
@@ -102,11 +111,13 @@ Json evaluation_json(const Evaluation& e);
 Evaluation evaluation_from_json(const Json& j);
 
 // The table's columns after tau: the paper's (clean, -C (s3), PGD-20, C&W as the attack list has them),
-// then ours (the other attacks, worst case, -C mean, zero-gradient % in float32 and float64, median
-// margin, margins above 17 %, ECE, NLL, ECE after T, fitted T). Percent columns say so in their name.
-std::vector<std::string> table_columns(const EvalConfig& config);
-// One row's numbers in table_columns' order (NaN where not measured or the run diverged), and as text
-// ("n/a" where not measured, "diverged" for a diverged run).
+// the verdict on them (verdict.h: masked, robust, ...), then ours (the other attacks, worst case, -C
+// mean, zero-gradient % in float32 and float64, median margin, margins above 17 %, ECE, NLL, ECE after
+// T, fitted T). Percent columns say so in their name. numeric: only the columns with a number (the
+// verdict left out), as table_values gives them.
+std::vector<std::string> table_columns(const EvalConfig& config, bool numeric = false);
+// One row's numbers in table_columns(config, true)'s order (NaN where not measured or the run
+// diverged), and every cell as text ("n/a" where not measured, "diverged" for a diverged run).
 std::vector<double> table_values(const Evaluation& e, const EvalConfig& config);
 std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& config);
 

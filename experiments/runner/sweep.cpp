@@ -9,6 +9,7 @@
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/verdict.h"
 #include "experiments/runner/workers.h"
 #include "tensor/error.h"
 
@@ -25,12 +26,17 @@ void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t) {
 }
 
 void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t) {
-  resnet_profile(quick, given, t);
-  if (!quick) return;
-  if (!given("taus")) o.taus = {1, 10, 50};
+  if (!quick) return resnet_profile(false, given, t);
+  // The quickstart's recipe: a small CNN on all of Fashion-MNIST. Adam, because it is unaffected by the
+  // 1/tau in the gradient (SGD moves a tau = 50 model 50x slower); no weight decay, whose L2 term does
+  // not carry the 1/tau and would weigh 50x more at tau = 50.
+  if (!given("dataset")) t.dataset = "fashion-mnist";
+  if (!given("model")) t.model = "cnn_small";
+  if (!given("taus")) o.taus = {1, 50};
+  if (!given("optimizer")) t.optimizer = "adam";
+  if (!given("lr")) t.lr = 0.002;
+  if (!given("weight-decay")) t.weight_decay = 0;
   if (!given("epochs")) t.epochs = 2;
-  if (!given("train-subset")) t.train_subset = 10000;
-  if (!given("test-subset")) t.test_subset = 2000;
 }
 
 void table2_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t) {
@@ -103,6 +109,30 @@ void write_plot(const std::string& path, const std::vector<std::string>& columns
   write_plot_png(path, panels, 4);
 }
 
+// Robust accuracy against eps, every row's curves: eps_sweep.csv (one line a point) and eps_sweep.png
+// (one panel, a line per row and attack).
+struct SweepRow {
+  std::string label;  // "tau 50", "tau 50 seed 1", "PGD-AT"
+  std::vector<SweepCurve> curves;
+};
+
+void write_eps_sweep(const std::string& dir, const std::vector<SweepRow>& rows) {
+  std::vector<std::vector<std::string>> lines;
+  Panel p{"robust accuracy against eps", "eps (1/255)", "robust accuracy %", {}, false};
+  for (const auto& row : rows) {
+    for (const auto& curve : row.curves) {
+      Series series{row.label + " " + attack_title(curve.attack), {}, {}};
+      for (const auto& [eps, acc] : curve.points) {
+        lines.push_back({row.label, curve.attack, number_text(eps), fixed(acc, 2)});
+        series.x.push_back(eps), series.y.push_back(acc);
+      }
+      p.series.push_back(series);
+    }
+  }
+  write_file_atomic(dir + "/eps_sweep.csv", csv_table({"row", "attack", "eps_255", "robust %"}, lines));
+  write_plot_png(dir + "/eps_sweep.png", {p}, 1, 640, 420);
+}
+
 // One row of the table: a training temperature, or the PGD-AT baseline.
 struct RowSpec {
   std::string label;
@@ -118,18 +148,19 @@ struct SweepRun {
   EvalConfig eval;
 };
 
-std::vector<std::string> columns_of(const EvalConfig& e) { return table_columns(e); }
-
-// The table (md, csv) and its plot from the runs on disk: a run evaluated before gives its row, one
-// still training (or not started) says so. Returns the header and the rows.
+// The table (md, csv), its plot and the eps sweeps (eps_sweep.csv, .png) from the runs on disk: a run
+// evaluated before gives its row, one still training (or not started) says so. Returns the header and
+// the rows; `sweeps` (optional) is set when eps sweeps were written.
 std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write_results(
-    const std::string& dir, const std::vector<std::string>& columns, const SweepOptions& o,
-    const std::vector<SweepRun>& runs) {
+    const std::string& dir, const EvalConfig& e, const SweepOptions& o, const std::vector<SweepRun>& runs,
+    bool* sweeps = nullptr) {
+  const std::vector<std::string> columns = table_columns(e), plotted = table_columns(e, true);
   std::vector<std::string> header = {"tau"};
   if (o.seeds.size() > 1) header.push_back("seed");
   header.insert(header.end(), columns.begin(), columns.end());
   std::vector<std::vector<std::string>> rows;
   std::vector<std::vector<std::pair<double, std::vector<double>>>> per_seed(o.seeds.size());
+  std::vector<SweepRow> sweep_rows;
   for (const SweepRun& r : runs) {
     std::vector<std::string> row = {r.row.label};
     if (o.seeds.size() > 1) row.push_back(number_text(o.seeds[r.seed_index]));
@@ -141,11 +172,18 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
       const auto cells = table_cells(ev, r.eval);
       row.insert(row.end(), cells.begin(), cells.end());
       if (!r.row.baseline) per_seed[r.seed_index].emplace_back(r.train.tau, table_values(ev, r.eval));  // x is tau
+      if (!ev.sweeps.empty()) {
+        std::string label = (r.row.baseline ? "" : "tau ") + r.row.label;
+        if (o.seeds.size() > 1) label += " seed " + number_text(o.seeds[r.seed_index]);
+        sweep_rows.push_back({label, ev.sweeps});
+      }
     }
     rows.push_back(row);
   }
   write_table(dir, header, rows);
-  write_plot(dir + "/table.png", columns, o.seeds, per_seed);
+  write_plot(dir + "/table.png", plotted, o.seeds, per_seed);
+  if (!sweep_rows.empty()) write_eps_sweep(dir, sweep_rows);
+  if (sweeps) *sweeps = !sweep_rows.empty();
   return {header, rows};
 }
 
@@ -233,7 +271,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
       lock.reset();
       progressed = true;
       wrote_last = all_done();
-      if (shard.count == 1) write_results(dir, columns_of(e), o, runs);  // the table grows run by run
+      if (shard.count == 1) write_results(dir, e, o, runs);  // the table grows run by run
     }
     if (all_done() || paused) break;
     if (waiting && !progressed) std::this_thread::sleep_for(std::chrono::duration<double>(std::min(5.0, o.lock_stale_seconds / 10)));
@@ -243,13 +281,16 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
                 dir.c_str());
     return 0;
   }
-  const auto [header, rows] = write_results(dir, columns_of(e), o, runs);
+  bool sweeps = false;
+  const auto [header, rows] = write_results(dir, e, o, runs, &sweeps);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\n%s\n", markdown_table(header, rows).c_str());
   std::printf("Evaluated at tau = 1 on %s (%s); attacks at eps %g/255 on %s test images; wall time %s.\n",
               t.dataset.c_str(), t.model.c_str(), e.eps,
               e.attack_subset > 0 ? std::to_string(e.attack_subset).c_str() : "all", format_duration(seconds).c_str());
-  std::printf("Wrote %s/table.md, table.csv and table.png.\n", dir.c_str());
+  std::printf("%s\n", verdict_rule_text().c_str());
+  std::printf("Wrote %s/table.md, table.csv and table.png%s.\n", dir.c_str(),
+              sweeps ? ", eps_sweep.csv and eps_sweep.png" : "");
   return 0;
 }
 

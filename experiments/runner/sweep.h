@@ -51,8 +51,10 @@ struct SweepBinary {
 // Table I's model and data for every flag not given: ResNet-50 (CIFAR stem) on CIFAR-10 for 200 epochs
 // (paper), or ResNet-20 on Fashion-MNIST (quick); table1 and table3 start from it.
 void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
-// table1's profile: resnet_profile, and for quick the taus and the schedule of the quick sweep. The
-// figure commands build their TrainConfig through it, so they reuse table1's runs.
+// Table I's recipe for every flag not given: resnet_profile's model and data (paper), or the quickstart's
+// (quick): cnn_small on all of Fashion-MNIST, the same Adam recipe for every tau (Adam's step does not
+// shrink with the 1/tau in CE(z / tau, y)'s gradient, SGD's does), tau 1 and 50. table1 and the figure
+// commands build their TrainConfig through it, so they share the runs.
 void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);
 // table2's profile: ViT-S/16 fine-tuned with Adam (paper), or a ViT-Ti/4 from scratch on Fashion-MNIST
 // (quick); fig3 builds its TrainConfig through it, so it reuses table2's runs.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "nn/models/cnn.h"
 #include "nn/models/resnet.h"
 #include "nn/models/vit.h"
 
@@ -47,6 +48,12 @@ const std::vector<ModelSpec>& model_registry() {
     return std::vector<ModelSpec>{
         resnet("resnet20", "ResNet-20 (He et al. 2016, option-A shortcuts), 0.27M params, for quick CPU runs",
                resnet20_config()),
+        {"cnn_small", "4 conv-BN-ReLU stages (32/64/128/256) + global pool + Linear, 0.39M params, the quickstart's model",
+         0, std::nullopt,
+         [](const ModelArgs& a) {
+           return std::make_shared<SmallCnn>(CnnConfig{{32, 64, 128, 256}, a.num_classes, a.in_channels, a.input.stats},
+                                             a.gen);
+         }},
         resnet("resnet18", "ResNet-18, imagenet stem (7x7/2 conv + max pool), 11.7M params at 1000 classes",
                resnet18_config(in), torchvision),
         resnet("resnet34", "ResNet-34, imagenet stem", resnet34_config(in), torchvision),

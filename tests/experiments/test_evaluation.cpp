@@ -27,7 +27,7 @@ EvalConfig fast_config() {
   c.apgd_iters = 2;
   c.square_queries = 10;
   c.sweep_eps = {0, 8, 64};
-  c.sweep_attack = "fgsm";
+  c.sweep_attacks = "fgsm,worst";
   c.corrupted = "none";
   c.batch_size = 16;
   c.device = "cpu";
@@ -58,11 +58,17 @@ void check_ranges(const Evaluation& e) {
   CHECK(e.calibration.nll > 0);
   CHECK(e.calibration.temperature > 0);
   CHECK(e.calibration.nll_after <= e.calibration.nll + 0.5);  // T is fitted on the other half
-  if (e.sweep.empty()) return;
-  REQUIRE(e.sweep.size() == 3);
-  CHECK(e.sweep[0].second == doctest::Approx(e.clean_subset));
-  CHECK(e.sweep[1].second <= e.sweep[0].second);
-  CHECK(e.sweep[2].second <= e.sweep[1].second);
+  if (e.sweeps.empty()) return;
+  REQUIRE(e.sweeps.size() == 2);
+  for (const auto& curve : e.sweeps) {
+    CAPTURE(curve.attack);
+    REQUIRE(curve.points.size() == 3);
+    CHECK(curve.points[0].second == doctest::Approx(e.clean_subset));
+    CHECK(curve.points[1].second <= curve.points[0].second);
+    CHECK(curve.points[2].second <= curve.points[1].second);
+  }
+  // The worst case includes the other curve's attack, so it is never above it.
+  for (size_t i = 0; i < 3; ++i) CHECK(e.sweeps[1].points[i].second <= e.sweeps[0].points[i].second + 1e-9);
 }
 
 }  // namespace
