@@ -2,6 +2,7 @@
 // with the parameter count and names its header states.
 #include <doctest/doctest.h>
 
+#include "nn/models/cnn.h"
 #include "nn/models/factory.h"
 
 using namespace tg;
