@@ -55,8 +55,9 @@ void make_tsne_figure(FigureContext& context, const std::string& title) {
   const std::string table = write_tsne_figure(context.out_dir(), context.name(),
                                               title + ": t-SNE of f(x), " + t.model + " on " + t.dataset, panels,
                                               labels, test.class_names);
-  std::printf("%s\nWrote %s.{png,svg,csv} and %s_separation.csv\n", table.c_str(), context.path(context.name()).c_str(),
-              context.path(context.name()).c_str());
+  const char* name = context.name().c_str();
+  std::printf("%s\nWrote %s.png, %s.svg, %s.csv and %s_separation.csv.\n", table.c_str(),
+              context.path(context.name()).c_str(), name, name, name);
 }
 
 }  // namespace

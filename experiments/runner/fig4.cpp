@@ -182,8 +182,9 @@ void make_fig4(const Fig4Options& o) {
     std::printf("  lr %-6g tau %-5g %s [%s, %s] after %zu epochs\n", c.lr, c.tau, fixed(c.mean.back(), 2).c_str(),
                 fixed(c.min.back(), 2).c_str(), fixed(c.max.back(), 2).c_str(), c.mean.size());
   }
-  std::printf("Wall time %s. Wrote %s.png, %s.svg and %s.csv.\n", format_duration(seconds).c_str(), stem.c_str(),
-              stem.c_str(), stem.c_str());
+  const std::string base = stem.substr(stem.find_last_of('/') + 1);
+  std::printf("Wall time %s.\nWrote %s.png, %s.svg and %s.csv.\n", format_duration(seconds).c_str(), stem.c_str(),
+              base.c_str(), base.c_str());
 }
 
 }  // namespace tg::runner

@@ -91,7 +91,7 @@ int wait_exit(pid_t pid) {
 }
 
 std::vector<std::string> tiny_sweep(const std::string& out) {
-  return {"--profile", "quick", "--taus", "1,50", "--epochs", "2", "--train-subset", "256", "--test-subset", "100",
+  return {"--profile", "quick", "--model", "resnet20", "--taus", "1,50", "--epochs", "2", "--train-subset", "256", "--test-subset", "100",
           "--batch-size", "64", "--attack-subset", "16", "--attacks", "pgd20,apgd-dlr", "--apgd-iters", "5",
           "--corrupted", "none", "--workers", "1", "--device", "cpu", "--lock-stale", "3", "--out-dir", out};
 }
