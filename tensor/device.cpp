@@ -82,11 +82,13 @@ bool cuda_is_built() {
 #endif
 }
 
-bool cuda_is_available() {
+bool cuda_is_available() { return cuda_device_count() > 0; }
+
+int cuda_device_count() {
 #ifdef TAUGRAD_CUDA
-  return cuda::device_count() > 0;
+  return cuda::device_count();
 #else
-  return false;
+  return 0;
 #endif
 }
 

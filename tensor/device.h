@@ -31,6 +31,8 @@ std::string visible_nvidia_gpus();
 
 // True when this build has the CUDA backend and the machine has at least one GPU.
 bool cuda_is_available();
+// The GPUs CUDA can use (0 without the CUDA backend, a driver or a GPU).
+int cuda_device_count();
 // True when this build has the CUDA backend at all.
 bool cuda_is_built();
 // Throws a clear error unless a CUDA device can be used (built with CUDA, driver present, a GPU).

@@ -11,6 +11,7 @@
 #include "experiments/runner/progress.h"
 #include "experiments/runner/verdict.h"
 #include "experiments/runner/workers.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace tg::runner {
@@ -225,10 +226,15 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   std::fprintf(stderr, "%s: %s, %s, tau %s%s, seeds %s -> %s\n", name, t.dataset.c_str(), t.model.c_str(),
                join_numbers(o.taus).c_str(), o.baseline ? " and the PGD-AT baseline" : "",
                join_numbers(o.seeds).c_str(), dir.c_str());
+  // Several workers on one machine: worker i takes GPU (i mod GPUs), unless --device says otherwise.
+  if (shard.count > 1 && t.device == "auto" && cuda_device_count() > 1) {
+    t.device = "cuda:" + std::to_string(shard.local_index % cuda_device_count());
+    for (SweepRun& r : runs) r.train.device = r.eval.device = t.device;
+  }
   if (shard.count > 1)
-    std::fprintf(stderr, "%s: worker %lld of %lld (%s), sharing %s with the others\n", name,
+    std::fprintf(stderr, "%s: worker %lld of %lld (%s) on %s, sharing %s with the others\n", name,
                  static_cast<long long>(shard.index), static_cast<long long>(shard.count), shard.source.c_str(),
-                 dir.c_str());
+                 t.device.c_str(), dir.c_str());
 
   // The -C sets are built once per worker, and only when some run still needs them.
   std::vector<CorruptedSet> corrupted;
