@@ -11,10 +11,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "attacks/apgd.h"
+#include "support/reference.h"
 #include "tensor/safetensors.h"
 
 using namespace tg;
@@ -22,10 +22,7 @@ using namespace tg::attacks;
 
 namespace {
 
-const char* reference_path() {
-  const char* p = std::getenv("TAUGRAD_APGD_REFERENCE");
-  return p && *p ? p : nullptr;
-}
+const char* reference_path() { return testing::reference_file("TAUGRAD_APGD_REFERENCE"); }
 
 struct Agreement {
   int fooled_mismatches = 0;  // examples fooled on one side only
@@ -52,11 +49,7 @@ Agreement compare(const AttackResult& r, const Tensor& ref_x, const Tensor& ref_
 }  // namespace
 
 TEST_CASE("apgd reference (tier 3): availability") {
-  if (reference_path())
-    MESSAGE("tier 3 (APGD): comparing with ", std::string(reference_path()));
-  else
-    MESSAGE("tier 3 (APGD): skipped, TAUGRAD_APGD_REFERENCE is not set (scripts/test sets it when PyTorch is "
-            "installed; or run /usr/bin/python3 tools/apgd_reference.py FILE)");
+  testing::report_reference("APGD", "TAUGRAD_APGD_REFERENCE", "tools/apgd_reference.py");
 }
 
 TEST_CASE("apgd reference (tier 3): APGD-CE, APGD-DLR and APGD-T match autoattack's algorithm" *

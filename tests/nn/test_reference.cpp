@@ -4,11 +4,11 @@
 // (doctest's skip, counted as skipped) and the availability case says why.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "autograd/ops.h"
 #include "nn/models/factory.h"
+#include "support/reference.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
 
@@ -16,10 +16,7 @@ using namespace tg;
 
 namespace {
 
-const char* reference_path() {
-  const char* p = std::getenv("TAUGRAD_REFERENCE");
-  return p && *p ? p : nullptr;
-}
+const char* reference_path() { return testing::reference_file("TAUGRAD_REFERENCE"); }
 
 // Limits, about 10x the largest errors measured against the float64 reference (docs/TESTING.md:
 // logits 9.8e-7, loss 9.8e-8, input gradients 1.3e-6, parameter gradients 9.9e-7).
@@ -74,11 +71,7 @@ void check_model(const SafetensorsFile& ref, const std::string& name, int64_t im
 }  // namespace
 
 TEST_CASE("reference (tier 3): availability") {
-  if (reference_path())
-    MESSAGE("tier 3 (models): comparing with ", std::string(reference_path()));
-  else
-    MESSAGE("tier 3 (models): skipped, TAUGRAD_REFERENCE is not set (scripts/test sets it when PyTorch is "
-            "installed; or run /usr/bin/python3 tools/make_reference.py FILE)");
+  testing::report_reference("models", "TAUGRAD_REFERENCE", "tools/make_reference.py");
 }
 
 TEST_CASE("reference (tier 3): ResNet50-cifar and ViT-S/16 match PyTorch" * doctest::skip(!reference_path())) {
