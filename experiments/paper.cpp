@@ -225,7 +225,7 @@ std::string report(const std::string& profile, const std::string& out, const std
       const std::string ext = fs::path(path).extension().string();
       const std::string rel = relative_to(path, out);
       if (ext == ".png") md << "![" << o.step.name << "](" << rel << ")\n\n";
-      else if (ext == ".md") md << "Table: [" << rel << "](" << rel << ")";
+      else if (ext == ".md") md << "Table: [" << rel << "](" << rel << ") ";
       else md << "[" << fs::path(path).filename().string() << "](" << rel << ") ";
     }
     md << "\n`" << o.command << "`: " << format_duration(o.seconds) << "\n\n";

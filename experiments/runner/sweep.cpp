@@ -117,21 +117,27 @@ struct SweepRow {
   std::vector<SweepCurve> curves;
 };
 
-void write_eps_sweep(const std::string& dir, const std::vector<SweepRow>& rows) {
+// `what`: the model and data, for the title ("cnn_small on fashion-mnist, 200 test images").
+void write_eps_sweep(const std::string& dir, const std::vector<SweepRow>& rows, const std::string& what) {
   std::vector<std::vector<std::string>> lines;
-  Panel p{"robust accuracy against eps", "eps (1/255)", "robust accuracy %", {}, false};
+  Figure f;
+  f.title = "Robust accuracy against Îµ, evaluated at Ï = 1: " + what;
+  f.panels.push_back({.title = "PGD-20 (CE) and the per-sample worst case over every attack, per training Ï",
+                      .x_label = "Îµ (1/255, l_inf)", .y_label = "robust accuracy (%)"});
+  f.panel_width = 640;
+  f.panel_height = 420;
   for (const auto& row : rows) {
     for (const auto& curve : row.curves) {
-      Series series{row.label + " " + attack_title(curve.attack), {}, {}};
+      Series series{.name = row.label + ", " + attack_title(curve.attack)};
       for (const auto& [eps, acc] : curve.points) {
         lines.push_back({row.label, curve.attack, number_text(eps), fixed(acc, 2)});
         series.x.push_back(eps), series.y.push_back(acc);
       }
-      p.series.push_back(series);
+      f.panels[0].series.push_back(series);
     }
   }
   write_file_atomic(dir + "/eps_sweep.csv", csv_table({"row", "attack", "eps_255", "robust %"}, lines));
-  write_plot_png(dir + "/eps_sweep.png", {p}, 1, 640, 420);
+  write_figure(dir + "/eps_sweep", f);
 }
 
 // One row of the table: a training temperature, or the PGD-AT baseline.
@@ -183,7 +189,12 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
   }
   write_table(dir, header, rows);
   write_plot(dir + "/table.png", plotted, o.seeds, per_seed);
-  if (!sweep_rows.empty()) write_eps_sweep(dir, sweep_rows);
+  if (!sweep_rows.empty()) {
+    const TrainConfig& t = runs.front().train;
+    const int64_t attacked = runs.front().eval.attack_subset;
+    write_eps_sweep(dir, sweep_rows,
+                    t.model + " on " + t.dataset + ", " + (attacked > 0 ? std::to_string(attacked) : "all") + " test images");
+  }
   if (sweeps) *sweeps = !sweep_rows.empty();
   return {header, rows};
 }
@@ -296,7 +307,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
               e.attack_subset > 0 ? std::to_string(e.attack_subset).c_str() : "all", format_duration(seconds).c_str());
   std::printf("%s\n", verdict_rule_text().c_str());
   std::printf("Wrote %s/table.md, table.csv and table.png%s.\n", dir.c_str(),
-              sweeps ? ", eps_sweep.csv and eps_sweep.png" : "");
+              sweeps ? ", eps_sweep.csv, eps_sweep.png and eps_sweep.svg" : "");
   return 0;
 }
 
