@@ -121,9 +121,9 @@ struct SweepRow {
 void write_eps_sweep(const std::string& dir, const std::vector<SweepRow>& rows, const std::string& what) {
   std::vector<std::vector<std::string>> lines;
   Figure f;
-  f.title = "Robust accuracy against Îµ, evaluated at Ï = 1: " + what;
-  f.panels.push_back({.title = "PGD-20 (CE) and the per-sample worst case over every attack, per training Ï",
-                      .x_label = "Îµ (1/255, l_inf)", .y_label = "robust accuracy (%)"});
+  f.title = "Robust accuracy against ε, evaluated at τ = 1: " + what;
+  f.panels.push_back({.title = "PGD-20 (CE) and the per-sample worst case over every attack, per training τ",
+                      .x_label = "ε (1/255, l_inf)", .y_label = "robust accuracy (%)"});
   f.panel_width = 640;
   f.panel_height = 420;
   for (const auto& row : rows) {
