@@ -8,10 +8,7 @@
 // The binary is build/experiments/train beside the test binary, or $TAUGRAD_TRAIN_BIN. Skips, saying
 // so, when it or Fashion-MNIST is missing.
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,9 +22,8 @@
 
 #include "data/dataset.h"
 #include "experiments/runner/results.h"
+#include "support/process.h"
 #include "tensor/safetensors.h"
-
-extern char** environ;
 
 using namespace tg;
 using namespace tg::runner;
@@ -40,36 +36,11 @@ std::string train_binary() {
   return (fs::read_symlink("/proc/self/exe").parent_path() / "experiments" / "train").string();
 }
 
-// Starts `train` with `args`, its stdout and stderr going to `output`, `extra_env` ("NAME=value")
-// added to this process's environment. Returns its pid.
 pid_t spawn_train(const std::vector<std::string>& args, const std::string& output, const std::string& extra_env = "") {
-  std::vector<std::string> argv_s{train_binary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string extra = extra_env;
-  std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-  if (!extra.empty()) envp.push_back(extra.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE_MESSAGE(rc == 0, "cannot start ", argv[0], ": ", std::strerror(rc));
-  return pid;
+  return test::spawn(train_binary(), args, output, extra_env);
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using test::wait_exit;
 
 void kill9(pid_t pid) {
   REQUIRE(::kill(pid, SIGKILL) == 0);

@@ -4,9 +4,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,9 +18,9 @@
 #include "data/dataset.h"
 #include "experiments/runner/results.h"
 #include "experiments/runner/workers.h"
+#include "support/process.h"
 #include "tensor/error.h"
 
-extern char** environ;
 namespace fs = std::filesystem;
 using namespace tg;
 using namespace tg::runner;
@@ -61,7 +59,7 @@ void set_mtime_ago(const std::string& path, double seconds) {
   REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
 }
 
-fs::path table1_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "experiments" / "table1"; }
+fs::path table1_binary() { return test::experiment_binary("table1"); }
 
 bool can_run_sweeps() {
   return fs::exists(table1_binary()) && fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
@@ -69,26 +67,10 @@ bool can_run_sweeps() {
 
 // Starts table1 with `args`, its output into `log`; returns the pid.
 pid_t start_table1(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> all = {table1_binary().string()};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  return test::spawn(table1_binary().string(), args, log);
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using test::wait_exit;
 
 std::vector<std::string> tiny_sweep(const std::string& out) {
   return {"--profile", "quick", "--model", "resnet20", "--taus", "1,50", "--epochs", "2", "--train-subset", "256", "--test-subset", "100",
