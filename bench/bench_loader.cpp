@@ -76,6 +76,6 @@ int main(int argc, char** argv) {
 
   std::printf("| CIFAR 32x32, random crop 4 + flip, to float (DataLoader, 1 worker) | %.0f |\n", r1);
   std::printf("| CIFAR 32x32, crop + flip, bicubic resize to 224 (DataLoader, 1 worker) | %.0f |\n", r2);
-  std::printf("| Tiny-ImageNet 64x64 JPEG decode (stb_image), 1 thread | %.0f |\n", r3);
+  std::printf("| Tiny-ImageNet 64x64 JPEG decode (libjpeg-turbo), 1 thread | %.0f |\n", r3);
   std::printf("| Tiny-ImageNet 64x64 JPEG decode, %u threads (images per wall-clock second) | %.0f |\n", all, r4);
 }
