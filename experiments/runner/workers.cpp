@@ -146,13 +146,11 @@ RunLock::RunLock(std::string path, std::string owner, double heartbeat_seconds)
   heartbeat_ = std::thread([this] { beat(); });
 }
 
+// Sleeps between beats until the destructor says stop (no polling while the run trains).
 void RunLock::beat() {
-  using clock = std::chrono::steady_clock;
-  auto next = clock::now();
-  while (!stop_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (clock::now() < next) continue;
-    next = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(heartbeat_seconds_));
+  const auto period = std::chrono::duration<double>(heartbeat_seconds_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!wake_.wait_for(lock, period, [this] { return stop_; })) {
     if (lock_owner(path_) != owner_) {
       std::fprintf(stderr, "warning: the lock %s is no longer this worker's (now: '%s'); was this worker stalled "
                    "for longer than the stale limit?\n", path_.c_str(), lock_owner(path_).c_str());
@@ -163,7 +161,11 @@ void RunLock::beat() {
 }
 
 RunLock::~RunLock() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (lock_owner(path_) == owner_) std::remove(path_.c_str());
 }

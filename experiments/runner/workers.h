@@ -10,9 +10,10 @@
 // - finished runs are skipped as always.
 #pragma once
 
-#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -50,7 +51,9 @@ class RunLock {
   void beat();
   std::string path_, owner_;
   double heartbeat_seconds_;
-  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mutex_
   std::thread heartbeat_;
 };
 
