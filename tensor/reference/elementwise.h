@@ -1,0 +1,27 @@
+// Reference elementwise kernels (float64, plain loops): the oracle for tensor/cpu/elementwise.cpp
+// and tensor/cuda/elementwise.cu. Each backward returns dL/dx for L = <dy, y>.
+#pragma once
+
+#include "tensor/kernel_types.h"
+#include "tensor/tensor.h"
+
+namespace tg::reference {
+
+Tensor unary(UnaryOp op, const Tensor& x);
+Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x);
+
+Tensor affine(const Tensor& x, double scale, double shift);
+Tensor pow_scalar(const Tensor& x, double p);
+Tensor pow_scalar_backward(const Tensor& dy, const Tensor& x, double p);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor clamp_backward(const Tensor& dy, const Tensor& x, double lo, double hi);
+
+struct BinaryGrads {
+  Tensor da, db;  // in a's and b's shapes: broadcast dimensions summed
+};
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasting; comparisons give 0/1
+BinaryGrads binary_backward(BinaryOp op, const Tensor& dy, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond uint8, broadcasting
+BinaryGrads where_backward(const Tensor& dy, const Tensor& cond, const Tensor& a, const Tensor& b);
+
+}  // namespace tg::reference

@@ -1,0 +1,14 @@
+// Reference indexing kernels (float64 values, int64 indices, plain loops): the oracle for
+// tensor/cpu/shape.cpp and tensor/cuda/shape.cu. (permute, slice and concat only copy.)
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace tg::reference {
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor index_add(const Tensor& dy, int64_t dim, const Tensor& index, const Shape& x_shape);  // its backward
+Tensor gather(const Tensor& x, const Tensor& index);                                      // last axis
+Tensor scatter_add(const Tensor& dy, const Tensor& index, const Shape& x_shape);          // its backward
+
+}  // namespace tg::reference
