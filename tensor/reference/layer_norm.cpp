@@ -1,4 +1,4 @@
-// Reference layer norm (Ba, Kiros & Hinton 2016, Eq. 4; torch.nn.functional.layer_norm). Per row,
+// Reference layer norm (Ba, Kiros & Hinton 2016, Sec. 3; torch.nn.functional.layer_norm). Per row,
 // over its C values:
 //   mean = sum_j x_j / C,   invstd = 1 / sqrt(sum_j (x_j - mean)^2 / C + eps),
 //   xhat_j = (x_j - mean) invstd,   y_j = gamma_j xhat_j + beta_j.
