@@ -221,7 +221,7 @@ void add_matmuls(std::vector<OpCase>& t) {
                    g.push_back(ref::reduce(ReduceOp::sum, dy, 1, dy.numel() / out, out).reshape({out}));
                    return g;
                  },
-                 nullptr, real, real ? 1e-4 : 2e-5});
+                 nullptr, real, real ? 1e-4 : 1e-5});
   }
 }
 
@@ -275,7 +275,7 @@ void add_normalization(std::vector<OpCase>& t) {
                    ref::LayerNormGrads g = ref::layer_norm_backward(dy, x[0], x[1], f.saved_mean, f.saved_invstd);
                    return Tensors{g.dx, g.dgamma, g.dbeta};
                  },
-                 [](auto& v) { return layer_norm_composed(v, 1e-5); }, real, real ? 1e-4 : 2e-5});
+                 [](auto& v) { return layer_norm_composed(v, 1e-5); }, real, real ? 1e-4 : 1e-5});
   }
   t.push_back({"layer_norm (no affine)", {in({2, 3, 6}, -2.0, 2.0)},
                [](auto& v) { return layer_norm(v[0], Variable(), Variable(), 1e-5); },
@@ -300,7 +300,7 @@ void add_normalization(std::vector<OpCase>& t) {
                    ref::BatchNormGrads g = ref::batch_norm_backward(dy, x[0], x[1], f.saved_mean, f.saved_invstd, true);
                    return Tensors{g.dx, g.dgamma, g.dbeta};
                  },
-                 nullptr, real, real ? 1e-4 : 2e-5});
+                 nullptr, real, real ? 1e-4 : 1e-5});
   }
   const Tensor rm = rand64({2}, 9), rv = rand64({2}, 10, 0.5, 2.0);
   t.push_back({"batch_norm(eval)", {in({3, 2, 2, 3}, -2.0, 2.0), in({2}, 0.5, 1.5), in({2})},
@@ -347,7 +347,7 @@ void add_convolutions(std::vector<OpCase>& t) {
                    if (x.size() > 2) g.push_back(conv_bias_grad(dy));
                    return g;
                  },
-                 nullptr, cv.real, cv.real ? 1e-4 : 2e-5});
+                 nullptr, cv.real, cv.real ? 1e-4 : 1e-5});
   }
 }
 
@@ -400,7 +400,7 @@ void add_indexing_and_attention(std::vector<OpCase>& t) {
                    ref::AttentionGrads g = ref::attention_backward(dy, x[0], x[1], x[2], probs, scale);
                    return Tensors{g.dq, g.dk, g.dv};
                  },
-                 nullptr, real, real ? 1e-4 : 2e-5});
+                 nullptr, real, real ? 1e-4 : 1e-5});
   }
 }
 
