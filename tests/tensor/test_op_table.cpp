@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <tuple>
 
+#include "support/errors.h"
 #include "support/op_table.h"
 #include "tensor/dispatch.h"
 #include "tensor/reference/attention.h"
@@ -510,6 +511,17 @@ TEST_CASE("op table: fused ops against their composition from primitives (temper
     for (DType dt : {DType::f64, DType::f32}) check_against_composed(c, dt, Device::cpu());
   }
   CHECK(fused >= 11);
+}
+
+TEST_CASE("reference kernels refuse what they cannot read, naming the kernel and the fix") {
+  const std::string f32 = error_of([] { ref::unary(UnaryOp::exp, Tensor::ones({2})); });
+  CHECK(f32.find("reference::unary") != std::string::npos);
+  CHECK(f32.find("float32") != std::string::npos);
+  CHECK(f32.find(".to(DType::f64)") != std::string::npos);
+  const std::string inner = error_of([] { ref::matmul(rand64({2, 3}, 1), rand64({4, 5}, 2), false, false); });
+  CHECK(inner.find("inner sizes differ") != std::string::npos);
+  const std::string index = error_of([] { ref::gather(rand64({2, 3}, 1), Tensor::from_vector<int64_t>({0, 3}, {2, 1})); });
+  CHECK(index.find("index 3 at 1 is outside [0, 3)") != std::string::npos);
 }
 
 #ifdef TAUGRAD_CUDA
