@@ -95,7 +95,7 @@ void bench_matmul(int64_t m, int64_t k, int64_t n) {
 
 // Row ops, forward and backward (the backward kernels write a fresh gradient, as autograd asks them).
 void bench_softmax(int64_t rows, int64_t cols, bool log) {
-  const std::string shape = "[" + std::to_string(rows) + "," + std::to_string(cols) + "]", op = log ? "log_softmax" : "softmax";
+  const std::string shape = dims({rows, cols}), op = log ? "log_softmax" : "softmax";
   Tensor x = randn({rows, cols}), dy = randn({rows, cols}), y = log ? log_softmax(x) : softmax(x);
   report(op + "_fwd", shape, median_ms([&] { log ? log_softmax(x) : softmax(x); }));
   report(op + "_bwd", shape, median_ms([&] {
@@ -105,7 +105,7 @@ void bench_softmax(int64_t rows, int64_t cols, bool log) {
 }
 
 void bench_cross_entropy(int64_t rows, int64_t classes) {
-  const std::string shape = "[" + std::to_string(rows) + "," + std::to_string(classes) + "]";
+  const std::string shape = dims({rows, classes});
   Tensor z = randn({rows, classes}), labels = randint({rows}, 0, classes), dl = Tensor::full({rows}, 1.0 / static_cast<double>(rows));
   report("cross_entropy_fwd", shape, median_ms([&] { cross_entropy(z, labels, 1.0); }));
   report("cross_entropy_fwd_bwd", shape, median_ms([&] {
@@ -116,7 +116,7 @@ void bench_cross_entropy(int64_t rows, int64_t classes) {
 }
 
 void bench_layer_norm(int64_t rows, int64_t cols) {
-  const std::string shape = "[" + std::to_string(rows) + "," + std::to_string(cols) + "]";
+  const std::string shape = dims({rows, cols});
   Tensor x = randn({rows, cols}), gamma = randn({cols}), beta = randn({cols}), dy = randn({rows, cols});
   LayerNormOutput out = layer_norm(x, gamma, beta, 1e-6);
   report("layer_norm_fwd", shape, median_ms([&] { layer_norm(x, gamma, beta, 1e-6); }));
