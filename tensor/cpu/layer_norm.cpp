@@ -95,6 +95,7 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       for (int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
         const T *dyr = pdy + r * cols, *xr = px + r * cols;
         const V mean = splat<V>(pmean[r]), invstd = splat<V>(pinv[r]);
+        V g_mean = splat<V>(0), gx_mean = splat<V>(0);
         if (pdx) {
           vec::DoubleSum<V> g_sum, gx_sum;
           for (int64_t j = 0; j < cols; j += lanes<V>) {
@@ -103,20 +104,17 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
             g_sum.add(g);
             gx_sum.add(g * xhat);
           }
-          const V g_mean = splat<V>(static_cast<T>(g_sum.value() / static_cast<double>(cols)));
-          const V gx_mean = splat<V>(static_cast<T>(gx_sum.value() / static_cast<double>(cols)));
-          for (int64_t j = 0; j < cols; j += lanes<V>) {
-            const int64_t k = std::min(lanes<V>, cols - j);
-            const V g = load(dyr + j, k) * gamma_at<V>(pg, j, k), xhat = (load(xr + j, k) - mean) * invstd;
-            store(pdx + r * cols + j, k, invstd * ((g - g_mean) - xhat * gx_mean));
-          }
+          g_mean = splat<V>(static_cast<T>(g_sum.value() / static_cast<double>(cols)));
+          gx_mean = splat<V>(static_cast<T>(gx_sum.value() / static_cast<double>(cols)));
         }
-        if (!columns) continue;
         for (int64_t j = 0; j < cols; j += lanes<V>) {
           const int64_t k = std::min(lanes<V>, cols - j);
           const V dyj = load(dyr + j, k), xhat = (load(xr + j, k) - mean) * invstd;
-          vec::add_to(dgamma_b + j, k, dyj * xhat);
-          vec::add_to(dbeta_b + j, k, dyj);
+          if (pdx) store(pdx + r * cols + j, k, invstd * ((dyj * gamma_at<V>(pg, j, k) - g_mean) - xhat * gx_mean));
+          if (columns) {
+            vec::add_to(dgamma_b + j, k, dyj * xhat);
+            vec::add_to(dbeta_b + j, k, dyj);
+          }
         }
       }
     });
