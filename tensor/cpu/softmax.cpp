@@ -86,28 +86,20 @@ RowExp<T> row_exp(const T* x, int64_t n, double s, T* e) {
   return {m, rest.value() + (vec::reduce_add(ties) - 1.0)};
 }
 
-// y = e s and y = x - c for a row, with s and c in two parts: one rounding, as in double.
-template <class T>
-void scale_row(const T* e, int64_t n, double s, T* y) {
+// y_j = f(x_j, c_hi, c_lo) over a row, with the double c in two parts: f = times gives x c and
+// f = minus gives x - c, each rounded once, as in double.
+template <class T, class F>
+void map_row(const T* x, int64_t n, double c, T* y, F f) {
   using V = vec::Vec<T>;
-  const Split<T> scale(s);
-  const V hi = splat<V>(scale.hi), lo = splat<V>(scale.lo);
+  const Split<T> split(c);
+  const V hi = splat<V>(split.hi), lo = splat<V>(split.lo);
   for (int64_t j = 0; j < n; j += lanes<V>) {
     const int64_t k = std::min(lanes<V>, n - j);
-    const V ej = load(e + j, k);
-    store(y + j, k, vec::fma(ej, hi, ej * lo));
+    store(y + j, k, f(load(x + j, k), hi, lo));
   }
 }
-template <class T>
-void shift_row(const T* x, int64_t n, double c, T* y) {
-  using V = vec::Vec<T>;
-  const Split<T> shift(c);
-  const V hi = splat<V>(shift.hi), lo = splat<V>(shift.lo);
-  for (int64_t j = 0; j < n; j += lanes<V>) {
-    const int64_t k = std::min(lanes<V>, n - j);
-    store(y + j, k, (load(x + j, k) - hi) - lo);
-  }
-}
+constexpr auto times = [](auto x, auto hi, auto lo) { return vec::fma(x, hi, x * lo); };
+constexpr auto minus = [](auto x, auto hi, auto lo) { return (x - hi) - lo; };
 
 }  // namespace
 
@@ -123,9 +115,9 @@ void softmax_forward(const Tensor& x, Tensor& y, bool log) {
       T* yr = py + r * cols;
       const RowExp<T> row = row_exp(xr, cols, 1.0, yr);
       if (log) {
-        shift_row(xr, cols, static_cast<double>(row.max) + std::log1p(row.rest), yr);
+        map_row(xr, cols, static_cast<double>(row.max) + std::log1p(row.rest), yr, minus);
       } else {
-        scale_row(yr, cols, 1.0 / (1.0 + row.rest), yr);
+        map_row(yr, cols, 1.0 / (1.0 + row.rest), yr, times);
       }
     });
   });
@@ -173,7 +165,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double ta
       const T* zr = pz + r * classes;
       T* pr = pp + r * classes;
       const RowExp<T> row = row_exp(zr, classes, 1.0 / tau, pr);
-      scale_row(pr, classes, 1.0 / (1.0 + row.rest), pr);
+      map_row(pr, classes, 1.0 / (1.0 + row.rest), pr, times);
       // lse - u_y = (max - z_y) / tau + log(sum): exactly 0 + log1p(rest) when y is the argmax.
       const double log_sum = std::log1p(row.rest), max = static_cast<double>(row.max);
       const double nll = (max - static_cast<double>(zr[lab[r]])) / tau + log_sum;
