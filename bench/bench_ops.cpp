@@ -1,5 +1,6 @@
 // CPU op timings at ResNet-20 sizes (batch 128, CIFAR 32x32): conv2d forward, backward data,
-// backward filter and all three together, and matmul forward and forward+backward. Prints one JSON
+// backward filter and all three together, and matmul forward and forward+backward; and the row ops
+// at ViT-S sizes (attention softmax, layer norm) and the classifier's cross-entropy. Prints one JSON
 // line per measurement, {"op": ..., "shape": ..., "ms": ...}: the median of several timed runs after
 // warm-up. bench/bench_torch.py measures the same ops in PyTorch; bench/run_ops.sh runs both and
 // prints the ratio table (docs/PERFORMANCE.md). Threads: OpenMP's default (OMP_NUM_THREADS or nproc).
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -91,9 +93,42 @@ void bench_matmul(int64_t m, int64_t k, int64_t n) {
          }));
 }
 
+// Row ops, forward and backward (the backward kernels write a fresh gradient, as autograd asks them).
+void bench_softmax(int64_t rows, int64_t cols, bool log) {
+  const std::string shape = dims({rows, cols}), op = log ? "log_softmax" : "softmax";
+  Tensor x = randn({rows, cols}), dy = randn({rows, cols}), y = log ? log_softmax(x) : softmax(x);
+  report(op + "_fwd", shape, median_ms([&] { log ? log_softmax(x) : softmax(x); }));
+  report(op + "_bwd", shape, median_ms([&] {
+           Tensor dx = Tensor::empty_like(y);
+           cpu::softmax_backward(dy, y, dx, log);
+         }));
+}
+
+void bench_cross_entropy(int64_t rows, int64_t classes) {
+  const std::string shape = dims({rows, classes});
+  Tensor z = randn({rows, classes}), labels = randint({rows}, 0, classes), dl = Tensor::full({rows}, 1.0 / static_cast<double>(rows));
+  report("cross_entropy_fwd", shape, median_ms([&] { cross_entropy(z, labels, 1.0); }));
+  report("cross_entropy_fwd_bwd", shape, median_ms([&] {
+           CrossEntropyOutput out = cross_entropy(z, labels, 1.0);
+           Tensor dz = Tensor::empty_like(z);
+           cpu::cross_entropy_backward(dl, out.probs, labels, 1.0, 0.0, dz);
+         }));
+}
+
+void bench_layer_norm(int64_t rows, int64_t cols) {
+  const std::string shape = dims({rows, cols});
+  Tensor x = randn({rows, cols}), gamma = randn({cols}), beta = randn({cols}), dy = randn({rows, cols});
+  LayerNormOutput out = layer_norm(x, gamma, beta, 1e-6);
+  report("layer_norm_fwd", shape, median_ms([&] { layer_norm(x, gamma, beta, 1e-6); }));
+  report("layer_norm_bwd", shape, median_ms([&] {
+           Tensor dx = Tensor::empty_like(x), dgamma = Tensor::empty_like(gamma), dbeta = Tensor::empty_like(beta);
+           cpu::layer_norm_backward(dy, x, gamma, out.mean, out.invstd, dx, dgamma, dbeta);
+         }));
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   manual_seed(0);
   std::fprintf(stderr, "bench_ops: %d OpenMP threads, clock %s\n", omp_get_max_threads(),
                std::getenv("BENCH_CLOCK") ? std::getenv("BENCH_CLOCK") : "wall");
@@ -105,7 +140,16 @@ int main() {
       {{128, 32, 16, 16}, {64, 32, 3, 3}, 2},  // stage 2 -> 3
       {{128, 64, 8, 8}, {64, 64, 3, 3}, 1},    // stage 3
   };
-  for (const ConvCase& c : convs) bench_conv(c);
-  bench_matmul(128, 64, 10);  // the classifier
-  bench_matmul(512, 512, 512);
+  // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm).
+  const bool rows_only = argc > 1 && std::strcmp(argv[1], "rows") == 0;
+  if (!rows_only) {
+    for (const ConvCase& c : convs) bench_conv(c);
+    bench_matmul(128, 64, 10);  // the classifier
+    bench_matmul(512, 512, 512);
+  }
+  bench_softmax(64 * 6 * 197, 197, false);  // ViT-S/16 attention: batch 64, 6 heads, 197 tokens
+  bench_softmax(64 * 6 * 197, 197, true);
+  bench_cross_entropy(128, 10);
+  bench_cross_entropy(128, 1000);
+  bench_layer_norm(64 * 197, 384);  // ViT-S/16 tokens, width 384
 }

@@ -21,6 +21,9 @@ CONVS = [  # (x shape, w shape, stride), padding 1: ResNet-20 at batch 128
     ((128, 64, 8, 8), (64, 64, 3, 3), 1),
 ]
 MATMULS = [(128, 64, 10), (512, 512, 512)]
+SOFTMAXES = [(64 * 6 * 197, 197)]  # ViT-S/16 attention: batch 64, 6 heads, 197 tokens
+CROSS_ENTROPIES = [(128, 10), (128, 1000)]
+LAYER_NORMS = [(64 * 197, 384)]  # ViT-S/16 tokens, width 384
 
 
 # BENCH_CLOCK=cpu: process CPU time (see bench_ops.cpp); else wall time.
@@ -82,6 +85,44 @@ def bench_matmul(m, k, n):
     report("matmul_fwd_bwd", shape, median_ms(fwd_bwd))
 
 
+def bench_softmax(rows, cols, log):
+    """The forward op and the backward kernel autograd calls (aten._[log_]softmax_backward_data)."""
+    shape, op = f"[{rows},{cols}]", "log_softmax" if log else "softmax"
+    fwd = torch.log_softmax if log else torch.softmax
+    bwd = torch.ops.aten._log_softmax_backward_data if log else torch.ops.aten._softmax_backward_data
+    x, dy = torch.randn(rows, cols), torch.randn(rows, cols)
+    y = fwd(x, -1)
+    report(op + "_fwd", shape, median_ms(lambda: fwd(x, -1)))
+    report(op + "_bwd", shape, median_ms(lambda: bwd(dy, y, -1, torch.float32)))
+
+
+def bench_cross_entropy(rows, classes):
+    """Per-sample CE (log_softmax + nll_loss, what F.cross_entropy runs) and its two backward kernels."""
+    shape = f"[{rows},{classes}]"
+    z, labels = torch.randn(rows, classes), torch.randint(0, classes, (rows,))
+    aten = torch.ops.aten
+    report("cross_entropy_fwd", shape,
+           median_ms(lambda: torch.nn.functional.cross_entropy(z, labels, reduction="none")))
+
+    def fwd_bwd():
+        logp = torch.log_softmax(z, -1)
+        loss = aten.nll_loss_forward(logp, labels, None, 1, -100)[0]  # reduction 1: mean
+        dlogp = aten.nll_loss_backward(torch.ones_like(loss), logp, labels, None, 1, -100, torch.ones(()))
+        aten._log_softmax_backward_data(dlogp, logp, -1, torch.float32)
+
+    report("cross_entropy_fwd_bwd", shape, median_ms(fwd_bwd))
+
+
+def bench_layer_norm(rows, cols):
+    shape = f"[{rows},{cols}]"
+    x, w, b, dy = torch.randn(rows, cols), torch.randn(cols), torch.randn(cols), torch.randn(rows, cols)
+    aten = torch.ops.aten
+    _, mean, rstd = aten.native_layer_norm(x, [cols], w, b, 1e-6)
+    report("layer_norm_fwd", shape, median_ms(lambda: aten.native_layer_norm(x, [cols], w, b, 1e-6)))
+    report("layer_norm_bwd", shape,
+           median_ms(lambda: aten.native_layer_norm_backward(dy, x, [cols], mean, rstd, w, b, [True, True, True])))
+
+
 def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
@@ -89,11 +130,20 @@ def main():
     print(f"bench_torch: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"mkldnn {torch.backends.mkldnn.is_available()}, clock {os.environ.get('BENCH_CLOCK', 'wall')}",
           file=sys.stderr)
+    rows_only = sys.argv[1:] == ["rows"]  # as bench_ops: only the row ops
     with torch.no_grad():
-        for xs, ws, stride in CONVS:
-            bench_conv(xs, ws, stride)
-        for m, k, n in MATMULS:
-            bench_matmul(m, k, n)
+        if not rows_only:
+            for xs, ws, stride in CONVS:
+                bench_conv(xs, ws, stride)
+            for m, k, n in MATMULS:
+                bench_matmul(m, k, n)
+        for rows, cols in SOFTMAXES:
+            bench_softmax(rows, cols, False)
+            bench_softmax(rows, cols, True)
+        for rows, classes in CROSS_ENTROPIES:
+            bench_cross_entropy(rows, classes)
+        for rows, cols in LAYER_NORMS:
+            bench_layer_norm(rows, cols)
 
 
 if __name__ == "__main__":

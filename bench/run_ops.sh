@@ -3,6 +3,7 @@
 # Builds nothing: build bench_ops first (meson setup build && ninja -C build bench_ops).
 #   bench/run_ops.sh [BUILD_DIR]        (default: build; THREADS=n overrides nproc)
 #   BENCH_CLOCK=cpu THREADS=1 bench/run_ops.sh   CPU time instead of wall time, for a shared machine
+#   ONLY=rows bench/run_ops.sh                   only the row ops (softmax, cross-entropy, layer norm)
 # Prints a Markdown table: op, shape, taugrad ms, torch ms, ratio = torch_ms / taugrad_ms
 # (> 1 means taugrad is faster).
 set -eu
@@ -17,8 +18,8 @@ bench="$build/bench_ops"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS="$threads"
-"$bench" > "$tmp/taugrad.jsonl"
-/usr/bin/python3 bench/bench_torch.py > "$tmp/torch.jsonl"
+"$bench" ${ONLY:-} > "$tmp/taugrad.jsonl"
+/usr/bin/python3 bench/bench_torch.py ${ONLY:-} > "$tmp/torch.jsonl"
 
 /usr/bin/python3 - "$tmp/taugrad.jsonl" "$tmp/torch.jsonl" "$threads" "${BENCH_CLOCK:-wall}" <<'EOF'
 import json, sys

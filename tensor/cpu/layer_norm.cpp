@@ -1,15 +1,34 @@
 // CPU layer norm over the last axis of a [rows, cols] view (Ba, Kiros & Hinton 2016), with
-// per-column gamma and beta (either may be undefined: 1 and 0). Statistics accumulate in double.
+// per-column gamma and beta (either may be undefined: 1 and 0). Computed in the tensor's dtype,
+// 8 floats at a time (tensor/cpu/vec.h); the row statistics and the column sums accumulate in double.
 // The math: docs/derivations/layer_norm.md.
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/vec.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {
+
+namespace {
+
+using vec::lanes;
+using vec::load;
+using vec::splat;
+using vec::store;
+
+// gamma_j (1 where undefined) and beta_j (0 where undefined), for lanes j .. j + k.
+template <class V, class T>
+V gamma_at(const T* g, int64_t j, int64_t k) {
+  return g ? load(g + j, k) : splat<V>(1);
+}
+template <class V, class T>
+V beta_at(const T* b, int64_t j, int64_t k) {
+  return b ? load(b + j, k) : splat<V>(0);
+}
+
+}  // namespace
 
 // mean_r = sum_j x_rj / C,  invstd_r = 1 / sqrt(sum_j (x_rj - mean_r)^2 / C + eps),
 // y_rj = (x_rj - mean_r) invstd_r gamma_j + beta_j.
@@ -18,6 +37,7 @@ void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const int64_t cols = x.size(-1), rows = cols ? x.numel() / cols : 0;
   visit_floating(x.dtype(), "layer_norm", [&](auto zero) {
     using T = decltype(zero);
+    using V = vec::Vec<T>;
     const T* px = x.data<T>();
     const T* pg = gamma.defined() ? gamma.data<T>() : nullptr;
     const T* pb = beta.defined() ? beta.data<T>() : nullptr;
@@ -27,76 +47,86 @@ void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
     parallel_for(rows, 3 * cols, [&](int64_t r) {
       const T* xr = px + r * cols;
       T* yr = py + r * cols;
-      double mean = 0, m2 = 0;  // two passes: no cancellation when |mean| >> std
-      for (int64_t j = 0; j < cols; ++j) mean += xr[j];
-      mean /= static_cast<double>(cols);
-      for (int64_t j = 0; j < cols; ++j) m2 += (xr[j] - mean) * (xr[j] - mean);
-      const double invstd = 1.0 / std::sqrt(m2 / static_cast<double>(cols) + eps);
-      for (int64_t j = 0; j < cols; ++j) {
-        const double xhat = (xr[j] - mean) * invstd;
-        yr[j] = static_cast<T>(xhat * (pg ? static_cast<double>(pg[j]) : 1.0) + (pb ? static_cast<double>(pb[j]) : 0.0));
+      vec::DoubleSum<V> sum, squares;  // two passes: no cancellation when |mean| >> std
+      for (int64_t j = 0; j < cols; j += lanes<V>) sum.add(load(xr + j, std::min(lanes<V>, cols - j)));
+      const T mean = static_cast<T>(sum.value() / static_cast<double>(cols));
+      const V vmean = splat<V>(mean);
+      for (int64_t j = 0; j < cols; j += lanes<V>) {
+        const V d = load(xr + j, std::min(lanes<V>, cols - j), mean) - vmean;
+        squares.add(d * d);
       }
-      pmean[r] = static_cast<T>(mean);
-      pinv[r] = static_cast<T>(invstd);
+      const T invstd = static_cast<T>(1.0 / std::sqrt(squares.value() / static_cast<double>(cols) + eps));
+      const V vinv = splat<V>(invstd);
+      for (int64_t j = 0; j < cols; j += lanes<V>) {
+        const int64_t k = std::min(lanes<V>, cols - j);
+        const V xhat = (load(xr + j, k) - vmean) * vinv;
+        store(yr + j, k, vec::fma(xhat, gamma_at<V>(pg, j, k), beta_at<V>(pb, j, k)));
+      }
+      pmean[r] = mean;
+      pinv[r] = invstd;
     });
   });
 }
 
-// Let L = <dy, y>. Adds into dx, dgamma, dbeta (each may be undefined), with xhat = (x - mean) invstd
+// Let L = <dy, y>. Writes dx, dgamma, dbeta (each may be undefined), with xhat = (x - mean) invstd
 // and g = dy * gamma (docs/derivations/layer_norm.md, Eqs. 3-5):
 //   dx_rj = invstd_r (g_rj - mean_k g_rk - xhat_rj mean_k g_rk xhat_rk)
 //   dgamma_j = sum_r dy_rj xhat_rj,   dbeta_j = sum_r dy_rj.
+// One pass over the rows, in blocks of kBlock: each block sums its rows' dgamma and dbeta terms in
+// double, and the blocks' sums are added in block order, so the result is the same for any number
+// of threads.
 void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& saved_mean,
                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const int64_t cols = x.size(-1), rows = cols ? x.numel() / cols : 0;
+  constexpr int64_t kBlock = 256;
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
+  const bool columns = dgamma.defined() || dbeta.defined();
+  std::vector<double> partial(columns ? static_cast<size_t>(blocks * 2 * cols) : 0, 0.0);
   visit_floating(x.dtype(), "layer_norm_backward", [&](auto zero) {
     using T = decltype(zero);
+    using V = vec::Vec<T>;
     const T *pdy = dy.data<T>(), *px = x.data<T>();
     const T* pg = gamma.defined() ? gamma.data<T>() : nullptr;
     const T *pmean = saved_mean.data<T>(), *pinv = saved_invstd.data<T>();
-    auto xhat = [&](int64_t r, int64_t j) {
-      return (static_cast<double>(px[r * cols + j]) - pmean[r]) * static_cast<double>(pinv[r]);
-    };
-    if (dx.defined()) {
-      T* pdx = dx.data<T>();
-      parallel_for(rows, 4 * cols, [&](int64_t r) {
-        const T* dyr = pdy + r * cols;
-        double g_mean = 0, gx_mean = 0;
-        for (int64_t j = 0; j < cols; ++j) {
-          const double g = dyr[j] * (pg ? static_cast<double>(pg[j]) : 1.0);
-          g_mean += g;
-          gx_mean += g * xhat(r, j);
+    T* pdx = dx.defined() ? dx.data<T>() : nullptr;
+    parallel_for(blocks, kBlock * cols * 6, [&](int64_t b) {
+      double* dgamma_b = columns ? partial.data() + b * 2 * cols : nullptr;
+      double* dbeta_b = columns ? dgamma_b + cols : nullptr;
+      for (int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
+        const T *dyr = pdy + r * cols, *xr = px + r * cols;
+        const V mean = splat<V>(pmean[r]), invstd = splat<V>(pinv[r]);
+        V g_mean = splat<V>(0), gx_mean = splat<V>(0);
+        if (pdx) {
+          vec::DoubleSum<V> g_sum, gx_sum;
+          for (int64_t j = 0; j < cols; j += lanes<V>) {
+            const int64_t k = std::min(lanes<V>, cols - j);
+            const V g = load(dyr + j, k) * gamma_at<V>(pg, j, k), xhat = (load(xr + j, k) - mean) * invstd;
+            g_sum.add(g);
+            gx_sum.add(g * xhat);
+          }
+          g_mean = splat<V>(static_cast<T>(g_sum.value() / static_cast<double>(cols)));
+          gx_mean = splat<V>(static_cast<T>(gx_sum.value() / static_cast<double>(cols)));
         }
-        g_mean /= static_cast<double>(cols);
-        gx_mean /= static_cast<double>(cols);
-        for (int64_t j = 0; j < cols; ++j) {
-          const double g = dyr[j] * (pg ? static_cast<double>(pg[j]) : 1.0);
-          pdx[r * cols + j] += static_cast<T>(pinv[r] * (g - g_mean - xhat(r, j) * gx_mean));
-        }
-      });
-    }
-    if (!dgamma.defined() && !dbeta.defined()) return;
-    // Column sums over rows: each thread sums its block of rows, then the partials are added.
-    const int threads = rows * cols >= kParallelGrain ? omp_get_max_threads() : 1;
-    std::vector<double> part_g(static_cast<size_t>(threads * cols), 0.0), part_b(part_g.size(), 0.0);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int t = 0; t < threads; ++t) {
-      double *sg = part_g.data() + t * cols, *sb = part_b.data() + t * cols;
-      for (int64_t r = rows * t / threads; r < rows * (t + 1) / threads; ++r) {
-        for (int64_t j = 0; j < cols; ++j) {
-          sg[j] += pdy[r * cols + j] * xhat(r, j);
-          sb[j] += pdy[r * cols + j];
+        for (int64_t j = 0; j < cols; j += lanes<V>) {
+          const int64_t k = std::min(lanes<V>, cols - j);
+          const V dyj = load(dyr + j, k), xhat = (load(xr + j, k) - mean) * invstd;
+          if (pdx) store(pdx + r * cols + j, k, invstd * ((dyj * gamma_at<V>(pg, j, k) - g_mean) - xhat * gx_mean));
+          if (columns) {
+            vec::add_to(dgamma_b + j, k, dyj * xhat);
+            vec::add_to(dbeta_b + j, k, dyj);
+          }
         }
       }
-    }
+    });
+    if (!columns) return;
     for (int64_t j = 0; j < cols; ++j) {
-      double g = 0, b = 0;
-      for (int t = 0; t < threads; ++t) {
-        g += part_g[t * cols + j];
-        b += part_b[t * cols + j];
+      double g = 0, s = 0;
+      for (int64_t b = 0; b < blocks; ++b) {
+        g += partial[b * 2 * cols + j];
+        s += partial[b * 2 * cols + cols + j];
       }
-      if (dgamma.defined()) dgamma.data<T>()[j] += static_cast<T>(g);
-      if (dbeta.defined()) dbeta.data<T>()[j] += static_cast<T>(b);
+      if (dgamma.defined()) dgamma.data<T>()[j] = static_cast<T>(g);
+      if (dbeta.defined()) dbeta.data<T>()[j] = static_cast<T>(s);
     }
   });
 }
