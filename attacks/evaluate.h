@@ -91,6 +91,10 @@ MaskingDiagnostics masking_diagnostics(nn::Module& model, const Tensor& x, const
 
 // ---- calibration (host math, in double) ----
 Tensor collect_logits(const ModelFn& model, const Tensor& x, int64_t batch_size = 256);  // [N, K] on the host
+// The same over n inputs made a batch at a time: inputs(begin, end) gives rows [begin, end) as the model
+// takes them (converted, resized, on its device), so a large set never sits on the device whole.
+Tensor collect_logits(const ModelFn& model, int64_t n, const std::function<Tensor(int64_t, int64_t)>& inputs,
+                      int64_t batch_size = 256);
 // ECE (Guo et al. 2017): equal-width confidence bins (lo, hi]; sum_b |B_b|/N |acc(B_b) - conf(B_b)|,
 // confidence = max softmax(z / T).
 double expected_calibration_error(const Tensor& logits, const Tensor& labels, int n_bins = 15,

@@ -29,26 +29,14 @@ std::vector<std::string> split_list(const std::string& text) {
 
 // Host logits [N, K] of a whole set, converted and moved a batch at a time (sets can be large).
 Tensor host_logits(const attacks::ModelFn& f, const Tensor& images, int64_t size, Device device, int64_t batch) {
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < images.size(0); b += batch) {
-    Tensor x = model_pixels(images.slice_rows(b, std::min(b + batch, images.size(0))), size).to(device);
-    parts.push_back(attacks::logits_no_grad(f, x).cpu());
-  }
-  TG_CHECK(!parts.empty(), "evaluate: an empty test set");
-  return concat(parts, 0);
+  return attacks::collect_logits(
+      f, images.size(0), [&](int64_t b, int64_t e) { return model_pixels(images.slice_rows(b, e), size).to(device); },
+      batch);
 }
 
 // Percent of rows whose argmax is the label.
 double accuracy_of(const Tensor& logits, const Tensor& labels) {
-  std::vector<double> z = logits.to(DType::f64).to_vector<double>();
-  std::vector<int64_t> y = labels.to(DType::i64).cpu().to_vector<int64_t>();
-  const int64_t k = logits.size(1);
-  int64_t right = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    const double* row = &z[i * static_cast<size_t>(k)];
-    right += std::max_element(row, row + k) - row == y[i];
-  }
-  return 100.0 * static_cast<double>(right) / static_cast<double>(y.size());
+  return 100.0 * attacks::count_correct(logits, labels).item() / static_cast<double>(logits.size(0));
 }
 
 // A uint8 [N] mask as "0101..." (stored in the partial file so a resumed run can form the worst case).

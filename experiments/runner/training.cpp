@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "attacks/adversarial_training.h"
+#include "attacks/common.h"
 #include "autograd/ops.h"
 #include "data/loader.h"
 #include "data/prefetcher.h"
@@ -304,12 +305,11 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
     Variable logits = model(xv);
     Variable losses = cross_entropy_per_sample(logits, y, 1.0);
     add_(loss_sum, sum(losses.data()).to(DType::f64));
-    add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
+    add_(correct, attacks::count_correct(logits.data(), y));
     if (input_gradients) {
       // d(sum of per-sample losses)/dx: row i is sample i's own gradient (samples do not interact in eval).
       Tensor g = grad({losses}, {xv}, {Tensor::ones(losses.shape(), losses.dtype(), device)})[0];
-      Tensor largest = max(abs(g.reshape({end - begin, -1})), {1});
-      add_(zero_grads, sum(eq(largest, Tensor::zeros({}, g.dtype(), device)).to(DType::i64)));
+      add_(zero_grads, attacks::count_zero_rows(g));
     }
   }
   CleanEval r;
@@ -417,7 +417,7 @@ TrainOutcome train(const TrainConfig& c) {
       opt->step();
       // Running sums stay on the device; the host reads them only when it shows progress.
       add_(loss_sum, mul(loss.data(), static_cast<double>(x.size(0))));
-      add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
+      add_(correct, attacks::count_correct(logits.data(), y));
       seen += x.size(0);
       ++step;
       ++b;
