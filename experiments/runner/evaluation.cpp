@@ -163,9 +163,8 @@ std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& 
   if (mode == "none") return out;
   const std::vector<std::string> names = corruption_names();
   if (mode == "files") {
-    // Tiny-ImageNet-C (<dir>/<corruption>/<severity>/<wnid>/*.JPEG) when a corruption is a folder:
-    // its labels index its own sorted wnid folders, remapped here to the test set's classes, which
-    // must be Tiny-ImageNet's sorted wnids. The subset is drawn by the seed (the files are sorted by
+    // Tiny-ImageNet-C (<dir>/<corruption>/<severity>/<wnid>/*.JPEG) when a corruption is a folder,
+    // labelled by the test set's classes, which must be Tiny-ImageNet's sorted wnids. The subset is drawn by the seed (the files are sorted by
     // class, so the first N would hold few classes); the same images for every corruption.
     bool tiny_c = false;
     for (const auto& name : names) tiny_c = tiny_c || std::filesystem::is_directory(c.corrupted_dir + "/" + name);
@@ -178,18 +177,7 @@ std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& 
       for (const auto& name : names) {
         if (!std::filesystem::is_directory(c.corrupted_dir + "/" + name)) continue;
         for (double s : c.severities) {
-          Dataset d = load_tiny_imagenet_c(c.corrupted_dir, name, static_cast<int>(s));
-          std::vector<int64_t> to_test(d.class_names.size());
-          for (size_t k = 0; k < d.class_names.size(); ++k) {
-            auto it = std::lower_bound(wnids.begin(), wnids.end(), d.class_names[k]);
-            TG_CHECK(it != wnids.end() && *it == d.class_names[k], c.corrupted_dir, "/", name, "/",
-                     static_cast<int>(s), ": class folder ", d.class_names[k], " is not a class of ", test.name);
-            to_test[k] = it - wnids.begin();
-          }
-          int64_t* labels = d.labels.data<int64_t>();
-          for (int64_t i = 0; i < d.size(); ++i) labels[i] = to_test[static_cast<size_t>(labels[i])];
-          d.num_classes = test.num_classes;
-          d.class_names = wnids;
+          Dataset d = load_tiny_imagenet_c(c.corrupted_dir, name, static_cast<int>(s), wnids);
           if (c.corrupted_subset > 0 && c.corrupted_subset < d.size())
             d = subset(d, c.corrupted_subset, static_cast<uint64_t>(c.seed));
           out.push_back({name, static_cast<int>(s), std::move(d)});
