@@ -73,11 +73,8 @@ int run(const Options& o, EvalConfig c, const std::vector<std::string>& set) {
     model->load_state_dict(nn::adapt_state_dict(*model, weights.tensors), true);
     e = evaluate_model(*model, test, corrupted_sets(test, c), c, contract.input_size);
     if (!o.out.empty()) {
-      Json j = Json::object();
-      j.set("config", eval_config_json(c)).set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);
-      const Json fields = evaluation_json(e);
-      for (const auto& [k, v] : fields.fields()) j.set(k, v);
-      write_file_atomic(o.out, j.dump());
+      const Json source = Json::object().set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);
+      write_file_atomic(o.out, evaluation_file(e, c, source).dump());
       std::printf("evaluate: wrote %s\n", o.out.c_str());
     }
   }

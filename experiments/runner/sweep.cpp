@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/schema.h"
 #include "experiments/runner/verdict.h"
 #include "experiments/runner/workers.h"
 #include "tensor/device.h"
@@ -87,7 +89,7 @@ void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
 void write_table(const std::string& dir, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {
   write_file_atomic(dir + "/table.md", markdown_table(header, rows));
-  write_file_atomic(dir + "/table.csv", csv_table(header, rows));
+  write_file_atomic(dir + "/" + schema::kTableFile, csv_table(header, rows));
 }
 
 // One panel per column, value against tau; a series per seed.
@@ -162,7 +164,7 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
     const std::string& dir, const EvalConfig& e, const SweepOptions& o, const std::vector<SweepRun>& runs,
     bool* sweeps = nullptr) {
   const std::vector<std::string> columns = table_columns(e), plotted = table_columns(e, true);
-  std::vector<std::string> header = {"tau"};
+  std::vector<std::string> header = {schema::kTauColumn};
   if (o.seeds.size() > 1) header.push_back("seed");
   header.insert(header.end(), columns.begin(), columns.end());
   std::vector<std::vector<std::string>> rows;
@@ -172,10 +174,10 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
     std::vector<std::string> row = {r.row.label};
     if (o.seeds.size() > 1) row.push_back(number_text(o.seeds[r.seed_index]));
     const std::string rd = run_dir(r.train);
-    if (!evaluation_done(rd, r.eval)) {
-      row.insert(row.end(), columns.size(), file_exists(rd + "/log.csv") ? "training" : "pending");
+    if (const std::optional<Evaluation> evaluated = load_evaluation(rd, r.eval); !evaluated) {
+      row.insert(row.end(), columns.size(), file_exists(rd + "/" + schema::kLogFile) ? "training" : "pending");
     } else {
-      const Evaluation ev = evaluation_from_json(Json::parse(read_file(rd + "/evaluation.json"), rd + "/evaluation.json"));
+      const Evaluation& ev = *evaluated;
       const auto cells = table_cells(ev, r.eval);
       row.insert(row.end(), cells.begin(), cells.end());
       if (!r.row.baseline) per_seed[r.seed_index].emplace_back(r.train.tau, table_values(ev, r.eval));  // x is tau
