@@ -71,10 +71,7 @@ std::string number_text(double v) {
   return os.str();
 }
 
-namespace {
-
-// The evaluation's part of each profile, the same for every table.
-void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
+void eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
   if (!quick) {
     if (!given("sweep-eps"))
       for (double v : attacks::default_sweep_eps()) e.sweep_eps.push_back(std::round(v * 255));
@@ -85,6 +82,8 @@ void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
   if (!given("square-queries")) e.square_queries = 300;
   if (!given("severities")) e.severities = {3};
 }
+
+namespace {
 
 void write_table(const std::string& dir, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {
@@ -207,7 +206,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   TG_CHECK(!given("run-id"), name, ": --run-id does not apply (each run is named by its tau and seed)");
   TG_CHECK(o.profile == "paper" || o.profile == "quick", "--profile must be quick or paper, got '", o.profile, "'");
   const bool quick = o.profile == "quick";
-  apply_eval_profile(quick, given, e);
+  eval_profile(quick, given, e);
   binary.apply_profile(quick, given, o, t, e);
   TG_CHECK(!o.taus.empty(), "--taus: give at least one temperature");
   for (double tau : o.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);
