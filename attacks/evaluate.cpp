@@ -42,6 +42,22 @@ std::vector<NamedAttack> paper_attacks(double eps, int square_queries, int apgd_
   return out;
 }
 
+NamedAttack worst_case_attack(std::vector<NamedAttack> parts) {
+  return {"worst", [parts = std::move(parts)](const ModelFn& f, const Tensor& x, const Tensor& y, Generator& gen) {
+            AttackResult out{x, logical_not(eq(predict(f, x), y))};
+            for (const NamedAttack& a : parts) {
+              const std::vector<int64_t> idx = nonzero_indices(logical_not(out.fooled));
+              if (idx.empty()) break;
+              const Tensor at = index_tensor(idx, x.device());
+              const Tensor ys = index_select(y, 0, at);
+              const Tensor x_adv = a.run(f, index_select(x, 0, at), ys, gen).x_adv;
+              out.x_adv = merge_rows(out.x_adv, x_adv, idx);
+              out.fooled = merge_rows(out.fooled, logical_not(eq(predict(f, x_adv), ys)), idx);
+            }
+            return out;
+          }};
+}
+
 ModelFn as_model_fn(nn::Module& model) {
   return [&model](const Variable& v) { return model.forward(v); };
 }

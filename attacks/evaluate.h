@@ -23,6 +23,11 @@ struct NamedAttack {
   std::function<AttackResult(const ModelFn&, const Tensor& x, const Tensor& y, Generator& gen)> run;
 };
 
+// The worst case over `parts` as one attack named "worst": each part runs on the points that the ones
+// before it did not fool (misclassified, as robust_mask counts), and the first adversarial example found
+// for a point is kept. eps_sweep runs it like any other attack.
+NamedAttack worst_case_attack(std::vector<NamedAttack> parts);
+
 // The study's attacks by name, at budget eps (steps scale as eps / 4 where the reference uses 2/255 at
 // 8/255): "fgsm", "pgd20" (PGD-20, CE), "cw" (margin-loss PGD-20, kappa 0; see cw_options),
 // "apgd-ce", "apgd-dlr", "apgd-t" (targeted DLR, 9 targets), "square" (5000 queries).

@@ -112,25 +112,6 @@ std::optional<Json> made_with(const std::string& path, const Json& config) {
   return j;
 }
 
-// The worst case over `parts` as one attack: each runs on the points the ones before did not fool
-// (misclassified, as robust_mask counts), so the first adversarial example found for a point is kept.
-attacks::NamedAttack worst_case_attack(std::vector<attacks::NamedAttack> parts) {
-  return {"worst", [parts = std::move(parts)](const attacks::ModelFn& f, const Tensor& x, const Tensor& y,
-                                              Generator& gen) {
-            attacks::AttackResult out{x, attacks::logical_not(eq(attacks::predict(f, x), y))};
-            for (const auto& a : parts) {
-              const std::vector<int64_t> idx = attacks::nonzero_indices(attacks::logical_not(out.fooled));
-              if (idx.empty()) break;
-              const Tensor at = attacks::index_tensor(idx, x.device());
-              const Tensor ys = index_select(y, 0, at);
-              const Tensor x_adv = a.run(f, index_select(x, 0, at), ys, gen).x_adv;
-              out.x_adv = attacks::merge_rows(out.x_adv, x_adv, idx);
-              out.fooled = attacks::merge_rows(out.fooled, attacks::logical_not(eq(attacks::predict(f, x_adv), ys)), idx);
-            }
-            return out;
-          }};
-}
-
 }  // namespace
 
 void add_eval_flags(Flags& f, EvalConfig& c) {
@@ -528,7 +509,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
           if (sweeps[k] != "worst") return make_one(sweeps[k], eps);
           std::vector<attacks::NamedAttack> parts;
           for (const auto& name : names) parts.push_back(make_one(name, eps));
-          return worst_case_attack(std::move(parts));
+          return attacks::worst_case_attack(std::move(parts));
         };
         std::vector<double> eps;
         for (double v : c.sweep_eps) eps.push_back(v / 255);
