@@ -50,6 +50,13 @@ Tensor logit_margin(const Tensor& logits, const Tensor& y) {
   return sub(zy, zo).reshape({-1});
 }
 
+Tensor count_correct(const Tensor& logits, const Tensor& y) { return sum(eq(argmax(logits, 1), y).to(DType::i64)); }
+
+Tensor count_zero_rows(const Tensor& g) {
+  Tensor largest = max(abs(g.reshape({g.size(0), -1})), {1});
+  return sum(eq(largest, Tensor::scalar(0.0, g.dtype(), g.device())).to(DType::i64));
+}
+
 // Margin objectives. The competitor index is chosen on the data (no graph); its logit is gathered from
 // the Variable, so the gradient is that of z_other - z_y at the current competitor (the subgradient of
 // the max). The kappa clamp zeroes the gradient once the margin passes kappa (C&W's max(., -kappa)).

@@ -45,6 +45,12 @@ Tensor top_k_indices(const Tensor& logits, int64_t k);
 // z_y - max_{i != y} z_i, [N] (positive = classified correctly).
 Tensor logit_margin(const Tensor& logits, const Tensor& y);
 
+// ---- counts over a batch: int64 scalars on the batch's device, to be summed there and read once ----
+// Rows of logits [N, K] whose argmax is the label y (int64 [N]).
+Tensor count_correct(const Tensor& logits, const Tensor& y);
+// Rows of an input gradient g [N, ...] that are exactly zero in every entry (a saturated softmax).
+Tensor count_zero_rows(const Tensor& g);
+
 // ---- per-example objectives that attacks MAXIMIZE, [N], differentiable in the logits ----
 // C&W margin max_{i != y} z_i - z_y, clamped above at kappa (kInf: no clamp).
 Variable margin_loss(const Variable& logits, const Tensor& y, double kappa = kInf);

@@ -42,6 +42,22 @@ std::vector<NamedAttack> paper_attacks(double eps, int square_queries, int apgd_
   return out;
 }
 
+NamedAttack worst_case_attack(std::vector<NamedAttack> parts) {
+  return {"worst", [parts = std::move(parts)](const ModelFn& f, const Tensor& x, const Tensor& y, Generator& gen) {
+            AttackResult out{x, logical_not(eq(predict(f, x), y))};
+            for (const NamedAttack& a : parts) {
+              const std::vector<int64_t> idx = nonzero_indices(logical_not(out.fooled));
+              if (idx.empty()) break;
+              const Tensor at = index_tensor(idx, x.device());
+              const Tensor ys = index_select(y, 0, at);
+              const Tensor x_adv = a.run(f, index_select(x, 0, at), ys, gen).x_adv;
+              out.x_adv = merge_rows(out.x_adv, x_adv, idx);
+              out.fooled = merge_rows(out.fooled, logical_not(eq(predict(f, x_adv), ys)), idx);
+            }
+            return out;
+          }};
+}
+
 ModelFn as_model_fn(nn::Module& model) {
   return [&model](const Variable& v) { return model.forward(v); };
 }
@@ -145,15 +161,13 @@ std::vector<double> default_sweep_eps() {
 }
 
 double zero_gradient_fraction(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
-  std::vector<Tensor> parts;
+  Tensor zero_rows = Tensor::zeros({}, DType::i64, x.device());
   for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
     Variable xv(x.slice_rows(b, e), true);
     Variable ce = cross_entropy_per_sample(model(xv), y.slice_rows(b, e), 1.0);
-    Tensor g = grad({sum(ce)}, {xv})[0];
-    Tensor largest = max(abs(g.reshape({e - b, -1})), {1});
-    parts.push_back(eq(largest, Tensor::scalar(0.0, g.dtype(), g.device())).cpu());
+    add_(zero_rows, count_zero_rows(grad({sum(ce)}, {xv})[0]));
   });
-  return parts.empty() ? 0.0 : mean_of(concat(parts, 0));
+  return x.size(0) > 0 ? zero_rows.item() / static_cast<double>(x.size(0)) : 0.0;
 }
 
 std::vector<double> logit_margins(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size) {
@@ -199,8 +213,13 @@ MaskingDiagnostics masking_diagnostics(nn::Module& model, const Tensor& x, const
 }
 
 Tensor collect_logits(const ModelFn& model, const Tensor& x, int64_t batch_size) {
+  return collect_logits(model, x.size(0), [&](int64_t b, int64_t e) { return x.slice_rows(b, e); }, batch_size);
+}
+
+Tensor collect_logits(const ModelFn& model, int64_t n, const std::function<Tensor(int64_t, int64_t)>& inputs,
+                      int64_t batch_size) {
   std::vector<Tensor> parts;
-  for_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) { parts.push_back(logits_no_grad(model, x.slice_rows(b, e)).cpu()); });
+  for_batches(n, batch_size, [&](int64_t b, int64_t e) { parts.push_back(logits_no_grad(model, inputs(b, e)).cpu()); });
   TG_CHECK(!parts.empty(), "collect_logits: no inputs");
   return concat(parts, 0);
 }

@@ -23,6 +23,11 @@ struct NamedAttack {
   std::function<AttackResult(const ModelFn&, const Tensor& x, const Tensor& y, Generator& gen)> run;
 };
 
+// The worst case over `parts` as one attack named "worst": each part runs on the points that the ones
+// before it did not fool (misclassified, as robust_mask counts), and the first adversarial example found
+// for a point is kept. eps_sweep runs it like any other attack.
+NamedAttack worst_case_attack(std::vector<NamedAttack> parts);
+
 // The study's attacks by name, at budget eps (steps scale as eps / 4 where the reference uses 2/255 at
 // 8/255): "fgsm", "pgd20" (PGD-20, CE), "cw" (margin-loss PGD-20, kappa 0; see cw_options),
 // "apgd-ce", "apgd-dlr", "apgd-t" (targeted DLR, 9 targets), "square" (5000 queries).
@@ -91,6 +96,10 @@ MaskingDiagnostics masking_diagnostics(nn::Module& model, const Tensor& x, const
 
 // ---- calibration (host math, in double) ----
 Tensor collect_logits(const ModelFn& model, const Tensor& x, int64_t batch_size = 256);  // [N, K] on the host
+// The same over n inputs made a batch at a time: inputs(begin, end) gives rows [begin, end) as the model
+// takes them (converted, resized, on its device), so a large set never sits on the device whole.
+Tensor collect_logits(const ModelFn& model, int64_t n, const std::function<Tensor(int64_t, int64_t)>& inputs,
+                      int64_t batch_size = 256);
 // ECE (Guo et al. 2017): equal-width confidence bins (lo, hi]; sum_b |B_b|/N |acc(B_b) - conf(B_b)|,
 // confidence = max softmax(z / T).
 double expected_calibration_error(const Tensor& logits, const Tensor& labels, int n_bins = 15,

@@ -331,7 +331,8 @@ Dataset load_tiny_imagenet(const std::string& dir_in, bool train, int threads) {
   return decode_all(std::string("tiny-imagenet/") + (train ? "train" : "val"), paths, labels, wnids, threads);
 }
 
-Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity, int threads) {
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity,
+                             const std::vector<std::string>& classes, int threads) {
   std::string root = join(join(dir, corruption), std::to_string(severity));
   TG_CHECK(severity >= 1 && severity <= 5, "load_tiny_imagenet_c: severity ", severity, " is not in 1..5");
   TG_CHECK(fs::is_directory(root), "Tiny-ImageNet-C: no folder ", root,
@@ -342,15 +343,28 @@ Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corrupti
     if (e.is_directory()) wnids.push_back(e.path().filename().string());
   std::sort(wnids.begin(), wnids.end());
   TG_CHECK(!wnids.empty(), "Tiny-ImageNet-C: ", root, " holds no class folders");
+  // Folder k's label: k among its own folders, or its wnid's index among `classes`.
+  const std::vector<std::string>& names = classes.empty() ? wnids : classes;
+  TG_CHECK(std::is_sorted(names.begin(), names.end()), "Tiny-ImageNet-C: ", root, " is to be labelled by ",
+           names.size(), " classes that are not sorted wnids (give the class_names of the Tiny-ImageNet test split, ",
+           "load_dataset(\"tiny-imagenet\"))");
   std::vector<std::string> paths;
   std::vector<int64_t> labels;
-  for (size_t k = 0; k < wnids.size(); ++k)
-    for (const auto& p : jpegs_in(join(root, wnids[k]))) {
+  for (const std::string& wnid : wnids) {
+    const auto it = std::lower_bound(names.begin(), names.end(), wnid);
+    TG_CHECK(it != names.end() && *it == wnid, "Tiny-ImageNet-C: ", join(root, wnid), ": class ", wnid,
+             " is not one of the ", names.size(), " classes of the test set");
+    for (const auto& p : jpegs_in(join(root, wnid))) {
       paths.push_back(p);
-      labels.push_back(int64_t(k));
+      labels.push_back(it - names.begin());
     }
+  }
   TG_CHECK(!paths.empty(), "Tiny-ImageNet-C: no JPEG images under ", root);
-  return decode_all("tiny-imagenet-c/" + corruption + "/" + std::to_string(severity), paths, labels, wnids, threads);
+  return decode_all("tiny-imagenet-c/" + corruption + "/" + std::to_string(severity), paths, labels, names, threads);
+}
+
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity, int threads) {
+  return load_tiny_imagenet_c(dir, corruption, severity, {}, threads);
 }
 
 }  // namespace tg

@@ -36,9 +36,13 @@ namespace tg {
 Dataset load_tiny_imagenet(const std::string& dir = "", bool train = true, int threads = 0);
 
 // Tiny-ImageNet-C: <dir>/<corruption>/<severity>/<wnid>/*.JPEG, classes the sorted wnid folders
-// (class_names; the labels index them, so a set holding only some classes needs remapping to
-// Tiny-ImageNet's 200, as runner::corrupted_sets does). Decoded like load_tiny_imagenet.
+// (class_names; the labels index them). Decoded like load_tiny_imagenet.
 Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity, int threads = 0);
+// The same labelled by `classes`, Tiny-ImageNet's sorted wnids (its test split's class_names), as a
+// model trained on Tiny-ImageNet predicts them: a folder holding only some classes keeps their indices
+// among all 200. Errors name the folder: `classes` not sorted wnids, a wnid folder not among them.
+Dataset load_tiny_imagenet_c(const std::string& dir, const std::string& corruption, int severity,
+                             const std::vector<std::string>& classes, int threads = 0);
 
 // One JPEG file as uint8 [3, H, W] (gray becomes RGB). With expect_h, expect_w > 0 the size must
 // match, checked in the header before decoding; without, images over 2^26 pixels are refused. Damaged

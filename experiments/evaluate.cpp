@@ -3,12 +3,11 @@
 // calibration, all at tau = 1. Given a `train` run folder it writes <run>/evaluation.json (reused when
 // run again with the same settings; a killed evaluation resumes at the stage it was in); given a
 // checkpoint, --model and --dataset, it writes --out. Prints the table row and the eps sweep.
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/sweep.h"
 #include "experiments/runner/training.h"
 #include "nn/models/factory.h"
 #include "tensor/safetensors.h"
@@ -41,17 +40,9 @@ void print(const Evaluation& e, const EvalConfig& c) {
   }
 }
 
-int run(const Options& o, EvalConfig c, const std::vector<std::string>& set) {
-  auto given = [&](const char* name) { return std::find(set.begin(), set.end(), name) != set.end(); };
+int run(const Options& o, EvalConfig c, const GivenFlags& given) {
   TG_CHECK(o.profile == "paper" || o.profile == "quick", "--profile must be quick or paper, got '", o.profile, "'");
-  if (o.profile == "quick") {  // a short check: a subset and small attack budgets, unless given
-    if (!given("attack-subset")) c.attack_subset = 200;
-    if (!given("apgd-iters")) c.apgd_iters = 25;
-    if (!given("square-queries")) c.square_queries = 300;
-    if (!given("severities")) c.severities = {3};
-  }
-  if (o.profile == "paper" && !given("sweep-eps"))  // 0 .. 32/255, in 1/255 units
-    for (double v : attacks::default_sweep_eps()) c.sweep_eps.push_back(std::round(v * 255));
+  eval_profile(o.profile == "quick", given, c);  // the tables' evaluation profiles
   validate(c);
 
   Evaluation e;
@@ -73,11 +64,8 @@ int run(const Options& o, EvalConfig c, const std::vector<std::string>& set) {
     model->load_state_dict(nn::adapt_state_dict(*model, weights.tensors), true);
     e = evaluate_model(*model, test, corrupted_sets(test, c), c, contract.input_size);
     if (!o.out.empty()) {
-      Json j = Json::object();
-      j.set("config", eval_config_json(c)).set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);
-      const Json fields = evaluation_json(e);
-      for (const auto& [k, v] : fields.fields()) j.set(k, v);
-      write_file_atomic(o.out, j.dump());
+      const Json source = Json::object().set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);
+      write_file_atomic(o.out, evaluation_file(e, c, source).dump());
       std::printf("evaluate: wrote %s\n", o.out.c_str());
     }
   }
@@ -107,9 +95,9 @@ int main(int argc, char** argv) {
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
   f.add("seed", &c.seed, "seed of the attacks' random starts and the generated corruptions");
   try {
-    std::vector<std::string> set;
-    if (!f.parse(argc, argv, &set)) return 0;
-    return run(o, c, set);
+    GivenFlags given;
+    if (!f.parse(argc, argv, &given.names)) return 0;
+    return run(o, c, given);
   } catch (const Error& e) {
     std::fprintf(stderr, "evaluate: error: %s\n", e.what());
     return 2;

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -22,6 +23,7 @@
 #include "experiments/runner/flags.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/results.h"
+#include "experiments/runner/schema.h"
 #include "tensor/error.h"
 
 using namespace tg;
@@ -164,18 +166,17 @@ std::string machine_text() {
 
 // The verdict per tau from Table I's table.csv (its "verdict" column), as a short Markdown table.
 std::string verdict_text(const std::string& table_dir) {
-  std::ifstream in(table_dir + "/table.csv");
+  std::ifstream in(table_dir + "/" + schema::kTableFile);
   if (!in) return "";
   std::string header_line;
   std::getline(in, header_line);
   const std::vector<std::string> header = split_list(header_line);
-  auto column = [&](const std::string& prefix) {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i].rfind(prefix, 0) == 0) return static_cast<int>(i);
-    return -1;
+  auto column = [&](const char* name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
-  const int tau = column("tau"), verdict = column("verdict"), clean = column("clean"), pgd = column("PGD-20"),
-            worst = column("worst case");
+  const int tau = column(schema::kTauColumn), verdict = column(schema::kVerdictColumn),
+            clean = column(schema::kCleanColumn), pgd = column(schema::kPgd20Column), worst = column(schema::kWorstColumn);
   if (tau < 0 || verdict < 0) return "";
   std::ostringstream os;
   os << "| tau | clean % | PGD-20 % | worst case % | verdict |\n|---|---|---|---|---|\n";

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "data/corrupted.h"
@@ -11,6 +12,7 @@
 #include "data/tiny_imagenet.h"
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/schema.h"
 #include "experiments/runner/training.h"
 #include "experiments/runner/verdict.h"
 #include "tensor/ops.h"
@@ -29,26 +31,14 @@ std::vector<std::string> split_list(const std::string& text) {
 
 // Host logits [N, K] of a whole set, converted and moved a batch at a time (sets can be large).
 Tensor host_logits(const attacks::ModelFn& f, const Tensor& images, int64_t size, Device device, int64_t batch) {
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < images.size(0); b += batch) {
-    Tensor x = model_pixels(images.slice_rows(b, std::min(b + batch, images.size(0))), size).to(device);
-    parts.push_back(attacks::logits_no_grad(f, x).cpu());
-  }
-  TG_CHECK(!parts.empty(), "evaluate: an empty test set");
-  return concat(parts, 0);
+  return attacks::collect_logits(
+      f, images.size(0), [&](int64_t b, int64_t e) { return model_pixels(images.slice_rows(b, e), size).to(device); },
+      batch);
 }
 
 // Percent of rows whose argmax is the label.
 double accuracy_of(const Tensor& logits, const Tensor& labels) {
-  std::vector<double> z = logits.to(DType::f64).to_vector<double>();
-  std::vector<int64_t> y = labels.to(DType::i64).cpu().to_vector<int64_t>();
-  const int64_t k = logits.size(1);
-  int64_t right = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    const double* row = &z[i * static_cast<size_t>(k)];
-    right += std::max_element(row, row + k) - row == y[i];
-  }
-  return 100.0 * static_cast<double>(right) / static_cast<double>(y.size());
+  return 100.0 * attacks::count_correct(logits, labels).item() / static_cast<double>(logits.size(0));
 }
 
 // A uint8 [N] mask as "0101..." (stored in the partial file so a resumed run can form the worst case).
@@ -83,23 +73,43 @@ std::vector<SweepCurve> curves_of(const Json& j) {
   return out;
 }
 
-// The worst case over `parts` as one attack: each runs on the points the ones before did not fool
-// (misclassified, as robust_mask counts), so the first adversarial example found for a point is kept.
-attacks::NamedAttack worst_case_attack(std::vector<attacks::NamedAttack> parts) {
-  return {"worst", [parts = std::move(parts)](const attacks::ModelFn& f, const Tensor& x, const Tensor& y,
-                                              Generator& gen) {
-            attacks::AttackResult out{x, attacks::logical_not(eq(attacks::predict(f, x), y))};
-            for (const auto& a : parts) {
-              const std::vector<int64_t> idx = attacks::nonzero_indices(attacks::logical_not(out.fooled));
-              if (idx.empty()) break;
-              const Tensor at = attacks::index_tensor(idx, x.device());
-              const Tensor ys = index_select(y, 0, at);
-              const Tensor x_adv = a.run(f, index_select(x, 0, at), ys, gen).x_adv;
-              out.x_adv = attacks::merge_rows(out.x_adv, x_adv, idx);
-              out.fooled = attacks::merge_rows(out.fooled, attacks::logical_not(eq(attacks::predict(f, x_adv), ys)), idx);
-            }
-            return out;
-          }};
+// The calibration and margin objects of evaluation.json and of the evaluation's stages: each key beside
+// the field it holds, so that writing and reading cannot disagree.
+template <class T>
+struct Field {
+  const char* key;
+  double T::*member;
+};
+using attacks::CalibrationReport;
+using attacks::MarginSummary;
+constexpr Field<CalibrationReport> kCalibrationFields[] = {
+    {"ece", &CalibrationReport::ece},             {"nll", &CalibrationReport::nll},
+    {"temperature", &CalibrationReport::temperature}, {"ece_after", &CalibrationReport::ece_after},
+    {"nll_after", &CalibrationReport::nll_after}};
+constexpr Field<MarginSummary> kMarginFields[] = {{"min", &MarginSummary::min},       {"p10", &MarginSummary::p10},
+                                                  {"median", &MarginSummary::median}, {"p90", &MarginSummary::p90},
+                                                  {"max", &MarginSummary::max},       {"mean", &MarginSummary::mean}};
+constexpr char kAbove17[] = "fraction_above_17", kZeroGradF32[] = "zero_grad_f32", kZeroGradF64[] = "zero_grad_f64";
+
+template <class T, size_t N>
+Json& set_fields(Json& j, const T& value, const Field<T> (&fields)[N]) {
+  for (const auto& f : fields) j.set(f.key, value.*f.member);
+  return j;
+}
+template <class T, size_t N>
+T get_fields(const Json& j, const Field<T> (&fields)[N]) {
+  T value;
+  for (const auto& f : fields) value.*f.member = field(j, f.key);
+  return value;
+}
+
+// The JSON file at `path` when it exists and was made with `config` (its "config" field).
+std::optional<Json> made_with(const std::string& path, const Json& config) {
+  if (!file_exists(path)) return std::nullopt;
+  Json j = Json::parse(read_file(path), path);
+  const Json* saved = j.get("config");
+  if (!saved || saved->dump(0) != config.dump(0)) return std::nullopt;
+  return j;
 }
 
 }  // namespace
@@ -175,9 +185,8 @@ std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& 
   if (mode == "none") return out;
   const std::vector<std::string> names = corruption_names();
   if (mode == "files") {
-    // Tiny-ImageNet-C (<dir>/<corruption>/<severity>/<wnid>/*.JPEG) when a corruption is a folder:
-    // its labels index its own sorted wnid folders, remapped here to the test set's classes, which
-    // must be Tiny-ImageNet's sorted wnids. The subset is drawn by the seed (the files are sorted by
+    // Tiny-ImageNet-C (<dir>/<corruption>/<severity>/<wnid>/*.JPEG) when a corruption is a folder,
+    // labelled by the test set's classes, which must be Tiny-ImageNet's sorted wnids. The subset is drawn by the seed (the files are sorted by
     // class, so the first N would hold few classes); the same images for every corruption.
     bool tiny_c = false;
     for (const auto& name : names) tiny_c = tiny_c || std::filesystem::is_directory(c.corrupted_dir + "/" + name);
@@ -190,18 +199,7 @@ std::vector<CorruptedSet> corrupted_sets(const Dataset& test, const EvalConfig& 
       for (const auto& name : names) {
         if (!std::filesystem::is_directory(c.corrupted_dir + "/" + name)) continue;
         for (double s : c.severities) {
-          Dataset d = load_tiny_imagenet_c(c.corrupted_dir, name, static_cast<int>(s));
-          std::vector<int64_t> to_test(d.class_names.size());
-          for (size_t k = 0; k < d.class_names.size(); ++k) {
-            auto it = std::lower_bound(wnids.begin(), wnids.end(), d.class_names[k]);
-            TG_CHECK(it != wnids.end() && *it == d.class_names[k], c.corrupted_dir, "/", name, "/",
-                     static_cast<int>(s), ": class folder ", d.class_names[k], " is not a class of ", test.name);
-            to_test[k] = it - wnids.begin();
-          }
-          int64_t* labels = d.labels.data<int64_t>();
-          for (int64_t i = 0; i < d.size(); ++i) labels[i] = to_test[static_cast<size_t>(labels[i])];
-          d.num_classes = test.num_classes;
-          d.class_names = wnids;
+          Dataset d = load_tiny_imagenet_c(c.corrupted_dir, name, static_cast<int>(s), wnids);
           if (c.corrupted_subset > 0 && c.corrupted_subset < d.size())
             d = subset(d, c.corrupted_subset, static_cast<uint64_t>(c.seed));
           out.push_back({name, static_cast<int>(s), std::move(d)});
@@ -252,29 +250,25 @@ double Evaluation::attack(const std::string& name) const {
 
 Json evaluation_json(const Evaluation& e) {
   Json j = Json::object();
-  j.set("status", e.status).set("test_count", e.test_count).set("attack_count", e.attack_count);
+  j.set(schema::kStatus, e.status).set("test_count", e.test_count).set("attack_count", e.attack_count);
   j.set("corrupted_count", e.corrupted_count).set("clean", e.clean).set("clean_subset", e.clean_subset);
   j.set("corrupted_s3", e.corrupted_s3).set("corrupted_mean", e.corrupted_mean);
   Json a = Json::object(), sweeps = Json::object();
   for (const auto& [name, v] : e.attacks) a.set(name, v);
   for (const auto& curve : e.sweeps) sweeps.set(curve.attack, number_pairs(curve.points));
   j.set("attacks", a).set("worst_case", e.worst_case).set("eps_sweep", sweeps);
-  j.set("zero_grad_f32", e.zero_grad_f32).set("zero_grad_f64", e.zero_grad_f64);
+  j.set(kZeroGradF32, e.zero_grad_f32).set(kZeroGradF64, e.zero_grad_f64);
   Json m = Json::object();
-  m.set("min", e.margins.min).set("p10", e.margins.p10).set("median", e.margins.median).set("p90", e.margins.p90);
-  m.set("max", e.margins.max).set("mean", e.margins.mean).set("fraction_above_17", e.margin_above_17);
-  j.set("margins", m);
-  const auto& c = e.calibration;
+  j.set("margins", set_fields(m, e.margins, kMarginFields).set(kAbove17, e.margin_above_17));
   Json cal = Json::object();
-  cal.set("ece", c.ece).set("nll", c.nll).set("temperature", c.temperature).set("ece_after", c.ece_after);
-  cal.set("nll_after", c.nll_after).set("heldout", "even-indexed test images; measured on the odd-indexed ones");
+  set_fields(cal, e.calibration, kCalibrationFields).set("heldout", "even-indexed test images; measured on the odd-indexed ones");
   j.set("calibration", cal).set("seconds", e.seconds);
   return j;
 }
 
 Evaluation evaluation_from_json(const Json& j) {
   Evaluation e;
-  e.status = j.get("status")->string();
+  e.status = j.get(schema::kStatus)->string();
   e.test_count = static_cast<int64_t>(field(j, "test_count"));
   e.attack_count = static_cast<int64_t>(field(j, "attack_count"));
   e.corrupted_count = static_cast<int64_t>(field(j, "corrupted_count"));
@@ -286,18 +280,24 @@ Evaluation evaluation_from_json(const Json& j) {
     for (const auto& [name, v] : a->fields()) e.attacks.emplace_back(name, v.number());
   e.worst_case = field(j, "worst_case");
   if (const Json* s = j.get("eps_sweep")) e.sweeps = curves_of(*s);
-  e.zero_grad_f32 = field(j, "zero_grad_f32");
-  e.zero_grad_f64 = field(j, "zero_grad_f64");
+  e.zero_grad_f32 = field(j, kZeroGradF32);
+  e.zero_grad_f64 = field(j, kZeroGradF64);
   if (const Json* m = j.get("margins")) {
-    e.margins = {field(*m, "min"), field(*m, "p10"), field(*m, "median"), field(*m, "p90"), field(*m, "max"),
-                 field(*m, "mean")};
-    e.margin_above_17 = field(*m, "fraction_above_17");
+    e.margins = get_fields(*m, kMarginFields);
+    e.margin_above_17 = field(*m, kAbove17);
   }
-  if (const Json* c = j.get("calibration"))
-    e.calibration = {field(*c, "ece"), field(*c, "nll"), field(*c, "temperature"), field(*c, "ece_after"),
-                     field(*c, "nll_after")};
+  if (const Json* c = j.get("calibration")) e.calibration = get_fields(*c, kCalibrationFields);
   e.seconds = field(j, "seconds");
   return e;
+}
+
+Json evaluation_file(const Evaluation& e, const EvalConfig& config, const Json& source) {
+  Json file = Json::object();
+  file.set("config", eval_config_json(config));
+  const Json results = evaluation_json(e);
+  for (const Json* part : {&source, &results})
+    for (const auto& [key, value] : part->fields()) file.set(key, value);
+  return file;
 }
 
 namespace {
@@ -311,15 +311,15 @@ struct Column {
 };
 
 std::vector<Column> columns(const EvalConfig& c) {
-  std::vector<Column> paper = {{"clean %", [](const Evaluation& e) { return e.clean; }, 2},
+  std::vector<Column> paper = {{schema::kCleanColumn, [](const Evaluation& e) { return e.clean; }, 2},
                                {"-C (s3) %", [](const Evaluation& e) { return e.corrupted_s3; }, 2}};
   std::vector<Column> ours;
   for (const auto& name : attack_list(c)) {
     Column col{attack_title(name) + " %", [name](const Evaluation& e) { return e.attack(name); }, 2};
     (name == "pgd20" || name == "cw" ? paper : ours).push_back(col);
   }
-  paper.push_back({"verdict", nullptr, 0, [](const Evaluation& e) { return verdict(e); }});
-  ours.push_back({"worst case %", [](const Evaluation& e) { return e.worst_case; }, 2});
+  paper.push_back({schema::kVerdictColumn, nullptr, 0, [](const Evaluation& e) { return verdict(e); }});
+  ours.push_back({schema::kWorstColumn, [](const Evaluation& e) { return e.worst_case; }, 2});
   ours.push_back({"-C (mean) %", [](const Evaluation& e) { return e.corrupted_mean; }, 2});
   ours.push_back({"zero-grad f32 %", [](const Evaluation& e) { return 100 * e.zero_grad_f32; }, 1});
   ours.push_back({"zero-grad f64 %", [](const Evaluation& e) { return 100 * e.zero_grad_f64; }, 1});
@@ -397,12 +397,10 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
     Tensor y = test.labels.cpu();
     auto cal = attacks::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
     Json j = Json::object();
-    j.set("accuracy", accuracy_of(z, y)).set("ece", cal.ece).set("nll", cal.nll).set("temperature", cal.temperature);
-    return j.set("ece_after", cal.ece_after).set("nll_after", cal.nll_after);
+    return set_fields(j.set("accuracy", accuracy_of(z, y)), cal, kCalibrationFields);
   });
   e.clean = field(clean, "accuracy");
-  e.calibration = {field(clean, "ece"), field(clean, "nll"), field(clean, "temperature"), field(clean, "ece_after"),
-                   field(clean, "nll_after")};
+  e.calibration = get_fields(clean, kCalibrationFields);
 
   // -C: mean accuracy over the corruptions, per severity.
   if (!corrupted.empty()) {
@@ -486,17 +484,15 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
     attacks::MaskingDiagnostics d = attacks::masking_diagnostics(model, xa, ya, bs);
     const double above = static_cast<double>(std::count_if(d.margins.begin(), d.margins.end(),
                                                            [](double m) { return m > 17; }));
-    attacks::MarginSummary m = attacks::summarize(d.margins);
     Json j = Json::object();
-    j.set("zero_grad_f32", d.zero_grad_f32).set("zero_grad_f64", d.zero_grad_f64);
-    j.set("min", m.min).set("p10", m.p10).set("median", m.median).set("p90", m.p90).set("max", m.max);
-    return j.set("mean", m.mean).set("fraction_above_17", above / static_cast<double>(d.margins.size()));
+    j.set(kZeroGradF32, d.zero_grad_f32).set(kZeroGradF64, d.zero_grad_f64);
+    set_fields(j, attacks::summarize(d.margins), kMarginFields);
+    return j.set(kAbove17, above / static_cast<double>(d.margins.size()));
   });
-  e.zero_grad_f32 = field(mask, "zero_grad_f32");
-  e.zero_grad_f64 = field(mask, "zero_grad_f64");
-  e.margins = {field(mask, "min"), field(mask, "p10"), field(mask, "median"), field(mask, "p90"), field(mask, "max"),
-               field(mask, "mean")};
-  e.margin_above_17 = field(mask, "fraction_above_17");
+  e.zero_grad_f32 = field(mask, kZeroGradF32);
+  e.zero_grad_f64 = field(mask, kZeroGradF64);
+  e.margins = get_fields(mask, kMarginFields);
+  e.margin_above_17 = field(mask, kAbove17);
 
   // Robust accuracy against eps, a curve per sweep attack: a real attack drives it to 0 as eps grows.
   if (!c.sweep_eps.empty()) {
@@ -513,7 +509,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
           if (sweeps[k] != "worst") return make_one(sweeps[k], eps);
           std::vector<attacks::NamedAttack> parts;
           for (const auto& name : names) parts.push_back(make_one(name, eps));
-          return worst_case_attack(std::move(parts));
+          return attacks::worst_case_attack(std::move(parts));
         };
         std::vector<double> eps;
         for (double v : c.sweep_eps) eps.push_back(v / 255);
@@ -532,7 +528,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
 }
 
 Dataset run_test_set(const std::string& run_dir) {
-  const std::string path = run_dir + "/config.json";
+  const std::string path = run_dir + "/" + schema::kConfigFile;
   TG_CHECK(file_exists(path), path, ": not found; is ", run_dir, " a run folder of `train`?");
   Json cfg = Json::parse(read_file(path), path);
   TrainConfig tc;
@@ -543,39 +539,32 @@ Dataset run_test_set(const std::string& run_dir) {
 }
 
 bool evaluation_done(const std::string& run_dir, const EvalConfig& c) {
-  const std::string path = run_dir + "/evaluation.json";
-  if (!file_exists(path)) return false;
-  const Json j = Json::parse(read_file(path), path);
-  const Json* saved = j.get("config");
-  return saved && saved->dump(0) == eval_config_json(c).dump(0);
+  return made_with(run_dir + "/" + schema::kEvaluationFile, eval_config_json(c)).has_value();
+}
+
+std::optional<Evaluation> load_evaluation(const std::string& run_dir, const EvalConfig& c) {
+  const std::optional<Json> j = made_with(run_dir + "/" + schema::kEvaluationFile, eval_config_json(c));
+  return j ? std::optional(evaluation_from_json(*j)) : std::nullopt;
 }
 
 Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const std::vector<CorruptedSet>* corrupted) {
   validate(c);
-  const std::string path = run_dir + "/evaluation.json", partial_path = run_dir + "/evaluation.partial.json";
-  const Json config = eval_config_json(c);
-  auto same_config = [&](const Json& j) { return j.get("config") && j.get("config")->dump(0) == config.dump(0); };
-  if (file_exists(path)) {
-    Json j = Json::parse(read_file(path), path);
-    if (same_config(j)) {
-      std::fprintf(stderr, "%s: evaluated before with the same settings; reusing evaluation.json\n", run_dir.c_str());
-      return evaluation_from_json(j);
-    }
+  if (std::optional<Evaluation> done = load_evaluation(run_dir, c)) {
+    std::fprintf(stderr, "%s: evaluated before with the same settings; reusing %s\n", run_dir.c_str(),
+                 schema::kEvaluationFile);
+    return *done;
   }
+  const std::string partial_path = run_dir + "/evaluation.partial.json";
   auto write = [&](const Evaluation& e) {
-    Json out = Json::object();
-    out.set("config", config);
-    const Json fields = evaluation_json(e);
-    for (const auto& [k, v] : fields.fields()) out.set(k, v);
-    write_file_atomic(path, out.dump());
+    write_file_atomic(run_dir + "/" + schema::kEvaluationFile, evaluation_file(e, c).dump());
     std::filesystem::remove(partial_path);
   };
-  const std::string metrics = run_dir + "/metrics.json";
+  const std::string metrics = run_dir + "/" + schema::kMetricsFile;
   TG_CHECK(file_exists(metrics), metrics, ": not found; the run has not finished training (run train or table1 again)");
-  Json m = Json::parse(read_file(metrics), metrics);
-  if (m.get("status")->string() != "finished") {
+  const std::string status = Json::parse(read_file(metrics), metrics).get(schema::kStatus)->string();
+  if (status != "finished") {
     Evaluation e;
-    e.status = m.get("status")->string();
+    e.status = status;
     write(e);
     return e;
   }
@@ -583,13 +572,11 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const s
   Dataset test = run_test_set(run_dir);
   RunModel run = load_run_model(run_dir, test.num_classes, test.channels());  // with the run's normalization
 
+  const Json config = eval_config_json(c);
   Json stages = Json::object();
-  if (file_exists(partial_path)) {
-    Json p = Json::parse(read_file(partial_path), partial_path);
-    if (same_config(p) && p.get("stages")) {
-      stages = *p.get("stages");
-      std::fprintf(stderr, "%s: resuming the evaluation (%zu stages done)\n", run_dir.c_str(), stages.fields().size());
-    }
+  if (std::optional<Json> p = made_with(partial_path, config); p && p->get("stages")) {
+    stages = *p->get("stages");
+    std::fprintf(stderr, "%s: resuming the evaluation (%zu stages done)\n", run_dir.c_str(), stages.fields().size());
   }
   auto save = [&] {
     Json p = Json::object();

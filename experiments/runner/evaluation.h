@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,8 +108,12 @@ struct Evaluation {
 
   double attack(const std::string& name) const;  // NaN when not run
 };
+// The results as JSON (every field of Evaluation) and back.
 Json evaluation_json(const Evaluation& e);
 Evaluation evaluation_from_json(const Json& j);
+// evaluation.json: {"config": eval_config_json(config), then `source`'s fields (what was evaluated, when
+// it is not a run folder), then evaluation_json(e)'s}.
+Json evaluation_file(const Evaluation& e, const EvalConfig& config, const Json& source = Json::object());
 
 // The table's columns after tau: the paper's (clean, -C (s3), PGD-20, C&W as the attack list has them),
 // the verdict on them (verdict.h: masked, robust, ...), then ours (the other attacks, worst case, -C
@@ -136,6 +141,8 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& config,
 
 // True when <run_dir>/evaluation.json exists and was made with this config.
 bool evaluation_done(const std::string& run_dir, const EvalConfig& config);
+// <run_dir>/evaluation.json when it exists and was made with this config, else nullopt.
+std::optional<Evaluation> load_evaluation(const std::string& run_dir, const EvalConfig& config);
 
 // The test split of a run (its dataset, data dir and test subset, from config.json).
 Dataset run_test_set(const std::string& run_dir);

@@ -8,6 +8,7 @@
 
 #include "experiments/runner/progress.h"
 #include "experiments/runner/results.h"
+#include "experiments/runner/schema.h"
 #include "tensor/error.h"
 
 namespace tg::runner {
@@ -84,7 +85,7 @@ std::vector<double> test_errors(const std::string& log_csv, const std::string& s
              "' (a log.csv written by train has epoch and test_accuracy)");
     return static_cast<size_t>(it - header.begin());
   };
-  const size_t epoch_at = column("epoch"), accuracy_at = column("test_accuracy");
+  const size_t epoch_at = column(schema::kEpoch), accuracy_at = column(schema::kTestAccuracy);
   std::vector<double> errors;
   for (int row = 2; std::getline(in, line); ++row) {
     if (line.empty()) continue;
@@ -170,7 +171,7 @@ void make_fig4(const Fig4Options& o) {
     std::fprintf(stderr, "\nfig4: run %zu/%zu: lr %g, tau %g, seed %lld\n", i + 1, runs.size(), runs[i].lr,
                  runs[i].tau, static_cast<long long>(runs[i].seed));
     const TrainOutcome r = train(runs[i]);
-    if (file_exists(r.run_dir + "/log.csv")) errors[i] = test_errors(read_file(r.run_dir + "/log.csv"), r.run_dir + "/log.csv");
+    if (const std::string log = r.run_dir + "/" + schema::kLogFile; file_exists(log)) errors[i] = test_errors(read_file(log), log);
     curves = curves_of(o, errors);
     write_figure(stem, fig4_figure(curves, subject, o.seeds.size()));
     write_file_atomic(stem + ".csv", fig4_csv(curves));

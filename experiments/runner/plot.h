@@ -6,7 +6,7 @@
 // stb_image_write, and into an SVG with real paths and <text>. Linear axes get 1-2-5 ticks, log axes
 // labelled decades with minor ticks at 2..9; colours are the Okabe-Ito palette (colour-blind safe), then
 // two more for ten groups; the legend goes to the corner of the plot area where it covers the least data.
-// Text is UTF-8.
+// Text is UTF-8. The layout is plot.cpp's; the two surfaces it draws onto are surface.{h,cpp}.
 #pragma once
 
 #include <cstdint>

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/schema.h"
 #include "experiments/runner/verdict.h"
 #include "experiments/runner/workers.h"
 #include "tensor/device.h"
@@ -69,10 +71,7 @@ std::string number_text(double v) {
   return os.str();
 }
 
-namespace {
-
-// The evaluation's part of each profile, the same for every table.
-void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
+void eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
   if (!quick) {
     if (!given("sweep-eps"))
       for (double v : attacks::default_sweep_eps()) e.sweep_eps.push_back(std::round(v * 255));
@@ -84,10 +83,12 @@ void apply_eval_profile(bool quick, const GivenFlags& given, EvalConfig& e) {
   if (!given("severities")) e.severities = {3};
 }
 
+namespace {
+
 void write_table(const std::string& dir, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {
   write_file_atomic(dir + "/table.md", markdown_table(header, rows));
-  write_file_atomic(dir + "/table.csv", csv_table(header, rows));
+  write_file_atomic(dir + "/" + schema::kTableFile, csv_table(header, rows));
 }
 
 // One panel per column, value against tau; a series per seed.
@@ -162,7 +163,7 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
     const std::string& dir, const EvalConfig& e, const SweepOptions& o, const std::vector<SweepRun>& runs,
     bool* sweeps = nullptr) {
   const std::vector<std::string> columns = table_columns(e), plotted = table_columns(e, true);
-  std::vector<std::string> header = {"tau"};
+  std::vector<std::string> header = {schema::kTauColumn};
   if (o.seeds.size() > 1) header.push_back("seed");
   header.insert(header.end(), columns.begin(), columns.end());
   std::vector<std::vector<std::string>> rows;
@@ -172,10 +173,10 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> write
     std::vector<std::string> row = {r.row.label};
     if (o.seeds.size() > 1) row.push_back(number_text(o.seeds[r.seed_index]));
     const std::string rd = run_dir(r.train);
-    if (!evaluation_done(rd, r.eval)) {
-      row.insert(row.end(), columns.size(), file_exists(rd + "/log.csv") ? "training" : "pending");
+    if (const std::optional<Evaluation> evaluated = load_evaluation(rd, r.eval); !evaluated) {
+      row.insert(row.end(), columns.size(), file_exists(rd + "/" + schema::kLogFile) ? "training" : "pending");
     } else {
-      const Evaluation ev = evaluation_from_json(Json::parse(read_file(rd + "/evaluation.json"), rd + "/evaluation.json"));
+      const Evaluation& ev = *evaluated;
       const auto cells = table_cells(ev, r.eval);
       row.insert(row.end(), cells.begin(), cells.end());
       if (!r.row.baseline) per_seed[r.seed_index].emplace_back(r.train.tau, table_values(ev, r.eval));  // x is tau
@@ -205,7 +206,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   TG_CHECK(!given("run-id"), name, ": --run-id does not apply (each run is named by its tau and seed)");
   TG_CHECK(o.profile == "paper" || o.profile == "quick", "--profile must be quick or paper, got '", o.profile, "'");
   const bool quick = o.profile == "quick";
-  apply_eval_profile(quick, given, e);
+  eval_profile(quick, given, e);
   binary.apply_profile(quick, given, o, t, e);
   TG_CHECK(!o.taus.empty(), "--taus: give at least one temperature");
   for (double tau : o.taus) TG_CHECK(tau > 0, "--taus: temperatures must be > 0, got ", tau);

@@ -56,6 +56,10 @@ void resnet_profile(bool quick, const GivenFlags& given, TrainConfig& t);
 // shrink with the 1/tau in CE(z / tau, y)'s gradient, SGD's does), tau 1 and 50. table1 and the figure
 // commands build their TrainConfig through it, so they share the runs.
 void table1_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);
+// The evaluation's part of every profile (the tables' and `evaluate`'s), for every flag not given: quick
+// attacks 200 images with APGD 25 iterations, Square 300 queries, -C severity 3; paper adds the eps
+// sweep at attacks::default_sweep_eps.
+void eval_profile(bool quick, const GivenFlags& given, EvalConfig& e);
 // table2's profile: ViT-S/16 fine-tuned with Adam (paper), or a ViT-Ti/4 from scratch on Fashion-MNIST
 // (quick); fig3 builds its TrainConfig through it, so it reuses table2's runs.
 void table2_profile(bool quick, const GivenFlags& given, SweepOptions& o, TrainConfig& t);

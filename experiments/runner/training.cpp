@@ -7,11 +7,13 @@
 #include <sstream>
 
 #include "attacks/adversarial_training.h"
+#include "attacks/common.h"
 #include "autograd/ops.h"
 #include "data/loader.h"
 #include "data/prefetcher.h"
 #include "data/transforms.h"
 #include "experiments/runner/progress.h"
+#include "experiments/runner/schema.h"
 #include "nn/models/factory.h"
 #include "optim/optimizer.h"
 #include "optim/scheduler.h"
@@ -135,7 +137,8 @@ nn::InputContract run_contract(const Json& config, const SafetensorsFile& weight
 }
 
 RunModel load_run_model(const std::string& run_dir, int64_t num_classes, int64_t in_channels) {
-  const Json config = Json::parse(read_file(run_dir + "/config.json"), run_dir + "/config.json");
+  const std::string config_path = run_dir + "/" + schema::kConfigFile;
+  const Json config = Json::parse(read_file(config_path), config_path);
   const SafetensorsFile weights = load_safetensors(run_dir + "/model.safetensors");
   RunModel r;
   r.contract = run_contract(config, weights);
@@ -274,14 +277,30 @@ std::string log_rows_upto(const std::string& path, int64_t epochs) {
   return out;
 }
 
-constexpr const char* kLogHeader = "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+std::string log_header() {
+  std::string header;
+  for (const char* column : schema::kLogColumns) {
+    if (!header.empty()) header += ',';
+    header += column;
+  }
+  return header += '\n';
+}
+
+// metrics.json, the mark of a finished run: what outcome_from_metrics gives back when it is reused.
+Json metrics_json(const TrainOutcome& o, Device device, int64_t parameters, const Json& config) {
+  Json m = Json::object();
+  m.set(schema::kStatus, o.status).set("epochs_done", o.epochs_done).set(schema::kTestAccuracy, o.test_accuracy);
+  m.set("test_loss", o.test_loss).set("zero_input_grad_fraction", o.zero_grad_fraction);
+  m.set("train_seconds", o.seconds).set("images_per_second", o.images_per_second);
+  return m.set("device", device.str()).set("parameters", parameters).set("config", config);
+}
 
 TrainOutcome outcome_from_metrics(const Json& m, const std::string& dir) {
   TrainOutcome o;
-  o.status = m.get("status")->string();
+  o.status = m.get(schema::kStatus)->string();
   o.run_dir = dir;
   o.epochs_done = static_cast<int64_t>(m.get("epochs_done")->number());
-  o.test_accuracy = m.get("test_accuracy")->number();
+  o.test_accuracy = m.get(schema::kTestAccuracy)->number();
   o.test_loss = m.get("test_loss")->number();
   o.zero_grad_fraction = m.get("zero_input_grad_fraction")->number();
   o.reused = true;
@@ -304,12 +323,11 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
     Variable logits = model(xv);
     Variable losses = cross_entropy_per_sample(logits, y, 1.0);
     add_(loss_sum, sum(losses.data()).to(DType::f64));
-    add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
+    add_(correct, attacks::count_correct(logits.data(), y));
     if (input_gradients) {
       // d(sum of per-sample losses)/dx: row i is sample i's own gradient (samples do not interact in eval).
       Tensor g = grad({losses}, {xv}, {Tensor::ones(losses.shape(), losses.dtype(), device)})[0];
-      Tensor largest = max(abs(g.reshape({end - begin, -1})), {1});
-      add_(zero_grads, sum(eq(largest, Tensor::zeros({}, g.dtype(), device)).to(DType::i64)));
+      add_(zero_grads, attacks::count_zero_rows(g));
     }
   }
   CleanEval r;
@@ -325,12 +343,12 @@ TrainOutcome train(const TrainConfig& c) {
   validate(c);
   const std::string dir = run_dir(c);
   const Json config = config_json(c);
-  if (file_exists(dir + "/metrics.json")) {
-    Json m = Json::parse(read_file(dir + "/metrics.json"), dir + "/metrics.json");
+  if (const std::string path = dir + "/" + schema::kMetricsFile; file_exists(path)) {
+    Json m = Json::parse(read_file(path), path);
     const Json* saved = m.get("config");
     TG_CHECK(saved && saved->dump(0) == config.dump(0), dir, " holds a finished run with another configuration; ",
              "give this one another --run-id or --out-dir, or delete that folder");
-    std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get("status")->string().c_str());
+    std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get(schema::kStatus)->string().c_str());
     return outcome_from_metrics(m, dir);
   }
   const Device device = parse_device(c.device);
@@ -345,7 +363,7 @@ TrainOutcome train(const TrainConfig& c) {
            "-channel images; give one value or one per channel (e.g. --normalize dataset)");
   const int64_t size = contract.input_size;
   make_dirs(dir);
-  write_file_atomic(dir + "/config.json", config.dump());
+  write_file_atomic(dir + "/" + schema::kConfigFile, config.dump());
 
   manual_seed(static_cast<uint64_t>(c.seed));
   auto model = nn::create_model(c.model, {train_set.num_classes, train_set.channels(), contract});
@@ -380,7 +398,8 @@ TrainOutcome train(const TrainConfig& c) {
     start_epoch = load_checkpoint(dir, *model, *opt, step, config);
     std::fprintf(stderr, "%s: resuming after epoch %lld\n", dir.c_str(), static_cast<long long>(start_epoch));
   }
-  std::string log = log_rows_upto(dir + "/log.csv", start_epoch);
+  const std::string log_path = dir + "/" + schema::kLogFile;
+  std::string log = log_rows_upto(log_path, start_epoch);
 
   TrainOutcome out;
   out.status = "finished";
@@ -417,7 +436,7 @@ TrainOutcome train(const TrainConfig& c) {
       opt->step();
       // Running sums stay on the device; the host reads them only when it shows progress.
       add_(loss_sum, mul(loss.data(), static_cast<double>(x.size(0))));
-      add_(correct, sum(eq(argmax(logits.data(), 1), y).to(DType::i64)));
+      add_(correct, attacks::count_correct(logits.data(), y));
       seen += x.size(0);
       ++step;
       ++b;
@@ -451,7 +470,7 @@ TrainOutcome train(const TrainConfig& c) {
                   opt->lr(), train_loss, train_acc, last_eval.loss, last_eval.accuracy, epoch_s,
                   static_cast<double>(seen) / epoch_s);
     log += row;
-    write_file_atomic(dir + "/log.csv", kLogHeader + log);
+    write_file_atomic(log_path, log_header() + log);
     save_checkpoint(dir, *model, *opt, epoch + 1, step, config, contract);
     out.epochs_done = epoch + 1;
   }
@@ -468,11 +487,7 @@ TrainOutcome train(const TrainConfig& c) {
   out.test_loss = out.status == "finished" ? last_eval.loss : NAN;
   out.zero_grad_fraction = out.status == "finished" ? last_eval.zero_grad_fraction : NAN;
 
-  Json metrics = Json::object();
-  metrics.set("status", out.status).set("epochs_done", out.epochs_done).set("test_accuracy", out.test_accuracy);
-  metrics.set("test_loss", out.test_loss).set("zero_input_grad_fraction", out.zero_grad_fraction).set("train_seconds", out.seconds).set("images_per_second", out.images_per_second);
-  metrics.set("device", device.str()).set("parameters", model->num_parameters()).set("config", config);
-  write_file_atomic(dir + "/metrics.json", metrics.dump());
+  write_file_atomic(dir + "/" + schema::kMetricsFile, metrics_json(out, device, model->num_parameters(), config).dump());
   return out;
 }
 

@@ -56,3 +56,22 @@ TEST_CASE("worst case: two attacks that break disjoint halves leave 0% while eac
     for (size_t i = 0; i < robust.size(); ++i) CHECK(robust[i] == (i % 2 == 0));  // label 0 survives
   }
 }
+
+TEST_CASE("worst case as one attack: each part attacks what the ones before did not fool") {
+  PairProblem p = pair_problem(8, 4.0, 1.0, 61);
+  const ModelFn f = p.model.fn();
+  const NamedAttack both = worst_case_attack({breaks_label(p.model, 0), breaks_label(p.model, 1)});
+  CHECK(both.name == "worst");
+  Generator gen(1);
+  const AttackResult r = both.run(f, p.x, p.y, gen);
+  CHECK(count(r.fooled) == 8);  // each half broken by its own part
+  CHECK(count(ne(predict(f, r.x_adv), p.y)) == 8);
+  Generator again(1);
+  CHECK(robust_accuracy(f, both, p.x, p.y, again, 3) == 0.0);
+  // One part alone: only its half is fooled, and the other half keeps its clean pixels.
+  Generator one(1);
+  const AttackResult half = worst_case_attack({breaks_label(p.model, 1)}).run(f, p.x, p.y, one);
+  const std::vector<uint8_t> fooled = half.fooled.to_vector<uint8_t>();
+  for (size_t i = 0; i < fooled.size(); ++i) CHECK(fooled[i] == (i % 2 == 1));
+  CHECK(count(eq(half.x_adv, p.x)) >= 4 * p.x.numel() / 8);
+}

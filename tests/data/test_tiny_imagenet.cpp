@@ -92,6 +92,26 @@ TEST_CASE("tiny-imagenet-c: <corruption>/<severity>/<wnid>/*.JPEG") {
   check_error([&] { load_tiny_imagenet_c(dir.string(), "fog", 2); }, (dir / "fog/2").string(), {"Tiny-ImageNet-C"});
 }
 
+TEST_CASE("tiny-imagenet-c: labelled by all of Tiny-ImageNet's classes when a folder holds only some") {
+  TempDir dir("tiny_c_classes");
+  for (const char* w : {"n40", "n20"}) {
+    fs::create_directories(dir / (std::string("fog/1/") + w));
+    write_jpeg((dir / (std::string("fog/1/") + w + "/a.JPEG")).string(), smooth_image(3, w[1] == '4' ? 40 : 0), 90);
+  }
+  const std::vector<std::string> classes = {"n10", "n20", "n30", "n40"};
+  Dataset d = load_tiny_imagenet_c(dir.string(), "fog", 1, classes);
+  REQUIRE(d.size() == 2);
+  CHECK(d.num_classes == 4);
+  CHECK(d.class_names == classes);
+  CHECK(d.labels.to_vector<int64_t>() == std::vector<int64_t>{1, 3});  // n20, n40 among the four
+  CHECK(d.images.slice_rows(1, 2).data<uint8_t>()[0] > d.images.data<uint8_t>()[0]);  // n40's brighter image is row 1
+  // A folder of a class the list lacks, and a list that is not sorted wnids, are errors naming the folder.
+  check_error([&] { load_tiny_imagenet_c(dir.string(), "fog", 1, {"n10", "n20", "n30", "n50"}); },
+              (dir / "fog/1").string(), {"n40", "not one of the 4 classes"});
+  check_error([&] { load_tiny_imagenet_c(dir.string(), "fog", 1, {"n40", "n20"}); }, (dir / "fog/1").string(),
+              {"sorted wnids"});
+}
+
 TEST_CASE("tiny-imagenet: broken folders are clear errors naming the file") {
   TempDir dir("tiny_bad");
   make_tiny(dir);
