@@ -21,6 +21,14 @@ CONVS = [  # (x shape, w shape, stride), padding 1: ResNet-20 at batch 128
     ((128, 64, 8, 8), (64, 64, 3, 3), 1),
 ]
 MATMULS = [(128, 64, 10), (512, 512, 512)]
+CONVS28 = [  # `bench_torch.py conv28`: ResNet-20 on 1x28x28 inputs at batch 128, as `bench_ops conv28`
+    ((128, 1, 28, 28), (16, 1, 3, 3), 1),
+    ((128, 16, 28, 28), (16, 16, 3, 3), 1),
+    ((128, 16, 28, 28), (32, 16, 3, 3), 2),
+    ((128, 32, 14, 14), (32, 32, 3, 3), 1),
+    ((128, 32, 14, 14), (64, 32, 3, 3), 2),
+    ((128, 64, 7, 7), (64, 64, 3, 3), 1),
+]
 
 
 # BENCH_CLOCK=cpu: process CPU time (see bench_ops.cpp); else wall time.
@@ -90,6 +98,10 @@ def main():
           f"mkldnn {torch.backends.mkldnn.is_available()}, clock {os.environ.get('BENCH_CLOCK', 'wall')}",
           file=sys.stderr)
     with torch.no_grad():
+        if sys.argv[1:] == ["conv28"]:
+            for xs, ws, stride in CONVS28:
+                bench_conv(xs, ws, stride)
+            return
         for xs, ws, stride in CONVS:
             bench_conv(xs, ws, stride)
         for m, k, n in MATMULS:

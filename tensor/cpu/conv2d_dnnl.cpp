@@ -28,11 +28,13 @@ size_t dnnl_conv2d_cached_primitives() { return 0; }
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
+#include <vector>
 
 #include "tensor/error.h"
 #include "tensor/shape.h"
@@ -71,6 +73,7 @@ struct Primitive {
   std::array<int, 3> args;
   std::array<memory::desc, 3> user, own;
   std::array<dnnl::reorder, 3> reorders;
+  memory::desc scratchpad;
 };
 
 Primitive create(Direction dir, const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p,
@@ -84,25 +87,29 @@ Primitive create(Direction dir, const Shape& xs, const Shape& ws, const Shape& y
   const memory::desc x(xd, f32, any ? Tag::any : Tag::nchw), w(wd, f32, any ? Tag::any : Tag::oihw),
       y(yd, f32, any ? Tag::any : Tag::nchw);
   const auto algo = algorithm::convolution_direct;
+  primitive_attr attr;  // the scratchpad comes from taugrad's host allocator, as the tensors do
+  attr.set_scratchpad_mode(scratchpad_mode::user);
   // The right padding equals the left, as in PyTorch: oneDNN rounds the output size down as taugrad does.
   const convolution_forward::primitive_desc fwd({prop_kind::forward_training, algo, x, w, y, strides, pad, pad},
-                                                engine());
+                                                attr, engine());
   Primitive out;
   switch (dir) {
     case Direction::forward:
       out = {convolution_forward(fwd), {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, {x_user, w_user, y_user},
-             {fwd.src_desc(), fwd.weights_desc(), fwd.dst_desc()}, {}};
+             {fwd.src_desc(), fwd.weights_desc(), fwd.dst_desc()}, {}, fwd.scratchpad_desc()};
       break;
     case Direction::backward_data: {
-      const convolution_backward_data::primitive_desc pd({algo, x, w, y, strides, pad, pad}, engine(), fwd);
+      const convolution_backward_data::primitive_desc pd({algo, x, w, y, strides, pad, pad}, attr, engine(), fwd);
       out = {convolution_backward_data(pd), {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
-             {y_user, w_user, x_user}, {pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc()}, {}};
+             {y_user, w_user, x_user}, {pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc()}, {},
+             pd.scratchpad_desc()};
       break;
     }
     case Direction::backward_filter: {
-      const convolution_backward_weights::primitive_desc pd({algo, x, w, y, strides, pad, pad}, engine(), fwd);
+      const convolution_backward_weights::primitive_desc pd({algo, x, w, y, strides, pad, pad}, attr, engine(), fwd);
       out = {convolution_backward_weights(pd), {DNNL_ARG_DIFF_DST, DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS},
-             {y_user, x_user, w_user}, {pd.diff_dst_desc(), pd.src_desc(), pd.diff_weights_desc()}, {}};
+             {y_user, x_user, w_user}, {pd.diff_dst_desc(), pd.src_desc(), pd.diff_weights_desc()}, {},
+             pd.scratchpad_desc()};
       break;
     }
   }
@@ -135,24 +142,35 @@ const Primitive& cached(Direction dir, const Shape& xs, const Shape& ws, const S
   }
 }
 
+// Memory of layout md in a buffer from taugrad's host allocator (kept alive by `buffers`): a fresh
+// oneDNN allocation per call would be a fresh mmap, whose page faults cost more than the reorders.
+memory buffer(const memory::desc& md, std::vector<Tensor>& buffers) {
+  const int64_t floats = static_cast<int64_t>((md.get_size() + sizeof(float) - 1) / sizeof(float));
+  buffers.push_back(Tensor::empty({std::max<int64_t>(floats, 1)}));
+  return memory(md, engine(), buffers.back().raw());
+}
+
 // Runs dir on the float32 tensors a, b (inputs) and out, in the order of Primitive::args; false
-// (nothing done) where oneDNN does not apply.
+// (nothing done) where oneDNN does not apply. oneDNN pads channels to its blocks of 8, so a
+// convolution with fewer than 8 input or output channels (an image stem) stays on im2col: measured,
+// the 1-channel stem's backward ran 2.7-3x slower on oneDNN (docs/PERFORMANCE.md).
 bool run(Direction dir, const Tensor& a, const Tensor& b, Tensor& out, const Shape& xs, const Shape& ws,
          const Shape& ys, const Conv2dParams& p) {
   const DnnlConv2d mode = dnnl_conv2d_mode;
-  if (mode == DnnlConv2d::off || a.dtype() != DType::f32 || out.numel() == 0 || a.numel() == 0) return false;
+  if (mode == DnnlConv2d::off || a.dtype() != DType::f32 || ws[0] < 8 || ws[1] < 8 || xs[0] == 0) return false;
   const Primitive& prim = cached(dir, xs, ws, ys, p, mode);
   dnnl::stream stream(engine());
   const std::array<void*, 3> data{a.raw(), b.raw(), out.raw()};
   std::array<memory, 3> user, own;
-  std::unordered_map<int, memory> args;
+  std::vector<Tensor> buffers;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SCRATCHPAD, buffer(prim.scratchpad, buffers)}};
   for (int i = 0; i < 3; ++i) {
     user[i] = memory(prim.user[i], engine(), data[i]);
     if (!prim.reorders[i]) {
       args.emplace(prim.args[i], user[i]);
       continue;
     }
-    own[i] = memory(prim.own[i], engine());
+    own[i] = buffer(prim.own[i], buffers);
     if (i < 2) prim.reorders[i].execute(stream, user[i], own[i]);
     args.emplace(prim.args[i], own[i]);
   }

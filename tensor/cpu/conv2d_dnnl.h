@@ -1,8 +1,8 @@
 // oneDNN's float32 convolutions behind cpu::conv2d_* (tensor/cpu/conv2d_dnnl.cpp). Each function
 // runs the kernel of the same name in tensor/cpu/conv2d.cpp and returns true, or returns false
-// (having done nothing) when it does not apply: a float64 tensor, a build without oneDNN
-// (-Ddnnl=disabled or libdnnl-dev absent), or a thread whose mode is DnnlConv2d::off. The kernels
-// WRITE y, dx and dw, as the im2col kernels do.
+// (having done nothing) when it does not apply: a float64 tensor, fewer than 8 input or output
+// channels, a build without oneDNN (-Ddnnl=disabled or libdnnl-dev absent), or a thread whose mode
+// is DnnlConv2d::off. The kernels WRITE y, dx and dw.
 #pragma once
 
 #include <cstddef>

@@ -18,10 +18,8 @@ using tg::testing::rand64;
 
 namespace {
 
-bool skip_without_dnnl() {
-  if (!cpu::dnnl_conv2d_available()) MESSAGE("skipped: built without oneDNN (-Ddnnl=disabled or libdnnl-dev absent)");
-  return !cpu::dnnl_conv2d_available();
-}
+// Skipped in builds without oneDNN (-Ddnnl=disabled, or libdnnl-dev absent at configure time).
+const bool no_dnnl = !cpu::dnnl_conv2d_available();
 
 Conv2dParams conv_params(int64_t stride, int64_t pad) {
   Conv2dParams p;
@@ -81,24 +79,22 @@ void check_against_im2col(const Shape& xs, const Shape& ws, const Conv2dParams& 
 
 }  // namespace
 
-TEST_CASE("conv2d oneDNN: forward and both backwards match the im2col path") {
-  if (skip_without_dnnl()) return;
+TEST_CASE("conv2d oneDNN: forward and both backwards match the im2col path" * doctest::skip(no_dnnl)) {
   check_against_im2col({2, 16, 14, 14}, {16, 16, 3, 3}, conv_params(1, 1));  // ResNet-20 stage 1 (small batch)
   check_against_im2col({3, 16, 28, 28}, {32, 16, 3, 3}, conv_params(2, 1));  // stage 1 -> 2, stride 2
   check_against_im2col({2, 64, 7, 7}, {64, 64, 3, 3}, conv_params(1, 1));    // stage 3
   check_against_im2col({2, 16, 14, 14}, {32, 16, 1, 1}, conv_params(2, 0));  // 1x1 shortcut, stride 2
   check_against_im2col({2, 32, 9, 9}, {16, 32, 1, 1}, conv_params(1, 0));    // pointwise
-  check_against_im2col({2, 3, 28, 28}, {16, 3, 3, 3}, conv_params(1, 1));    // the 3-channel stem
-  check_against_im2col({1, 3, 29, 31}, {8, 3, 7, 7}, conv_params(2, 3));     // 7x7 stem, odd sizes, batch 1
-  check_against_im2col({1, 5, 11, 13}, {7, 5, 3, 2}, conv_params(1, 2));     // odd channels, non-square kernel
-  check_against_im2col({3, 9, 10, 7}, {5, 9, 5, 5}, conv_params(3, 2));      // stride 3
+  check_against_im2col({1, 8, 29, 31}, {8, 8, 7, 7}, conv_params(2, 3));     // 7x7, odd sizes, batch 1
+  check_against_im2col({1, 9, 11, 13}, {12, 9, 3, 2}, conv_params(1, 2));    // channels padded to 16, non-square kernel
+  check_against_im2col({3, 9, 10, 7}, {10, 9, 5, 5}, conv_params(3, 2));     // stride 3
+  check_against_im2col({2, 3, 28, 28}, {16, 3, 3, 3}, conv_params(1, 1));    // a 3-channel stem (im2col)
   Conv2dParams uneven = conv_params(2, 0);
   uneven.pad_w = 1;
-  check_against_im2col({2, 8, 9, 8}, {4, 8, 2, 3}, uneven);  // stride 2 leaving a row out, padding in w only
+  check_against_im2col({2, 8, 9, 8}, {8, 8, 2, 3}, uneven);  // stride 2 leaving a row out, padding in w only
 }
 
-TEST_CASE("conv2d oneDNN: the kernels write their outputs, whatever the buffer held") {
-  if (skip_without_dnnl()) return;
+TEST_CASE("conv2d oneDNN: the kernels write their outputs, whatever the buffer held" * doctest::skip(no_dnnl)) {
   const Conv2dParams p = conv_params(1, 1);
   const Tensor x = rand64({2, 16, 8, 8}, 4).to(DType::f32), w = rand64({16, 16, 3, 3}, 5).to(DType::f32);
   const Tensor dy = rand64({2, 16, 8, 8}, 6).to(DType::f32);
@@ -111,22 +107,26 @@ TEST_CASE("conv2d oneDNN: the kernels write their outputs, whatever the buffer h
   CHECK(bytes(dw) == bytes(conv2d_backward_filter(dy, x, w.shape(), p)));
 }
 
-TEST_CASE("conv2d oneDNN: float64 and the off mode take the im2col path") {
-  if (skip_without_dnnl()) return;
+TEST_CASE("conv2d oneDNN: float64, fewer than 8 channels and the off mode take the im2col path" *
+          doctest::skip(no_dnnl)) {
   const Conv2dParams p = conv_params(1, 1);
-  Tensor x = rand64({1, 2, 5, 5}, 7), w = rand64({2, 2, 3, 3}, 8), y = Tensor::empty({1, 2, 5, 5}, DType::f64);
+  const Tensor x = rand64({1, 8, 5, 5}, 7), w = rand64({8, 8, 3, 3}, 8);
+  Tensor y = Tensor::empty({1, 8, 5, 5}, DType::f64), y32 = Tensor::empty({1, 8, 5, 5});
   CHECK_FALSE(cpu::dnnl_conv2d_forward(x, w, y, p));
+  CHECK(cpu::dnnl_conv2d_forward(x.to(DType::f32), w.to(DType::f32), y32, p));
+  const Tensor stem_x = rand64({1, 3, 5, 5}, 9).to(DType::f32), stem_w = rand64({8, 3, 3, 3}, 10).to(DType::f32);
+  CHECK_FALSE(cpu::dnnl_conv2d_forward(stem_x, stem_w, y32, p));
+  Tensor stem_dx = Tensor::empty({1, 3, 5, 5});
+  CHECK_FALSE(cpu::dnnl_conv2d_backward_data(y32, stem_w, stem_dx, p));
   cpu::ScopedDnnlConv2d off(cpu::DnnlConv2d::off);
-  Tensor y32 = Tensor::empty({1, 2, 5, 5});
   CHECK_FALSE(cpu::dnnl_conv2d_forward(x.to(DType::f32), w.to(DType::f32), y32, p));
 }
 
-TEST_CASE("conv2d oneDNN: a primitive is created once per shape and reused") {
-  if (skip_without_dnnl()) return;
+TEST_CASE("conv2d oneDNN: a primitive is created once per shape and reused" * doctest::skip(no_dnnl)) {
   const Conv2dParams p = conv_params(1, 1);
   // Sizes no other test uses, so that the counts below are this test's own.
-  const Tensor xa = rand64({3, 5, 13, 11}, 9).to(DType::f32), wa = rand64({6, 5, 3, 3}, 10).to(DType::f32);
-  const Tensor xb = rand64({3, 5, 11, 13}, 11).to(DType::f32), wb = rand64({6, 5, 3, 3}, 12).to(DType::f32);
+  const Tensor xa = rand64({3, 11, 13, 11}, 9).to(DType::f32), wa = rand64({10, 11, 3, 3}, 10).to(DType::f32);
+  const Tensor xb = rand64({3, 11, 11, 13}, 11).to(DType::f32), wb = rand64({10, 11, 3, 3}, 12).to(DType::f32);
   const size_t before = cpu::dnnl_conv2d_cached_primitives();
   const Tensor ya = conv2d(xa, wa, p);
   CHECK(cpu::dnnl_conv2d_cached_primitives() == before + 1);
@@ -146,8 +146,7 @@ TEST_CASE("conv2d oneDNN: a primitive is created once per shape and reused") {
   CHECK(cpu::dnnl_conv2d_cached_primitives() == before + 4);
 }
 
-TEST_CASE("conv2d oneDNN: the same bits on every call at a fixed thread count") {
-  if (skip_without_dnnl()) return;
+TEST_CASE("conv2d oneDNN: the same bits on every call at a fixed thread count" * doctest::skip(no_dnnl)) {
   const int threads = omp_get_max_threads();
   const Conv2dParams p = conv_params(1, 1);
   const Tensor x = rand64({16, 32, 14, 14}, 13).to(DType::f32), w = rand64({32, 32, 3, 3}, 14).to(DType::f32);
