@@ -7,7 +7,7 @@
 // that other jobs share, it measures the work done and not the share of the CPU that was left.
 // `bench_ops conv28` times instead the convolutions of ResNet-20 on 28x28 inputs (Fashion-MNIST),
 // each with every CPU path ("impl": oneDNN's blocked layouts, oneDNN on NCHW, im2col + Eigen);
-// bench/run_conv.sh prints them beside PyTorch.
+// `bench/run_ops.sh conv28` prints them beside PyTorch.
 #include <omp.h>
 #include <time.h>
 
@@ -85,19 +85,24 @@ void bench_conv(const ConvCase& c, const std::string& impl = "") {
          impl);
 }
 
-// ResNet-20's convolutions on 1x28x28 inputs at batch 128, with every CPU path.
-void bench_conv28() {
-  const std::vector<ConvCase> convs = {
-      {{128, 1, 28, 28}, {16, 1, 3, 3}, 1},    // stem
-      {{128, 16, 28, 28}, {16, 16, 3, 3}, 1},  // stage 1
-      {{128, 16, 28, 28}, {32, 16, 3, 3}, 2},  // stage 1 -> 2
-      {{128, 32, 14, 14}, {32, 32, 3, 3}, 1},  // stage 2
-      {{128, 32, 14, 14}, {64, 32, 3, 3}, 2},  // stage 2 -> 3
-      {{128, 64, 7, 7}, {64, 64, 3, 3}, 1},    // stage 3
+// ResNet-20's convolutions at batch 128 on c x size x size inputs (3x32x32: CIFAR, 1x28x28: Fashion-MNIST).
+std::vector<ConvCase> resnet20_convs(int64_t c, int64_t size) {
+  const int64_t s2 = (size + 1) / 2, s3 = (s2 + 1) / 2;  // the stride-2 stages' outputs
+  return {
+      {{128, c, size, size}, {16, c, 3, 3}, 1},     // stem
+      {{128, 16, size, size}, {16, 16, 3, 3}, 1},   // stage 1
+      {{128, 16, size, size}, {32, 16, 3, 3}, 2},   // stage 1 -> 2
+      {{128, 32, s2, s2}, {32, 32, 3, 3}, 1},       // stage 2
+      {{128, 32, s2, s2}, {64, 32, 3, 3}, 2},       // stage 2 -> 3
+      {{128, 64, s3, s3}, {64, 64, 3, 3}, 1},       // stage 3
   };
+}
+
+// ResNet-20's convolutions on 1x28x28 inputs, with every CPU path.
+void bench_conv28() {
   const std::vector<std::pair<std::string, cpu::DnnlConv2d>> impls = {
       {"onednn", cpu::DnnlConv2d::blocked}, {"onednn_nchw", cpu::DnnlConv2d::nchw}, {"im2col", cpu::DnnlConv2d::off}};
-  for (const ConvCase& c : convs)
+  for (const ConvCase& c : resnet20_convs(1, 28))
     for (const auto& [name, mode] : impls) {
       if (mode != cpu::DnnlConv2d::off && !cpu::dnnl_conv2d_available()) continue;
       cpu::ScopedDnnlConv2d scoped(mode);
@@ -128,15 +133,7 @@ int main(int argc, char** argv) {
     bench_conv28();
     return 0;
   }
-  const std::vector<ConvCase> convs = {
-      {{128, 3, 32, 32}, {16, 3, 3, 3}, 1},    // stem
-      {{128, 16, 32, 32}, {16, 16, 3, 3}, 1},  // stage 1
-      {{128, 16, 32, 32}, {32, 16, 3, 3}, 2},  // stage 1 -> 2
-      {{128, 32, 16, 16}, {32, 32, 3, 3}, 1},  // stage 2
-      {{128, 32, 16, 16}, {64, 32, 3, 3}, 2},  // stage 2 -> 3
-      {{128, 64, 8, 8}, {64, 64, 3, 3}, 1},    // stage 3
-  };
-  for (const ConvCase& c : convs) bench_conv(c);
+  for (const ConvCase& c : resnet20_convs(3, 32)) bench_conv(c);
   bench_matmul(128, 64, 10);  // the classifier
   bench_matmul(512, 512, 512);
 }

@@ -12,23 +12,24 @@ import time
 
 import torch
 
-CONVS = [  # (x shape, w shape, stride), padding 1: ResNet-20 at batch 128
-    ((128, 3, 32, 32), (16, 3, 3, 3), 1),
-    ((128, 16, 32, 32), (16, 16, 3, 3), 1),
-    ((128, 16, 32, 32), (32, 16, 3, 3), 2),
-    ((128, 32, 16, 16), (32, 32, 3, 3), 1),
-    ((128, 32, 16, 16), (64, 32, 3, 3), 2),
-    ((128, 64, 8, 8), (64, 64, 3, 3), 1),
-]
+
+def resnet20_convs(c, size):
+    """(x shape, w shape, stride), padding 1: ResNet-20 at batch 128 on c x size x size inputs."""
+    s2 = (size + 1) // 2
+    s3 = (s2 + 1) // 2
+    return [
+        ((128, c, size, size), (16, c, 3, 3), 1),
+        ((128, 16, size, size), (16, 16, 3, 3), 1),
+        ((128, 16, size, size), (32, 16, 3, 3), 2),
+        ((128, 32, s2, s2), (32, 32, 3, 3), 1),
+        ((128, 32, s2, s2), (64, 32, 3, 3), 2),
+        ((128, 64, s3, s3), (64, 64, 3, 3), 1),
+    ]
+
+
+CONVS = resnet20_convs(3, 32)
+CONVS28 = resnet20_convs(1, 28)  # `bench_torch.py conv28`, as `bench_ops conv28`
 MATMULS = [(128, 64, 10), (512, 512, 512)]
-CONVS28 = [  # `bench_torch.py conv28`: ResNet-20 on 1x28x28 inputs at batch 128, as `bench_ops conv28`
-    ((128, 1, 28, 28), (16, 1, 3, 3), 1),
-    ((128, 16, 28, 28), (16, 16, 3, 3), 1),
-    ((128, 16, 28, 28), (32, 16, 3, 3), 2),
-    ((128, 32, 14, 14), (32, 32, 3, 3), 1),
-    ((128, 32, 14, 14), (64, 32, 3, 3), 2),
-    ((128, 64, 7, 7), (64, 64, 3, 3), 1),
-]
 
 
 # BENCH_CLOCK=cpu: process CPU time (see bench_ops.cpp); else wall time.
