@@ -5,9 +5,13 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <latch>
 #include <limits>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "support/gradcheck.h"
 #include "tensor/cpu/conv2d_dnnl.h"
@@ -164,4 +168,29 @@ TEST_CASE("conv2d oneDNN: the same bits on every call at a fixed thread count" *
     CHECK(same);
   }
   omp_set_num_threads(threads);
+}
+
+TEST_CASE("conv2d oneDNN: threads that share the primitive cache get their own shape's result" *
+          doctest::skip(no_dnnl)) {
+  const Conv2dParams p = conv_params(1, 1);
+  std::vector<Tensor> xs, ws, expected;
+  for (int64_t i = 0; i < 4; ++i) {  // four shapes no other test uses, new to the cache
+    xs.push_back(rand64({2, 12, 6 + i, 7}, 20 + i).to(DType::f32));
+    ws.push_back(rand64({12, 12, 3, 3}, 30 + i).to(DType::f32));
+    cpu::ScopedDnnlConv2d off(cpu::DnnlConv2d::off);
+    expected.push_back(conv2d(xs.back(), ws.back(), p));
+  }
+  std::vector<double> worst(8, 0.0);
+  std::latch start(static_cast<std::ptrdiff_t>(worst.size()));  // all threads ask for the new shapes at once
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < worst.size(); ++t)
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int call = 0; call < 5; ++call) {
+        const size_t i = (t + call) % xs.size();
+        worst[t] = std::max(worst[t], max(abs(sub(conv2d(xs[i], ws[i], p), expected[i]))).item());
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (double w : worst) CHECK(w < 1e-4);
 }
