@@ -6,6 +6,9 @@
 // prints the ratio table (docs/PERFORMANCE.md). Threads: OpenMP's default (OMP_NUM_THREADS or nproc).
 // BENCH_CLOCK=cpu times the process's CPU time instead of wall time: with one thread on a machine
 // that other jobs share, it measures the work done and not the share of the CPU that was left.
+// `bench_ops conv28` times instead the convolutions of ResNet-20 on 28x28 inputs (Fashion-MNIST),
+// each with every CPU path ("impl": oneDNN's blocked layouts, oneDNN on NCHW, im2col + Eigen);
+// `bench/run_ops.sh conv28` prints them beside PyTorch.
 #include <omp.h>
 #include <time.h>
 
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "tensor/kernels.h"
+#include "tensor/cpu/conv2d_dnnl.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -48,8 +52,10 @@ double median_ms(const std::function<void()>& f, double budget_ms = 1000.0) {
   return ms[ms.size() / 2];
 }
 
-void report(const std::string& op, const std::string& shape, double ms) {
-  std::printf("{\"op\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f}\n", op.c_str(), shape.c_str(), ms);
+void report(const std::string& op, const std::string& shape, double ms, const std::string& impl = "") {
+  const std::string impl_field = impl.empty() ? "" : ", \"impl\": \"" + impl + "\"";
+  std::printf("{\"op\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f%s}\n", op.c_str(), shape.c_str(), ms,
+              impl_field.c_str());
   std::fflush(stdout);
 }
 
@@ -64,20 +70,46 @@ struct ConvCase {
   int64_t stride;
 };
 
-void bench_conv(const ConvCase& c) {
+void bench_conv(const ConvCase& c, const std::string& impl = "") {
   Conv2dParams p;
   p.stride_h = p.stride_w = c.stride;
   p.pad_h = p.pad_w = 1;
   const std::string shape = "x" + dims(c.x) + " w" + dims(c.w) + " s" + std::to_string(c.stride) + " p1";
   Tensor x = randn(c.x), w = randn(c.w), dy = randn(conv2d_output_shape(c.x, c.w, p));
-  report("conv2d_fwd", shape, median_ms([&] { conv2d(x, w, p); }));
-  report("conv2d_bwd_data", shape, median_ms([&] { conv2d_backward_data(dy, w, c.x, p); }));
-  report("conv2d_bwd_filter", shape, median_ms([&] { conv2d_backward_filter(dy, x, c.w, p); }));
+  report("conv2d_fwd", shape, median_ms([&] { conv2d(x, w, p); }), impl);
+  report("conv2d_bwd_data", shape, median_ms([&] { conv2d_backward_data(dy, w, c.x, p); }), impl);
+  report("conv2d_bwd_filter", shape, median_ms([&] { conv2d_backward_filter(dy, x, c.w, p); }), impl);
   report("conv2d_fwd_bwd", shape, median_ms([&] {
            conv2d(x, w, p);
            conv2d_backward_data(dy, w, c.x, p);
            conv2d_backward_filter(dy, x, c.w, p);
-         }));
+         }),
+         impl);
+}
+
+// ResNet-20's convolutions at batch 128 on c x size x size inputs (3x32x32: CIFAR, 1x28x28: Fashion-MNIST).
+std::vector<ConvCase> resnet20_convs(int64_t c, int64_t size) {
+  const int64_t s2 = (size + 1) / 2, s3 = (s2 + 1) / 2;  // the stride-2 stages' outputs
+  return {
+      {{128, c, size, size}, {16, c, 3, 3}, 1},     // stem
+      {{128, 16, size, size}, {16, 16, 3, 3}, 1},   // stage 1
+      {{128, 16, size, size}, {32, 16, 3, 3}, 2},   // stage 1 -> 2
+      {{128, 32, s2, s2}, {32, 32, 3, 3}, 1},       // stage 2
+      {{128, 32, s2, s2}, {64, 32, 3, 3}, 2},       // stage 2 -> 3
+      {{128, 64, s3, s3}, {64, 64, 3, 3}, 1},       // stage 3
+  };
+}
+
+// ResNet-20's convolutions on 1x28x28 inputs, with every CPU path.
+void bench_conv28() {
+  const std::vector<std::pair<std::string, cpu::DnnlConv2d>> impls = {
+      {"onednn", cpu::DnnlConv2d::blocked}, {"onednn_nchw", cpu::DnnlConv2d::nchw}, {"im2col", cpu::DnnlConv2d::off}};
+  for (const ConvCase& c : resnet20_convs(1, 28))
+    for (const auto& [name, mode] : impls) {
+      if (mode != cpu::DnnlConv2d::off && !cpu::dnnl_conv2d_available()) continue;
+      cpu::ScopedDnnlConv2d scoped(mode);
+      bench_conv(c, name);
+    }
 }
 
 // y = x @ w^T (a linear layer's layout); backward dx = dy @ w, dw = dy^T @ x.
@@ -132,18 +164,14 @@ int main(int argc, char** argv) {
   manual_seed(0);
   std::fprintf(stderr, "bench_ops: %d OpenMP threads, clock %s\n", omp_get_max_threads(),
                std::getenv("BENCH_CLOCK") ? std::getenv("BENCH_CLOCK") : "wall");
-  const std::vector<ConvCase> convs = {
-      {{128, 3, 32, 32}, {16, 3, 3, 3}, 1},    // stem
-      {{128, 16, 32, 32}, {16, 16, 3, 3}, 1},  // stage 1
-      {{128, 16, 32, 32}, {32, 16, 3, 3}, 2},  // stage 1 -> 2
-      {{128, 32, 16, 16}, {32, 32, 3, 3}, 1},  // stage 2
-      {{128, 32, 16, 16}, {64, 32, 3, 3}, 2},  // stage 2 -> 3
-      {{128, 64, 8, 8}, {64, 64, 3, 3}, 1},    // stage 3
-  };
+  if (argc > 1 && std::strcmp(argv[1], "conv28") == 0) {
+    bench_conv28();
+    return 0;
+  }
   // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm).
   const bool rows_only = argc > 1 && std::strcmp(argv[1], "rows") == 0;
   if (!rows_only) {
-    for (const ConvCase& c : convs) bench_conv(c);
+    for (const ConvCase& c : resnet20_convs(3, 32)) bench_conv(c);
     bench_matmul(128, 64, 10);  // the classifier
     bench_matmul(512, 512, 512);
   }

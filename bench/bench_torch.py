@@ -12,14 +12,23 @@ import time
 
 import torch
 
-CONVS = [  # (x shape, w shape, stride), padding 1: ResNet-20 at batch 128
-    ((128, 3, 32, 32), (16, 3, 3, 3), 1),
-    ((128, 16, 32, 32), (16, 16, 3, 3), 1),
-    ((128, 16, 32, 32), (32, 16, 3, 3), 2),
-    ((128, 32, 16, 16), (32, 32, 3, 3), 1),
-    ((128, 32, 16, 16), (64, 32, 3, 3), 2),
-    ((128, 64, 8, 8), (64, 64, 3, 3), 1),
-]
+
+def resnet20_convs(c, size):
+    """(x shape, w shape, stride), padding 1: ResNet-20 at batch 128 on c x size x size inputs."""
+    s2 = (size + 1) // 2
+    s3 = (s2 + 1) // 2
+    return [
+        ((128, c, size, size), (16, c, 3, 3), 1),
+        ((128, 16, size, size), (16, 16, 3, 3), 1),
+        ((128, 16, size, size), (32, 16, 3, 3), 2),
+        ((128, 32, s2, s2), (32, 32, 3, 3), 1),
+        ((128, 32, s2, s2), (64, 32, 3, 3), 2),
+        ((128, 64, s3, s3), (64, 64, 3, 3), 1),
+    ]
+
+
+CONVS = resnet20_convs(3, 32)
+CONVS28 = resnet20_convs(1, 28)  # `bench_torch.py conv28`, as `bench_ops conv28`
 MATMULS = [(128, 64, 10), (512, 512, 512)]
 SOFTMAXES = [(64 * 6 * 197, 197)]  # ViT-S/16 attention: batch 64, 6 heads, 197 tokens
 CROSS_ENTROPIES = [(128, 10), (128, 1000)]
@@ -132,6 +141,10 @@ def main():
           file=sys.stderr)
     rows_only = sys.argv[1:] == ["rows"]  # as bench_ops: only the row ops
     with torch.no_grad():
+        if sys.argv[1:] == ["conv28"]:
+            for xs, ws, stride in CONVS28:
+                bench_conv(xs, ws, stride)
+            return
         if not rows_only:
             for xs, ws, stride in CONVS:
                 bench_conv(xs, ws, stride)

@@ -4,10 +4,14 @@
 #   bench/run_ops.sh [BUILD_DIR]        (default: build; THREADS=n overrides nproc)
 #   BENCH_CLOCK=cpu THREADS=1 bench/run_ops.sh   CPU time instead of wall time, for a shared machine
 #   ONLY=rows bench/run_ops.sh                   only the row ops (softmax, cross-entropy, layer norm)
+#   bench/run_ops.sh conv28 [BUILD_DIR] ResNet-20's convolutions on 28x28 inputs, one column per
+#                                       taugrad path (oneDNN blocked, oneDNN NCHW, im2col)
 # Prints a Markdown table: op, shape, taugrad ms, torch ms, ratio = torch_ms / taugrad_ms
-# (> 1 means taugrad is faster).
+# (> 1 means taugrad is faster; with conv28, against the first taugrad column).
 set -eu
 cd "$(dirname "$0")/.."
+set_name=""
+[ "${1:-}" = conv28 ] && { set_name=conv28; shift; }
 build=${1:-build}
 threads=${THREADS:-$(nproc)}
 bench="$build/bench_ops"
@@ -18,24 +22,27 @@ bench="$build/bench_ops"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS="$threads"
-"$bench" ${ONLY:-} > "$tmp/taugrad.jsonl"
-/usr/bin/python3 bench/bench_torch.py ${ONLY:-} > "$tmp/torch.jsonl"
+"$bench" ${set_name:-${ONLY:-}} > "$tmp/taugrad.jsonl"
+/usr/bin/python3 bench/bench_torch.py ${set_name:-${ONLY:-}} > "$tmp/torch.jsonl"
 
 /usr/bin/python3 - "$tmp/taugrad.jsonl" "$tmp/torch.jsonl" "$threads" "${BENCH_CLOCK:-wall}" <<'EOF'
 import json, sys
 
-def load(path):
-    return {(r["op"], r["shape"]): r["ms"] for r in map(json.loads, open(path))}
+def load(path, default):
+    return {(r["op"], r["shape"], r.get("impl", default)): r["ms"] for r in map(json.loads, open(path))}
 
-ours, torch = load(sys.argv[1]), load(sys.argv[2])
+ms = {**load(sys.argv[1], "taugrad"), **load(sys.argv[2], "torch")}
+impls = list(dict.fromkeys(k[2] for k in ms if k[2] != "torch"))  # taugrad's paths, in bench_ops' order
 print(f"Threads: {sys.argv[3]}, clock: {sys.argv[4]}. ratio = torch ms / taugrad ms (> 1: taugrad is faster).\n")
-print("| op | shape | taugrad ms | torch ms | ratio |")
-print("|---|---|---:|---:|---:|")
+names = {"taugrad": "taugrad ms", "onednn": "oneDNN ms", "onednn_nchw": "oneDNN NCHW ms", "im2col": "im2col ms"}
+print("| op | shape | " + " | ".join(names.get(i, i) for i in impls) + " | torch ms | ratio |")
+print("|---|---|" + "---:|" * (len(impls) + 2))
 def fmt(ms):
     return "n/a" if ms is None else f"{ms:.2f}" if ms >= 1 else f"{ms:.4f}"
 
-for key, ms in ours.items():
-    t = torch.get(key)
-    ratio = f"{t / ms:.2f}" if t is not None else "n/a"
-    print(f"| {key[0]} | {key[1]} | {fmt(ms)} | {fmt(t)} | {ratio} |")
+for op, shape in dict.fromkeys(k[:2] for k in ms if k[2] != "torch"):
+    row = [ms.get((op, shape, i)) for i in impls]
+    t = ms.get((op, shape, "torch"))
+    ratio = f"{t / row[0]:.2f}" if t is not None else "n/a"
+    print(f"| {op} | {shape} | " + " | ".join(fmt(v) for v in row) + f" | {fmt(t)} | {ratio} |")
 EOF

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/conv2d_dnnl.h"
 #include "tensor/cpu/gemm_blocking.h"
 #include "tensor/kernels.h"
 
@@ -210,6 +211,7 @@ void forward_impl(const T* px, const T* pw, T* py, const Geometry& g, bool accum
 
 // y[n, k, p, q] = sum_{c, r, s} w[k, c, r, s] x[n, c, p*sh - ph + r, q*sw - pw + s]  (zero outside).
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& params) {
+  if (dnnl_conv2d_forward(x, w, y, params)) return;
   fix_gemm_blocking();
   visit_floating(x.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
@@ -222,6 +224,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
 // the convolution dx[n, c, h, v] += sum_{k, r, s} w[k, c, R-1-r, S-1-s] dy[n, k, h - (R-1-ph) + r, ...],
 // run as a forward with the flipped, transposed weight.
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& params) {
+  if (dnnl_conv2d_backward_data(dy, w, dx, params)) return;
   fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_data", [&](auto zero) {
     using T = decltype(zero);
@@ -254,6 +257,7 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
 // Let L = <dy, y>. Adds dL/dw into dw: dW = sum over chunks of dY col^T. Threads sum into their
 // own dW, which are then added into dw in thread order (a fixed order: the same bits every call).
 void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& params) {
+  if (dnnl_conv2d_backward_filter(dy, x, dw, params)) return;
   fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_filter", [&](auto zero) {
     using T = decltype(zero);
