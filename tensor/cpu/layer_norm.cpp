@@ -71,7 +71,7 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
         gx_mean /= static_cast<double>(cols);
         for (int64_t j = 0; j < cols; ++j) {
           const double g = dyr[j] * (pg ? static_cast<double>(pg[j]) : 1.0);
-          pdx[r * cols + j] += static_cast<T>(pinv[r] * (g - g_mean - xhat(r, j) * gx_mean));
+          pdx[r * cols + j] = static_cast<T>(pinv[r] * (g - g_mean - xhat(r, j) * gx_mean));
         }
       });
     }
@@ -95,8 +95,8 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
         g += part_g[t * cols + j];
         b += part_b[t * cols + j];
       }
-      if (dgamma.defined()) dgamma.data<T>()[j] += static_cast<T>(g);
-      if (dbeta.defined()) dbeta.data<T>()[j] += static_cast<T>(b);
+      if (dgamma.defined()) dgamma.data<T>()[j] = static_cast<T>(g);
+      if (dbeta.defined()) dbeta.data<T>()[j] = static_cast<T>(b);
     }
   });
 }

@@ -78,9 +78,9 @@ void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dx, bool log) {
       const Row yr = ConstRowMap<T>(py + r * cols, cols).template cast<double>();
       RowMap<T> dxr(pdx + r * cols, cols);
       if (log) {
-        dxr += (g - yr.exp() * g.sum()).template cast<T>();
+        dxr = (g - yr.exp() * g.sum()).template cast<T>();
       } else {
-        dxr += (yr * (g - (g * yr).sum())).template cast<T>();
+        dxr = (yr * (g - (g * yr).sum())).template cast<T>();
       }
     });
   });
@@ -131,7 +131,7 @@ void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Te
       const T scale = static_cast<T>(static_cast<double>(pdl[r]) / tau);
       const T* pr = pp + r * classes;
       T* dzr = pdz + r * classes;
-      for (int64_t j = 0; j < classes; ++j) dzr[j] += scale * (pr[j] - (j == lab[r] ? on : off));
+      for (int64_t j = 0; j < classes; ++j) dzr[j] = scale * (pr[j] - (j == lab[r] ? on : off));
     });
   });
 }
