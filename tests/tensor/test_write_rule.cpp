@@ -103,3 +103,22 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
     });
   }
 }
+
+TEST_CASE("backward ops validate their operands like the forward ones") {
+  Tensor x = randn({2, 3, 6, 6}), dy_bad = randn({2, 3, 4, 4});
+  auto [y, indices] = tg::max_pool2d(x, Pool2dParams{2, 2, 2, 2, 0, 0});
+  CHECK_THROWS_WITH_AS(tg::max_pool2d_backward(dy_bad, indices, x.shape()),
+                       doctest::Contains("max_pool2d_backward: dy [2, 3, 4, 4]"), Error);
+  CHECK_THROWS_WITH_AS(tg::avg_pool2d_backward(dy_bad, x.shape(), Pool2dParams{2, 2, 2, 2, 0, 0}),
+                       doctest::Contains("avg_pool2d_backward: dy"), Error);
+  Tensor probs = tg::softmax(randn({4, 5}));
+  CHECK_THROWS_WITH_AS(tg::cross_entropy_backward(randn({4}), probs, randint({3}, 0, 5), 1.0),
+                       doctest::Contains("cross_entropy_backward: labels must be int64 [4]"), Error);
+  CHECK_THROWS_WITH_AS(tg::softmax_backward(randn({4, 4}), probs, false),
+                       doctest::Contains("softmax_backward: dy"), Error);
+  CHECK_THROWS_WITH_AS(tg::slice_backward(randn({2, 3}), 1, 2, {2, 4}),
+                       doctest::Contains("slice_backward: [2, 5) out of range"), Error);
+  Tensor w = randn({3}), buf;
+  CHECK_THROWS_WITH_AS(tg::sgd_step_(w, randn({4}), buf, SgdParams{}),
+                       doctest::Contains("sgd_step_: "), Error);
+}
