@@ -21,18 +21,17 @@ namespace {
 
 thread_local bool g_grad_enabled = true;
 
-// The sink for a leaf's gradient: backward() adds into the leaf's .grad; grad() reads its input and
-// never runs it.
+// The sink for a leaf's gradient, where parameter gradients are accumulated: the first gradient
+// after zero_grad is moved into .grad (no copy), later ones are added. The moved-in tensor may share
+// storage with another leaf's .grad (y = a + b hands both the same dy) or be a view of the engine's
+// buffers, so .grad is never written in place: a later gradient makes a fresh sum. grad() reads
+// this node's input and never runs it.
 struct AccumulateGrad : Node {
   std::shared_ptr<VariableImpl> leaf;
   explicit AccumulateGrad(std::shared_ptr<VariableImpl> v) : leaf(std::move(v)) {}
   const char* name() const override { return "accumulate_grad"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    if (!leaf->grad.defined()) {
-      leaf->grad = dy.clone();  // the engine's buffer may be shared with other gradients
-    } else {
-      add_(leaf->grad, dy);
-    }
+    leaf->grad = leaf->grad.defined() ? add(leaf->grad, dy) : dy;
     return {};
   }
 };
@@ -95,12 +94,22 @@ std::shared_ptr<Node> Variable::gradient_edge() const {
   return acc;
 }
 
+bool needs_graph(std::initializer_list<const Variable*> inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Variable* v : inputs)
+    if (v->requires_grad()) return true;
+  return false;
+}
+
+bool needs_graph(const std::vector<Variable>& inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Variable& v : inputs)
+    if (v.requires_grad()) return true;
+  return false;
+}
+
 Variable attach(std::shared_ptr<Node> fn, const std::vector<Variable>& inputs, Tensor output) {
-  bool any = false;
-  if (grad_mode_enabled()) {
-    for (const Variable& v : inputs) any = any || v.requires_grad();
-  }
-  if (!any) return Variable(std::move(output));
+  if (!needs_graph(inputs)) return Variable(std::move(output));
   fn->next.reserve(inputs.size());
   for (const Variable& v : inputs) {
     fn->next.push_back(v.gradient_edge());

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <set>
 
-#include "tensor/dispatch.h"
 #include "tensor/ops.h"
 
 namespace tg::optim {
@@ -85,7 +84,7 @@ void SGD::step() {
       buf = Tensor::empty(p.shape(), p.dtype(), p.device());
       sp.first_step = true;
     }
-    TG_DISPATCH(p.device(), sgd_step, p.data(), g, buf, sp);
+    sgd_step_(p.data(), g, buf, sp);
   }
 }
 
@@ -134,7 +133,7 @@ void Adam::step() {
       exp_avg_sq_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
     AdamParams ap{lr_, options.beta1, options.beta2, options.eps, options.weight_decay, decoupled, ++steps_[i]};
-    TG_DISPATCH(p.device(), adam_step, p.data(), g, exp_avg_[i], exp_avg_sq_[i], ap);
+    adam_step_(p.data(), g, exp_avg_[i], exp_avg_sq_[i], ap);
   }
 }
 

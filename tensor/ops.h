@@ -1,8 +1,12 @@
 // Device-generic tensor ops (no autograd): each validates its operands, allocates its output on the
 // operands' device and dispatches to the kernel (tensor/dispatch.h). Errors name the op and shapes.
-// Implemented by family in tensor/ops_<family>.cpp, beside the kernels they call.
+// Implemented by family in tensor/ops_<family>.cpp, beside the kernels they call. They are the only
+// route to a kernel: autograd nodes and optimizers call them. A backward op is named after its
+// kernel and returns fresh gradients (written by the kernel, never zero-filled first, except the
+// scatter-adds: slice_backward, index_select_backward, gather_backward).
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "tensor/kernel_types.h"
@@ -49,6 +53,7 @@ Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor expand(const Tensor& x, const Shape& shape);  // x broadcast to `shape`, copied
 void add_(Tensor& a, const Tensor& b);          // a += b (same shape, or b broadcast to a)
 void add_scaled_(Tensor& a, const Tensor& b, double s);  // a += s * b (same shape)
 
@@ -75,29 +80,47 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Conv2dParams& p);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
 Tensor conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
 
+// The gradients of a normalization: dx, dgamma, dbeta, each undefined unless `needs` asks for it.
+struct NormGrads {
+  Tensor dx, dgamma, dbeta;
+};
+using NeedsGrads = std::array<bool, 3>;  // {dx, dgamma, dbeta}
+
 struct BatchNormOutput {
   Tensor y, mean, invstd;  // mean/invstd: the statistics used (batch's in training, running in eval)
 };
 BatchNormOutput batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                            Tensor& running_var, bool training, double momentum, double eps);
+// batch_stats: mean/invstd were the batch's (training), so dx includes their gradient.
+NormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                              const Tensor& invstd, bool batch_stats, NeedsGrads needs);
 
 Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p);
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& p);  // values, indices
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p);
+Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape);
 
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, bool log, int64_t axis = -1);  // y: forward output
 struct CrossEntropyOutput {
   Tensor losses, probs;  // per-sample losses [N]; probs = softmax(logits / tau)
 };
 CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, double tau,
                                  double label_smoothing = 0.0);
+Tensor cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, double tau,
+                              double label_smoothing = 0.0);  // dlogits
 
 struct LayerNormOutput {
   Tensor y, mean, invstd;
 };
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);  // last axis
+// gamma may be undefined (then needs[1] must be false).
+NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                              const Tensor& invstd, NeedsGrads needs);
 
 // ---- shape and indexing (ops_shape.cpp) ----
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
@@ -107,5 +130,14 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, const Tensor& index);  // last axis
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
+// The scatter-adds: zeros of x's shape with dy added where the forward took its elements from.
+Tensor slice_backward(const Tensor& dy, int64_t dim, int64_t start, const Shape& x_shape);
+Tensor index_select_backward(const Tensor& dy, int64_t dim, const Tensor& index, const Shape& x_shape);
+Tensor gather_backward(const Tensor& dy, const Tensor& index, const Shape& x_shape);
+
+// ---- optimizer updates (ops_optim.cpp), in place, torch.optim semantics ----
+// momentum_buf may be undefined when p.momentum == 0; with p.first_step it is written, not read.
+void sgd_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdParams& p);
+void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p);
 
 }  // namespace tg

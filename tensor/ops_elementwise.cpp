@@ -40,7 +40,11 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 
 Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y) {
   Device d = common_device({&dy, &x, &y}, unary_name(op));
-  Tensor dx = Tensor::zeros_like(x);
+  TG_CHECK(is_floating(x.dtype()) && dy.shape() == x.shape() && y.shape() == x.shape(), unary_name(op),
+           " backward: dy ", dy.str(), " and y ", y.str(), " must match the floating input ", x.str());
+  check_same_dtype(dy, x, unary_name(op));
+  check_same_dtype(y, x, unary_name(op));
+  Tensor dx = Tensor::empty_like(x);
   TG_DISPATCH(d, unary_backward, op, dy, x, y, dx);
   return dx;
 }
@@ -113,6 +117,15 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(out_shape, a.dtype(), d);
   TG_DISPATCH(d, where, cond, a, b, out);
   return out;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  Device d = common_device({&x}, "expand");
+  TG_CHECK(broadcast_shapes(x.shape(), shape, "expand") == shape, "expand: ", x.str(), " does not broadcast to ",
+           shape_str(shape));
+  Tensor y = Tensor::empty(shape, x.dtype(), d);
+  TG_DISPATCH(d, expand, x, y);
+  return y;
 }
 
 void add_(Tensor& a, const Tensor& b) {

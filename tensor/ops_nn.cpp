@@ -15,6 +15,13 @@ void check_nchw(const Shape& x, const char* op) {
   TG_CHECK(x.size() == 4, op, ": input must be 4-D [N, C, H, W], got ", shape_str(x));
 }
 
+// dy must be floating and have the shape `expected` (the forward's output shape).
+void check_dy(const Tensor& dy, const Shape& expected, const Shape& x_shape, const char* op) {
+  check_floating(dy, op);
+  TG_CHECK(dy.shape() == expected, op, ": dy ", shape_str(dy.shape()), " does not match the output ",
+           shape_str(expected), " of input ", shape_str(x_shape));
+}
+
 // (in + 2 pad - kernel) / stride + 1, after checking that the window fits the padded input.
 int64_t window_count(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
   return (in + 2 * pad - kernel) / stride + 1;
@@ -55,7 +62,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   Shape y_shape = conv2d_output_shape(x_shape, w.shape(), p);
   TG_CHECK(dy.shape() == y_shape, "conv2d_backward_data: dy ", shape_str(dy.shape()), " does not match the output ",
            shape_str(y_shape), " of input ", shape_str(x_shape), " and weight ", shape_str(w.shape()));
-  Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), d);
   TG_DISPATCH(d, conv2d_backward_data, dy, w, dx, p);
   return dx;
 }
@@ -68,7 +75,7 @@ Tensor conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_
   TG_CHECK(dy.shape() == y_shape, "conv2d_backward_filter: dy ", shape_str(dy.shape()),
            " does not match the output ", shape_str(y_shape), " of input ", shape_str(x.shape()), " and weight ",
            shape_str(w_shape));
-  Tensor dw = Tensor::zeros(w_shape, dy.dtype(), d);
+  Tensor dw = Tensor::empty(w_shape, dy.dtype(), d);
   TG_DISPATCH(d, conv2d_backward_filter, dy, x, dw, p);
   return dw;
 }
@@ -102,6 +109,24 @@ BatchNormOutput batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
     out.invstd = unary(UnaryOp::rsqrt, add(running_var, eps));
   }
   return out;
+}
+
+// Let L = <dy, y>; writes the gradients `needs` asks for (kernel: tensor/cpu/batch_norm.cpp).
+NormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                              const Tensor& invstd, bool batch_stats, NeedsGrads needs) {
+  Device d = common_device({&dy, &x, &gamma, &mean, &invstd}, "batch_norm_backward");
+  check_nchw(x.shape(), "batch_norm_backward");
+  check_dy(dy, x.shape(), x.shape(), "batch_norm_backward");
+  for (const Tensor* t : {&dy, &gamma, &mean, &invstd}) check_same_dtype(x, *t, "batch_norm_backward");
+  for (const Tensor* t : {&gamma, &mean, &invstd})
+    TG_CHECK(t->shape() == Shape{x.size(1)}, "batch_norm_backward: per-channel tensors must be [", x.size(1),
+             "] for input ", shape_str(x.shape()), ", got ", shape_str(t->shape()));
+  NormGrads g;
+  if (needs[0]) g.dx = Tensor::empty_like(x);
+  if (needs[1]) g.dgamma = Tensor::empty_like(gamma);
+  if (needs[2]) g.dbeta = Tensor::empty_like(gamma);
+  TG_DISPATCH(d, batch_norm_backward, dy, x, gamma, mean, invstd, batch_stats, g.dx, g.dgamma, g.dbeta);
+  return g;
 }
 
 // ---- pooling ----
@@ -147,6 +172,36 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), d);
   TG_DISPATCH(d, adaptive_avg_pool2d_forward, x, y);
   return y;
+}
+
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
+  Device d = common_device({&dy, &indices}, "max_pool2d_backward");
+  check_nchw(x_shape, "max_pool2d_backward");
+  check_dy(dy, indices.shape(), x_shape, "max_pool2d_backward");
+  TG_CHECK(indices.dtype() == DType::i64 && dy.dim() == 4 && dy.size(0) == x_shape[0] && dy.size(1) == x_shape[1],
+           "max_pool2d_backward: indices ", indices.str(), " must be int64 and dy ", dy.str(),
+           " must have the planes of input ", shape_str(x_shape));
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, max_pool2d_backward, dy, indices, dx);
+  return dx;
+}
+
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p) {
+  Device d = common_device({&dy}, "avg_pool2d_backward");
+  check_dy(dy, pool2d_output_shape(x_shape, p), x_shape, "avg_pool2d_backward");
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, avg_pool2d_backward, dy, dx, p);
+  return dx;
+}
+
+Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape) {
+  Device d = common_device({&dy}, "adaptive_avg_pool2d_backward");
+  check_nchw(x_shape, "adaptive_avg_pool2d_backward");
+  TG_CHECK(dy.dim() == 4, "adaptive_avg_pool2d_backward: dy must be 4-D, got ", dy.str());
+  check_dy(dy, {x_shape[0], x_shape[1], dy.size(2), dy.size(3)}, x_shape, "adaptive_avg_pool2d_backward");
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, adaptive_avg_pool2d_backward, dy, dx);
+  return dx;
 }
 
 }  // namespace tg

@@ -86,7 +86,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   Tensor y = Tensor::zeros(out, first.dtype(), d);
   int64_t offset = 0;
   for (const Tensor& x : xs) {
-    TG_DISPATCH(d, slice_backward, x, a, offset, y);  // adds x into its place in the zeros
+    TG_DISPATCH(d, slice_add, x, a, offset, y);  // adds x into its place in the zeros
     offset += x.shape()[a];
   }
   return y;
@@ -125,6 +125,53 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   Tensor y = Tensor::empty(out, dtype, d);
   TG_DISPATCH(d, one_hot, labels, y);
   return y;
+}
+
+// ---- the scatter-adds: gradients of slice, index_select and gather ----
+
+namespace {
+
+// dy must be a floating tensor whose shape is x_shape with axis `dim` of size `n`.
+void check_dy_along(const Tensor& dy, const Shape& x_shape, int64_t dim, int64_t n, const char* op) {
+  Shape expected = x_shape;
+  expected[dim] = n;
+  TG_CHECK(is_floating(dy.dtype()) && dy.shape() == expected, op, ": dy ", dy.str(), " must be floating ",
+           shape_str(expected), " for input ", shape_str(x_shape));
+}
+
+}  // namespace
+
+Tensor slice_backward(const Tensor& dy, int64_t dim, int64_t start, const Shape& x_shape) {
+  Device d = common_device({&dy}, "slice_backward");
+  const int64_t a = wrap_axis(dim, static_cast<int64_t>(x_shape.size()), "slice_backward");
+  check_dy_along(dy, x_shape, a, dy.dim() > a ? dy.size(a) : 0, "slice_backward");
+  TG_CHECK(start >= 0 && start + dy.size(a) <= x_shape[a], "slice_backward: [", start, ", ", start + dy.size(a),
+           ") out of range for axis ", a, " of ", shape_str(x_shape));
+  Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, slice_add, dy, a, start, dx);
+  return dx;
+}
+
+Tensor index_select_backward(const Tensor& dy, int64_t dim, const Tensor& index, const Shape& x_shape) {
+  Device d = common_device({&dy, &index}, "index_select_backward");
+  const int64_t a = wrap_axis(dim, static_cast<int64_t>(x_shape.size()), "index_select_backward");
+  TG_CHECK(index.dim() == 1, "index_select_backward: index must be 1-D, got ", index.str());
+  check_dy_along(dy, x_shape, a, index.numel(), "index_select_backward");
+  check_indices(index, x_shape[a], "index_select_backward", "index");
+  Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, index_add, dy, a, index, dx);
+  return dx;
+}
+
+Tensor gather_backward(const Tensor& dy, const Tensor& index, const Shape& x_shape) {
+  Device d = common_device({&dy, &index}, "gather_backward");
+  TG_CHECK(!x_shape.empty() && dy.shape() == index.shape(), "gather_backward: dy ", dy.str(),
+           " must have the shape of index ", index.str());
+  check_dy_along(dy, x_shape, static_cast<int64_t>(x_shape.size()) - 1, index.size(-1), "gather_backward");
+  check_indices(index, x_shape.back(), "gather_backward", "index");
+  Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
+  TG_DISPATCH(d, scatter_add, dy, index, dx);
+  return dx;
 }
 
 }  // namespace tg

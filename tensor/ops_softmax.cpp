@@ -45,6 +45,23 @@ void check_labels(const Tensor& labels, int64_t classes, const char* op) {
 Tensor softmax(const Tensor& x, int64_t axis) { return softmax_along(x, axis, false, "softmax"); }
 Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_along(x, axis, true, "log_softmax"); }
 
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, bool log, int64_t axis) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  Device d = common_device({&dy, &y}, op);
+  TG_CHECK(is_floating(y.dtype()) && dy.shape() == y.shape(), op, ": dy ", dy.str(),
+           " must match the floating output ", y.str());
+  check_same_dtype(dy, y, op);
+  if (y.dim() == 0) return softmax_backward(dy.reshape({1}), y.reshape({1}), log, 0).reshape({});
+  const int64_t a = wrap_axis(axis, y.dim(), op);
+  if (a != y.dim() - 1) {
+    const std::vector<int64_t> perm = swap_last(y.dim(), a);
+    return permute(softmax_backward(permute(dy, perm), permute(y, perm), log, -1), perm);
+  }
+  Tensor dx = Tensor::empty_like(y);
+  TG_DISPATCH(d, softmax_backward, dy, y, dx, log);
+  return dx;
+}
+
 CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, double tau, double label_smoothing) {
   Device d = common_device({&logits, &labels}, "cross_entropy");
   TG_CHECK(logits.dim() == 2 && is_floating(logits.dtype()),
@@ -60,6 +77,21 @@ CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, dou
   CrossEntropyOutput out{Tensor::empty({logits.size(0)}, logits.dtype(), d), Tensor::empty_like(logits)};
   TG_DISPATCH(d, cross_entropy_forward, logits, labels, tau, label_smoothing, out.losses, out.probs);
   return out;
+}
+
+Tensor cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, double tau,
+                              double label_smoothing) {
+  Device d = common_device({&dlosses, &probs, &labels}, "cross_entropy_backward");
+  TG_CHECK(probs.dim() == 2 && is_floating(probs.dtype()) && dlosses.shape() == Shape{probs.size(0)},
+           "cross_entropy_backward: probs must be floating [N, C] and dlosses [N], got probs ", probs.str(),
+           " and dlosses ", dlosses.str());
+  check_same_dtype(dlosses, probs, "cross_entropy_backward");
+  TG_CHECK(labels.dtype() == DType::i64 && labels.shape() == dlosses.shape(),
+           "cross_entropy_backward: labels must be int64 [", probs.size(0), "], got ", labels.str());
+  TG_CHECK(tau > 0, "cross_entropy_backward: temperature tau must be > 0, got ", tau);
+  Tensor dlogits = Tensor::empty_like(probs);
+  TG_DISPATCH(d, cross_entropy_backward, dlosses, probs, labels, tau, label_smoothing, dlogits);
+  return dlogits;
 }
 
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
@@ -78,6 +110,30 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
   LayerNormOutput out{Tensor::empty_like(x), Tensor::empty(rows, x.dtype(), d), Tensor::empty(rows, x.dtype(), d)};
   TG_DISPATCH(d, layer_norm_forward, x, gamma, beta, eps, out.y, out.mean, out.invstd);
   return out;
+}
+
+NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                              const Tensor& invstd, NeedsGrads needs) {
+  Device d = common_device({&dy, &x, &mean, &invstd}, "layer_norm_backward");
+  TG_CHECK(x.dim() >= 1 && is_floating(x.dtype()) && dy.shape() == x.shape(), "layer_norm_backward: dy ", dy.str(),
+           " must match the floating input ", x.str());
+  const Shape rows(x.shape().begin(), x.shape().end() - 1);
+  TG_CHECK(mean.shape() == rows && invstd.shape() == rows, "layer_norm_backward: mean ", mean.str(), " and invstd ",
+           invstd.str(), " must be ", shape_str(rows), " for x ", x.str());
+  for (const Tensor* t : {&dy, &mean, &invstd}) check_same_dtype(x, *t, "layer_norm_backward");
+  TG_CHECK(gamma.defined() || !needs[1], "layer_norm_backward: dgamma asked for without gamma");
+  if (gamma.defined()) {
+    common_device({&x, &gamma}, "layer_norm_backward");
+    check_same_dtype(x, gamma, "layer_norm_backward");
+    TG_CHECK(gamma.shape() == Shape{x.size(-1)}, "layer_norm_backward: gamma ", gamma.str(), " must be [",
+             x.size(-1), "] for x ", x.str());
+  }
+  NormGrads g;
+  if (needs[0]) g.dx = Tensor::empty_like(x);
+  if (needs[1]) g.dgamma = Tensor::empty({x.size(-1)}, x.dtype(), d);
+  if (needs[2]) g.dbeta = Tensor::empty({x.size(-1)}, x.dtype(), d);
+  TG_DISPATCH(d, layer_norm_backward, dy, x, gamma, mean, invstd, g.dx, g.dgamma, g.dbeta);
+  return g;
 }
 
 }  // namespace tg

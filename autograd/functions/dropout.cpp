@@ -12,12 +12,8 @@ namespace {
 // generator (Philox: seeded, the same on both devices), so E[y] = x. dx = dy * mask.
 struct Dropout : Node {
   Tensor saved_mask;  // keep / (1 - p), x's dtype
+  explicit Dropout(Tensor mask) : saved_mask(std::move(mask)) {}
   const char* name() const override { return "dropout"; }
-  Tensor forward(const Tensor& x, double p) {
-    Tensor keep = tg::ge(rand(x.shape(), x.dtype(), x.device()), Tensor::scalar(p, x.dtype(), x.device()));
-    saved_mask = tg::mul(keep.to(x.dtype()), p < 1.0 ? 1.0 / (1.0 - p) : 0.0);
-    return tg::mul(x, saved_mask);
-  }
   std::vector<Tensor> backward(const Tensor& dy) override { return {tg::mul(dy, saved_mask)}; }
 };
 
@@ -26,9 +22,12 @@ struct Dropout : Node {
 Variable dropout(const Variable& x, double p, bool training) {
   TG_CHECK(p >= 0.0 && p <= 1.0, "dropout: p must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
-  auto fn = std::make_shared<Dropout>();
-  Tensor y = fn->forward(x.data(), p);
-  return attach(std::move(fn), {x}, std::move(y));
+  const Tensor& xd = x.data();
+  Tensor keep = tg::ge(rand(xd.shape(), xd.dtype(), xd.device()), Tensor::scalar(p, xd.dtype(), xd.device()));
+  Tensor mask = tg::mul(keep.to(xd.dtype()), p < 1.0 ? 1.0 / (1.0 - p) : 0.0);
+  Tensor y = tg::mul(xd, mask);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Dropout>(std::move(mask)), {x}, std::move(y));
 }
 
 }  // namespace tg

@@ -13,27 +13,26 @@ namespace {
 // y = a + b.  da = dy,  db = dy.
 struct Add : Node {
   const char* name() const override { return "add"; }
-  Tensor forward(const Tensor& a, const Tensor& b) { return tg::add(a, b); }
   std::vector<Tensor> backward(const Tensor& dy) override { return {dy, dy}; }
 };
 
 // y = a - b.  da = dy,  db = -dy.
 struct Sub : Node {
   const char* name() const override { return "sub"; }
-  Tensor forward(const Tensor& a, const Tensor& b) { return tg::sub(a, b); }
   std::vector<Tensor> backward(const Tensor& dy) override {
     return {dy, needs_input_grad(1) ? tg::neg(dy) : Tensor()};
   }
 };
 
-// y = a * b.  da = dy * b,  db = dy * a.
+// y = a * b.  da = dy * b,  db = dy * a. Each factor is saved only when the other one's gradient
+// can be asked for.
 struct Mul : Node {
   Tensor saved_a, saved_b;
   const char* name() const override { return "mul"; }
-  Tensor forward(const Tensor& a, const Tensor& b) {
-    saved_a = a;
-    saved_b = b;
-    return tg::mul(a, b);
+  Tensor forward(const Variable& a, const Variable& b) {
+    if (b.requires_grad()) saved_a = a.data();
+    if (a.requires_grad()) saved_b = b.data();
+    return tg::mul(a.data(), b.data());
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
     return {needs_input_grad(0) ? tg::mul(dy, saved_b) : Tensor(),
@@ -43,12 +42,13 @@ struct Mul : Node {
 
 // y = a / b.  da = dy / b,  db = -dy * a / b^2 = -dy * y / b.
 struct Div : Node {
-  Tensor saved_b, saved_y;
+  Tensor saved_b, saved_y;  // y only when b's gradient can be asked for
   const char* name() const override { return "div"; }
-  Tensor forward(const Tensor& a, const Tensor& b) {
-    saved_b = b;
-    saved_y = tg::div(a, b);
-    return saved_y;
+  Tensor forward(const Variable& a, const Variable& b) {
+    Tensor y = tg::div(a.data(), b.data());
+    saved_b = b.data();
+    if (b.requires_grad()) saved_y = y;
+    return y;
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor da = tg::div(dy, saved_b);
@@ -63,9 +63,9 @@ struct Extremum : Node {
   Tensor saved_a_selected;  // uint8, broadcast shape
   explicit Extremum(bool m) : is_max(m) {}
   const char* name() const override { return is_max ? "maximum" : "minimum"; }
-  Tensor forward(const Tensor& a, const Tensor& b) {
-    saved_a_selected = is_max ? tg::ge(a, b) : tg::le(a, b);
-    return is_max ? tg::maximum(a, b) : tg::minimum(a, b);
+  Tensor forward(const Variable& a, const Variable& b) {
+    saved_a_selected = is_max ? tg::ge(a.data(), b.data()) : tg::le(a.data(), b.data());
+    return is_max ? tg::maximum(a.data(), b.data()) : tg::minimum(a.data(), b.data());
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor zero = Tensor::zeros({}, dy.dtype(), dy.device());
@@ -79,7 +79,6 @@ struct Affine : Node {
   double scale;
   explicit Affine(double s) : scale(s) {}
   const char* name() const override { return "affine"; }
-  Tensor forward(const Tensor& x, double shift) { return tg::affine(x, scale, shift); }
   std::vector<Tensor> backward(const Tensor& dy) override { return {tg::affine(dy, scale, 0.0)}; }
 };
 
@@ -87,29 +86,20 @@ struct Affine : Node {
 struct PowScalar : Node {
   double p;
   Tensor saved_x;
-  explicit PowScalar(double e) : p(e) {}
+  explicit PowScalar(double e, Tensor x) : p(e), saved_x(std::move(x)) {}
   const char* name() const override { return "pow"; }
-  Tensor forward(const Tensor& x) {
-    saved_x = x;
-    return tg::pow(x, p);
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
     return {tg::mul(dy, tg::affine(tg::pow(saved_x, p - 1.0), p, 0.0))};
   }
 };
 
-// y = f(x) for the unary ops; dx = dy * f'(x), each derivative written beside its f in
-// tensor/elementwise_math.h (math::unary_grad).
+// y = f(x).  dx = dy * f'(x), each f' beside its f in tensor/elementwise_math.h (math::unary_grad).
+// reference::unary_backward (tensor/reference/elementwise.cpp)
 struct Unary : Node {
   UnaryOp op;
   Tensor saved_x, saved_y;
-  explicit Unary(UnaryOp o) : op(o) {}
+  Unary(UnaryOp o, Tensor x, Tensor y) : op(o), saved_x(std::move(x)), saved_y(std::move(y)) {}
   const char* name() const override { return unary_name(op); }
-  Tensor forward(const Tensor& x) {
-    saved_x = x;
-    saved_y = tg::unary(op, x);
-    return saved_y;
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
     return {tg::unary_backward(op, dy, saved_x, saved_y)};
   }
@@ -117,11 +107,9 @@ struct Unary : Node {
 
 // y = clamp(x, lo, hi).  dx = dy where lo <= x <= hi, else 0 (torch's convention at the bounds).
 struct Clamp : Node {
-  double lo, hi;
   Tensor saved_inside;  // uint8
-  Clamp(double l, double h) : lo(l), hi(h) {}
   const char* name() const override { return "clamp"; }
-  Tensor forward(const Tensor& x) {
+  Tensor forward(const Tensor& x, double lo, double hi) {
     Tensor l = Tensor::full({}, lo, x.dtype(), x.device()), h = Tensor::full({}, hi, x.dtype(), x.device());
     saved_inside = tg::mul(tg::ge(x, l), tg::le(x, h));
     return tg::clamp(x, lo, hi);
@@ -134,11 +122,8 @@ struct Clamp : Node {
 // y = cond ? a : b.  da = dy where cond, db = dy where not.
 struct Where : Node {
   Tensor saved_cond;
+  explicit Where(Tensor cond) : saved_cond(std::move(cond)) {}
   const char* name() const override { return "where"; }
-  Tensor forward(const Tensor& cond, const Tensor& a, const Tensor& b) {
-    saved_cond = cond;
-    return tg::where(cond, a, b);
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor zero = Tensor::zeros({}, dy.dtype(), dy.device());
     return {needs_input_grad(0) ? tg::where(saved_cond, dy, zero) : Tensor(),
@@ -146,43 +131,63 @@ struct Where : Node {
   }
 };
 
-template <class Fn>
-Variable apply_binary(std::shared_ptr<Fn> fn, const Variable& a, const Variable& b) {
-  Tensor y = fn->forward(a.data(), b.data());
+}  // namespace
+
+Variable add(const Variable& a, const Variable& b) {
+  Tensor y = tg::add(a.data(), b.data());
+  return needs_graph({&a, &b}) ? attach(std::make_shared<Add>(), {a, b}, std::move(y)) : Variable(std::move(y));
+}
+
+Variable sub(const Variable& a, const Variable& b) {
+  Tensor y = tg::sub(a.data(), b.data());
+  return needs_graph({&a, &b}) ? attach(std::make_shared<Sub>(), {a, b}, std::move(y)) : Variable(std::move(y));
+}
+
+Variable mul(const Variable& a, const Variable& b) {
+  if (!needs_graph({&a, &b})) return Variable(tg::mul(a.data(), b.data()));
+  auto fn = std::make_shared<Mul>();
+  Tensor y = fn->forward(a, b);
   return attach(std::move(fn), {a, b}, std::move(y));
 }
 
-}  // namespace
-
-Variable add(const Variable& a, const Variable& b) { return apply_binary(std::make_shared<Add>(), a, b); }
-Variable sub(const Variable& a, const Variable& b) { return apply_binary(std::make_shared<Sub>(), a, b); }
-Variable mul(const Variable& a, const Variable& b) { return apply_binary(std::make_shared<Mul>(), a, b); }
-Variable div(const Variable& a, const Variable& b) { return apply_binary(std::make_shared<Div>(), a, b); }
-Variable maximum(const Variable& a, const Variable& b) {
-  return apply_binary(std::make_shared<Extremum>(true), a, b);
+Variable div(const Variable& a, const Variable& b) {
+  if (!needs_graph({&a, &b})) return Variable(tg::div(a.data(), b.data()));
+  auto fn = std::make_shared<Div>();
+  Tensor y = fn->forward(a, b);
+  return attach(std::move(fn), {a, b}, std::move(y));
 }
+
+Variable maximum(const Variable& a, const Variable& b) {
+  if (!needs_graph({&a, &b})) return Variable(tg::maximum(a.data(), b.data()));
+  auto fn = std::make_shared<Extremum>(true);
+  Tensor y = fn->forward(a, b);
+  return attach(std::move(fn), {a, b}, std::move(y));
+}
+
 Variable minimum(const Variable& a, const Variable& b) {
-  return apply_binary(std::make_shared<Extremum>(false), a, b);
+  if (!needs_graph({&a, &b})) return Variable(tg::minimum(a.data(), b.data()));
+  auto fn = std::make_shared<Extremum>(false);
+  Tensor y = fn->forward(a, b);
+  return attach(std::move(fn), {a, b}, std::move(y));
 }
 
 Variable affine(const Variable& x, double scale, double shift) {
-  auto fn = std::make_shared<Affine>(scale);
-  Tensor y = fn->forward(x.data(), shift);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::affine(x.data(), scale, shift);
+  return needs_graph({&x}) ? attach(std::make_shared<Affine>(scale), {x}, std::move(y)) : Variable(std::move(y));
 }
 Variable add(const Variable& a, double s) { return affine(a, 1.0, s); }
 Variable mul(const Variable& a, double s) { return affine(a, s, 0.0); }
 
 Variable pow(const Variable& x, double p) {
-  auto fn = std::make_shared<PowScalar>(p);
-  Tensor y = fn->forward(x.data());
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::pow(x.data(), p);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<PowScalar>(p, x.data()), {x}, std::move(y));
 }
 
 Variable unary(UnaryOp op, const Variable& x) {
-  auto fn = std::make_shared<Unary>(op);
-  Tensor y = fn->forward(x.data());
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::unary(op, x.data());
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Unary>(op, x.data(), y), {x}, y);
 }
 Variable neg(const Variable& x) { return affine(x, -1.0, 0.0); }
 Variable exp(const Variable& x) { return unary(UnaryOp::exp, x); }
@@ -196,15 +201,16 @@ Variable sigmoid(const Variable& x) { return unary(UnaryOp::sigmoid, x); }
 Variable square(const Variable& x) { return unary(UnaryOp::square, x); }
 
 Variable clamp(const Variable& x, double lo, double hi) {
-  auto fn = std::make_shared<Clamp>(lo, hi);
-  Tensor y = fn->forward(x.data());
+  if (!needs_graph({&x})) return Variable(tg::clamp(x.data(), lo, hi));
+  auto fn = std::make_shared<Clamp>();
+  Tensor y = fn->forward(x.data(), lo, hi);
   return attach(std::move(fn), {x}, std::move(y));
 }
 
 Variable where(const Tensor& cond, const Variable& a, const Variable& b) {
-  auto fn = std::make_shared<Where>();
-  Tensor y = fn->forward(cond, a.data(), b.data());
-  return attach(std::move(fn), {a, b}, std::move(y));
+  Tensor y = tg::where(cond, a.data(), b.data());
+  if (!needs_graph({&a, &b})) return Variable(std::move(y));
+  return attach(std::make_shared<Where>(cond), {a, b}, std::move(y));
 }
 
 }  // namespace tg

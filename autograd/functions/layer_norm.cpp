@@ -1,45 +1,33 @@
-// Differentiable layer norm over the last axis (Ba, Kiros & Hinton 2016), one fused op whose
-// backward kernel has no tensor-level op of its own: the node dispatches to it directly.
+// Differentiable layer norm over the last axis (Ba, Kiros & Hinton 2016), one fused op; derivation
+// in docs/derivations/layer_norm.md.
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "tensor/dispatch.h"
 #include "tensor/ops.h"
 
 namespace tg {
 
 namespace {
 
-// y = (x - mean) * invstd * gamma + beta over the last axis, invstd = 1 / sqrt(var + eps) (biased var).
-// With L = <dy, y>, xhat = (x - mean) invstd, g = dy * gamma, means over the last axis
-// (docs/derivations/layer_norm.md, Eqs. 3-5):
-//   dx = invstd * (g - mean(g) - xhat * mean(g * xhat)),
-//   dgamma = sum over rows of dy * xhat,   dbeta = sum over rows of dy.
+// y = gamma xhat + beta, xhat = (x - mean) invstd over the last axis, g = dy gamma:
+// dx = invstd (g - mean(g) - xhat mean(g xhat)), dgamma = sum_rows dy xhat, dbeta = sum_rows dy.
+// reference::layer_norm_backward (tensor/reference/layer_norm.cpp)
 struct LayerNorm : Node {
   Tensor saved_x, saved_gamma, saved_mean, saved_invstd;
-  bool has_gamma = false, has_beta = false;
+  bool has_beta;
+  LayerNorm(Tensor x, Tensor gamma, LayerNormOutput& out, bool beta)
+      : saved_x(std::move(x)), saved_gamma(std::move(gamma)), saved_mean(std::move(out.mean)),
+        saved_invstd(std::move(out.invstd)), has_beta(beta) {}
   const char* name() const override { return "layer_norm"; }
-  Tensor forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
-    LayerNormOutput out = tg::layer_norm(x, gamma, beta, eps);
-    saved_x = x;
-    saved_gamma = gamma;
-    saved_mean = out.mean;
-    saved_invstd = out.invstd;
-    has_gamma = gamma.defined();
-    has_beta = beta.defined();
-    return out.y;
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
     // Inputs are (x, gamma, beta) with the undefined ones left out; find each one's slot.
-    const size_t gamma_slot = 1, beta_slot = has_gamma ? 2 : 1;
-    Tensor dx, dgamma, dbeta;
-    if (needs_input_grad(0)) dx = Tensor::zeros_like(saved_x);
-    if (has_gamma && needs_input_grad(gamma_slot)) dgamma = Tensor::zeros_like(saved_gamma);
-    if (has_beta && needs_input_grad(beta_slot)) dbeta = Tensor::zeros({saved_x.size(-1)}, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), layer_norm_backward, dy, saved_x, saved_gamma, saved_mean, saved_invstd, dx, dgamma,
-                dbeta);
-    std::vector<Tensor> grads{dx};
-    if (has_gamma) grads.push_back(dgamma);
-    if (has_beta) grads.push_back(dbeta);
+    const bool has_gamma = saved_gamma.defined();
+    const size_t beta_slot = has_gamma ? 2 : 1;
+    NormGrads g = tg::layer_norm_backward(
+        dy, saved_x, saved_gamma, saved_mean, saved_invstd,
+        {needs_input_grad(0), has_gamma && needs_input_grad(1), has_beta && needs_input_grad(beta_slot)});
+    std::vector<Tensor> grads{g.dx};
+    if (has_gamma) grads.push_back(g.dgamma);
+    if (has_beta) grads.push_back(g.dbeta);
     return grads;
   }
 };
@@ -47,13 +35,14 @@ struct LayerNorm : Node {
 }  // namespace
 
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
-  auto fn = std::make_shared<LayerNorm>();
-  Tensor y = fn->forward(x.data(), gamma.defined() ? gamma.data() : Tensor(), beta.defined() ? beta.data() : Tensor(),
-                         eps);
+  const Tensor g = gamma.defined() ? gamma.data() : Tensor();
+  LayerNormOutput out = tg::layer_norm(x.data(), g, beta.defined() ? beta.data() : Tensor(), eps);
+  if (!needs_graph({&x, &gamma, &beta})) return Variable(std::move(out.y));
   std::vector<Variable> inputs{x};
   if (gamma.defined()) inputs.push_back(gamma);
   if (beta.defined()) inputs.push_back(beta);
-  return attach(std::move(fn), inputs, std::move(y));
+  Tensor y = std::move(out.y);
+  return attach(std::make_shared<LayerNorm>(x.data(), g, out, beta.defined()), inputs, std::move(y));
 }
 
 }  // namespace tg

@@ -17,16 +17,15 @@ namespace {
 // A batch-broadcast operand gets the batched gradient and the engine sums it over the batch; when B is
 // 2-D and A is not transposed the sum is folded into one GEMM instead (dB = A2^T dY2, or its
 // transpose, with A2, dY2 the batches stacked as rows: what a linear layer over tokens needs).
+// reference::matmul (tensor/reference/matmul.cpp)
 struct MatMul : Node {
   bool trans_a, trans_b;
-  Tensor saved_a, saved_b;
-  MatMul(bool ta, bool tb) : trans_a(ta), trans_b(tb) {}
-  const char* name() const override { return "matmul"; }
-  Tensor forward(const Tensor& a, const Tensor& b) {
-    saved_a = a;
-    saved_b = b;
-    return tg::matmul(a, b, trans_a, trans_b);
+  Tensor saved_a, saved_b;  // each factor only when the other one's gradient can be asked for
+  MatMul(bool ta, bool tb, const Variable& a, const Variable& b) : trans_a(ta), trans_b(tb) {
+    if (b.requires_grad()) saved_a = a.data();
+    if (a.requires_grad()) saved_b = b.data();
   }
+  const char* name() const override { return "matmul"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     const Tensor &a = saved_a, &b = saved_b;
     Tensor da, db;
@@ -34,7 +33,7 @@ struct MatMul : Node {
       da = !trans_a ? tg::matmul(dy, b, false, !trans_b) : tg::matmul(b, dy, trans_b, true);
     }
     if (needs_input_grad(1)) {
-      const bool fold = b.dim() == 2 && a.dim() > 2 && !trans_a;
+      const bool fold = input_shapes[1].size() == 2 && a.dim() > 2 && !trans_a;
       if (fold) {
         Tensor a2 = a.reshape({-1, a.size(-1)}), dy2 = dy.reshape({-1, dy.size(-1)});
         db = !trans_b ? tg::matmul(a2, dy2, true, false) : tg::matmul(dy2, a2, true, false);
@@ -50,26 +49,18 @@ struct MatMul : Node {
 // With x2 = x as [rows, in] and dy2 = dy as [rows, out]:
 //   dx = dy @ w,   dw = dy2^T @ x2,   db = sum over rows of dy2.
 struct Linear : Node {
-  Tensor saved_x, saved_w;
-  const char* name() const override { return "linear"; }
-  Tensor forward(const Tensor& x, const Tensor& w, const Tensor& b) {
-    TG_CHECK(x.dim() >= 1 && w.dim() == 2 && x.size(-1) == w.size(1), "linear: x ", x.str(),
-             " needs last dim = in of w [out, in] ", w.str());
-    TG_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linear: bias ", b.str(),
-             " must be [out] for w ", w.str());
-    saved_x = x;
-    saved_w = w;
-    Shape out_shape = x.shape();
-    out_shape.back() = w.size(0);
-    Tensor y = tg::matmul(x.reshape({-1, x.size(-1)}), w, false, true);
-    if (b.defined()) tg::add_(y, b);
-    return y.reshape(out_shape);
+  Shape x_shape;
+  int64_t in;
+  Tensor saved_x, saved_w;  // x only when w's gradient can be asked for, w only when x's can
+  Linear(const Variable& x, const Variable& w) : x_shape(x.shape()), in(w.size(1)) {
+    if (w.requires_grad()) saved_x = x.data();
+    if (x.requires_grad()) saved_w = w.data();
   }
+  const char* name() const override { return "linear"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    const int64_t out = saved_w.size(0), in = saved_w.size(1);
-    Tensor dy2 = dy.reshape({-1, out});
+    Tensor dy2 = dy.reshape({-1, dy.size(-1)});
     Tensor dx, dw, db;
-    if (needs_input_grad(0)) dx = tg::matmul(dy2, saved_w).reshape(saved_x.shape());
+    if (needs_input_grad(0)) dx = tg::matmul(dy2, saved_w).reshape(x_shape);
     if (needs_input_grad(1)) dw = tg::matmul(dy2, saved_x.reshape({-1, in}), true, false);
     if (needs_input_grad(2)) db = tg::sum(dy2, {0});
     return {dx, dw, db};
@@ -79,16 +70,25 @@ struct Linear : Node {
 }  // namespace
 
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
-  auto fn = std::make_shared<MatMul>(trans_a, trans_b);
-  Tensor y = fn->forward(a.data(), b.data());
-  return attach(std::move(fn), {a, b}, std::move(y));
+  Tensor y = tg::matmul(a.data(), b.data(), trans_a, trans_b);
+  if (!needs_graph({&a, &b})) return Variable(std::move(y));
+  return attach(std::make_shared<MatMul>(trans_a, trans_b, a, b), {a, b}, std::move(y));
 }
 
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
-  auto fn = std::make_shared<Linear>();
-  Tensor y = fn->forward(x.data(), w.data(), b.defined() ? b.data() : Tensor());
-  if (!b.defined()) return attach(std::move(fn), {x, w}, std::move(y));
-  return attach(std::move(fn), {x, w, b}, std::move(y));
+  const Tensor &xd = x.data(), &wd = w.data();
+  TG_CHECK(xd.dim() >= 1 && wd.dim() == 2 && xd.size(-1) == wd.size(1), "linear: x ", xd.str(),
+           " needs last dim = in of w [out, in] ", wd.str());
+  TG_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == wd.size(0)), "linear: bias ", b.data().str(),
+           " must be [out] for w ", wd.str());
+  Shape out_shape = xd.shape();
+  out_shape.back() = wd.size(0);
+  Tensor y = tg::matmul(xd.reshape({-1, xd.size(-1)}), wd, false, true);
+  if (b.defined()) tg::add_(y, b.data());
+  y = y.reshape(out_shape);
+  if (!needs_graph({&x, &w, &b})) return Variable(std::move(y));
+  auto fn = std::make_shared<Linear>(x, w);
+  return b.defined() ? attach(std::move(fn), {x, w, b}, std::move(y)) : attach(std::move(fn), {x, w}, std::move(y));
 }
 
 }  // namespace tg

@@ -1,87 +1,61 @@
-// Differentiable 2-D pooling: max, average and adaptive average. Their backward kernels have no
-// tensor-level ops of their own: the nodes dispatch to them directly.
+// Differentiable 2-D pooling: max, average and adaptive average.
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "tensor/dispatch.h"
 #include "tensor/ops.h"
 
 namespace tg {
 
 namespace {
 
-// y[p, q] = max over window (p, q) of x; indices holds the position of the (first) maximum.
-// With L = <dy, y>: dx[i] = sum of dy[p, q] over the windows whose maximum is i (a subgradient where
-// values tie).
+// y[p, q] = max of window (p, q), at indices: dx[i] = sum of dy over the windows whose (first) maximum is i.
+// reference::max_pool2d_backward (tensor/reference/pool.cpp)
 struct MaxPool2d : Node {
   Shape x_shape;
   Tensor saved_indices;  // int64, into each plane's H*W
+  MaxPool2d(Shape s, Tensor indices) : x_shape(std::move(s)), saved_indices(std::move(indices)) {}
   const char* name() const override { return "max_pool2d"; }
-  Tensor forward(const Tensor& x, const Pool2dParams& p) {
-    x_shape = x.shape();
-    auto [y, indices] = tg::max_pool2d(x, p);
-    saved_indices = indices;
-    return y;
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(x_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), max_pool2d_backward, dy, saved_indices, dx);
-    return {dx};
+    return {tg::max_pool2d_backward(dy, saved_indices, x_shape)};
   }
 };
 
-// y[p, q] = sum over window (p, q) of x / (kh * kw) (padding counts, as torch's default).
-// dx[i] = sum over the windows that contain i of dy[p, q] / (kh * kw).
+// y[p, q] = sum of window (p, q) / (kh kw): dx[i] = sum of dy / (kh kw) over the windows that contain i.
+// reference::avg_pool2d_backward (tensor/reference/pool.cpp)
 struct AvgPool2d : Node {
   Pool2dParams params;
   Shape x_shape;
-  explicit AvgPool2d(const Pool2dParams& p) : params(p) {}
+  AvgPool2d(const Pool2dParams& p, Shape s) : params(p), x_shape(std::move(s)) {}
   const char* name() const override { return "avg_pool2d"; }
-  Tensor forward(const Tensor& x) {
-    x_shape = x.shape();
-    return tg::avg_pool2d(x, params);
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(x_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), avg_pool2d_backward, dy, dx, params);
-    return {dx};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::avg_pool2d_backward(dy, x_shape, params)}; }
 };
 
-// y[p, q] = mean of x over rows [floor(p H / P), ceil((p + 1) H / P)) and the like columns (torch's
-// windows, which overlap when the sizes do not divide). dx[i] = sum over the windows that contain i
-// of dy[p, q] / (window size).
+// y[p, q] = mean of adaptive window (p, q): dx[i] = sum of dy / |window| over the windows that contain i.
+// reference::adaptive_avg_pool2d_backward (tensor/reference/pool.cpp)
 struct AdaptiveAvgPool2d : Node {
   Shape x_shape;
+  explicit AdaptiveAvgPool2d(Shape s) : x_shape(std::move(s)) {}
   const char* name() const override { return "adaptive_avg_pool2d"; }
-  Tensor forward(const Tensor& x, int64_t out_h, int64_t out_w) {
-    x_shape = x.shape();
-    return tg::adaptive_avg_pool2d(x, out_h, out_w);
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(x_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), adaptive_avg_pool2d_backward, dy, dx);
-    return {dx};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::adaptive_avg_pool2d_backward(dy, x_shape)}; }
 };
 
 }  // namespace
 
 Variable max_pool2d(const Variable& x, const Pool2dParams& p) {
-  auto fn = std::make_shared<MaxPool2d>();
-  Tensor y = fn->forward(x.data(), p);
-  return attach(std::move(fn), {x}, std::move(y));
+  auto [y, indices] = tg::max_pool2d(x.data(), p);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<MaxPool2d>(x.shape(), std::move(indices)), {x}, std::move(y));
 }
 
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p) {
-  auto fn = std::make_shared<AvgPool2d>(p);
-  Tensor y = fn->forward(x.data());
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::avg_pool2d(x.data(), p);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<AvgPool2d>(p, x.shape()), {x}, std::move(y));
 }
 
 Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w) {
-  auto fn = std::make_shared<AdaptiveAvgPool2d>();
-  Tensor y = fn->forward(x.data(), out_h, out_w);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::adaptive_avg_pool2d(x.data(), out_h, out_w);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<AdaptiveAvgPool2d>(x.shape()), {x}, std::move(y));
 }
 
 }  // namespace tg

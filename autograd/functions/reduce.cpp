@@ -1,5 +1,5 @@
 // Differentiable reductions. Each backward broadcasts dy back over the reduced axes: it reshapes dy
-// to the keepdim shape and lets broadcasting do the rest.
+// to the keepdim shape and expands it (tg::expand writes every element; nothing is zero-filled).
 #include <algorithm>
 
 #include "autograd/node.h"
@@ -18,48 +18,35 @@ Shape keepdim_shape(const Shape& in, const std::vector<int64_t>& axes) {
   return s;
 }
 
-int64_t reduced_count(const Shape& in, const std::vector<int64_t>& axes) {
-  return numel(in) / std::max<int64_t>(numel(keepdim_shape(in, axes)), 1);
-}
+// The number of elements reduced into each output element.
+int64_t reduced_count(const Shape& in, const Shape& kept) { return numel(in) / std::max<int64_t>(numel(kept), 1); }
 
 // y = sum_{axes} x.  dx = dy broadcast over the axes.
 struct Sum : Node {
   Shape in_shape, kept;
+  Sum(Shape in, Shape k) : in_shape(std::move(in)), kept(std::move(k)) {}
   const char* name() const override { return "sum"; }
-  Tensor forward(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
-    in_shape = x.shape();
-    kept = keepdim_shape(in_shape, axes);
-    return tg::sum(x, axes, keepdim);
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    return {tg::add(Tensor::zeros(in_shape, dy.dtype(), dy.device()), dy.reshape(kept))};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::expand(dy.reshape(kept), in_shape)}; }
 };
 
-// y = mean_{axes} x.  dx = dy / n broadcast over the axes.
+// y = mean_{axes} x.  dx = dy / n broadcast over the axes, n = the number of elements averaged.
 struct Mean : Node {
   Shape in_shape, kept;
+  Mean(Shape in, Shape k) : in_shape(std::move(in)), kept(std::move(k)) {}
   const char* name() const override { return "mean"; }
-  Tensor forward(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
-    in_shape = x.shape();
-    kept = keepdim_shape(in_shape, axes);
-    return tg::mean(x, axes, keepdim);
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    double n = static_cast<double>(reduced_count(in_shape, {}) / std::max<int64_t>(numel(kept), 1));
-    return {tg::add(Tensor::zeros(in_shape, dy.dtype(), dy.device()), tg::mul(dy.reshape(kept), 1.0 / n))};
+    const double n = static_cast<double>(reduced_count(in_shape, kept));
+    return {tg::expand(tg::mul(dy.reshape(kept), 1.0 / n), in_shape)};
   }
 };
 
 // y = max_axis x.  dx = dy at the first argmax, 0 elsewhere (a subgradient; ties go to the first).
 struct Max : Node {
-  int64_t axis;
-  Shape in_shape, kept;
+  Shape kept;
   Tensor saved_is_argmax;  // uint8, input shape
   const char* name() const override { return "max"; }
-  Tensor forward(const Tensor& x, int64_t ax, bool keepdim) {
-    axis = wrap_axis(ax, x.dim(), "max");
-    in_shape = x.shape();
+  Tensor forward(const Tensor& x, int64_t axis, bool keepdim) {
+    const Shape& in_shape = x.shape();
     kept = keepdim_shape(in_shape, {axis});
     Tensor idx = tg::argmax(x, axis, true);
     Shape pos_shape(in_shape.size(), 1);
@@ -81,7 +68,7 @@ struct Var : Node {
   Tensor forward(const Tensor& x, const std::vector<int64_t>& axes, int64_t correction, bool keepdim) {
     kept = keepdim_shape(x.shape(), axes);
     saved_centered = tg::sub(x, tg::mean(x, axes, true));
-    denom = static_cast<double>(numel(x.shape()) / std::max<int64_t>(numel(kept), 1) - correction);
+    denom = static_cast<double>(reduced_count(x.shape(), kept) - correction);
     return tg::var(x, axes, correction, keepdim);
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
@@ -92,24 +79,26 @@ struct Var : Node {
 }  // namespace
 
 Variable sum(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) {
-  auto fn = std::make_shared<Sum>();
-  Tensor y = fn->forward(x.data(), axes, keepdim);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::sum(x.data(), axes, keepdim);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Sum>(x.shape(), keepdim_shape(x.shape(), axes)), {x}, std::move(y));
 }
 
 Variable mean(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) {
-  auto fn = std::make_shared<Mean>();
-  Tensor y = fn->forward(x.data(), axes, keepdim);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::mean(x.data(), axes, keepdim);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Mean>(x.shape(), keepdim_shape(x.shape(), axes)), {x}, std::move(y));
 }
 
 Variable max(const Variable& x, int64_t axis, bool keepdim) {
+  if (!needs_graph({&x})) return Variable(tg::max(x.data(), {axis}, keepdim));
   auto fn = std::make_shared<Max>();
-  Tensor y = fn->forward(x.data(), axis, keepdim);
+  Tensor y = fn->forward(x.data(), wrap_axis(axis, x.dim(), "max"), keepdim);
   return attach(std::move(fn), {x}, std::move(y));
 }
 
 Variable var(const Variable& x, const std::vector<int64_t>& axes, int64_t correction, bool keepdim) {
+  if (!needs_graph({&x})) return Variable(tg::var(x.data(), axes, correction, keepdim));
   auto fn = std::make_shared<Var>();
   Tensor y = fn->forward(x.data(), axes, correction, keepdim);
   return attach(std::move(fn), {x}, std::move(y));

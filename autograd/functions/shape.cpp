@@ -1,11 +1,10 @@
 // Differentiable shape and indexing functions. Each backward sends dy back to where the forward
-// took its elements from: a reshape or inverse permutation, or an add into zeros (slice,
-// index_select, gather), whose adding kernels these nodes dispatch to directly.
+// took its elements from: a reshape or inverse permutation, or a scatter-add into zeros (slice,
+// index_select, gather: the tensor ops slice_backward, index_select_backward, gather_backward).
 #include <numeric>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "tensor/dispatch.h"
 #include "tensor/ops.h"
 
 namespace tg {
@@ -15,11 +14,8 @@ namespace {
 // y = x viewed with another shape.  dx = dy viewed with x's shape.
 struct Reshape : Node {
   Shape in_shape;
+  explicit Reshape(Shape s) : in_shape(std::move(s)) {}
   const char* name() const override { return "reshape"; }
-  Tensor forward(const Tensor& x, const Shape& shape) {
-    in_shape = x.shape();
-    return x.reshape(shape);
-  }
   std::vector<Tensor> backward(const Tensor& dy) override { return {dy.reshape(in_shape)}; }
 };
 
@@ -27,46 +23,29 @@ struct Reshape : Node {
 // inv[perm[i]] = i.
 struct Permute : Node {
   std::vector<int64_t> inverse;
-  const char* name() const override { return "permute"; }
-  Tensor forward(const Tensor& x, const std::vector<int64_t>& perm) {
-    Tensor y = tg::permute(x, perm);  // validates perm
-    inverse.assign(perm.size(), 0);
-    for (size_t i = 0; i < perm.size(); ++i) inverse[wrap_axis(perm[i], x.dim(), "permute")] = static_cast<int64_t>(i);
-    return y;
+  Permute(const std::vector<int64_t>& perm, int64_t ndim) : inverse(perm.size(), 0) {
+    for (size_t i = 0; i < perm.size(); ++i) inverse[wrap_axis(perm[i], ndim, "permute")] = static_cast<int64_t>(i);
   }
+  const char* name() const override { return "permute"; }
   std::vector<Tensor> backward(const Tensor& dy) override { return {tg::permute(dy, inverse)}; }
 };
 
-// y = x[..., start:end, ...] along `dim`.  dx = zeros with dy added at [start, end).
+// y = x[..., start:end, ...] along `dim`.  dx = zeros with dy at [start, end).
+// reference::slice_add (tensor/reference/shape.cpp)
 struct Slice : Node {
-  int64_t dim = 0, start = 0;
+  int64_t dim, start;
   Shape in_shape;
+  Slice(int64_t d, int64_t s, Shape in) : dim(d), start(s), in_shape(std::move(in)) {}
   const char* name() const override { return "slice"; }
-  Tensor forward(const Tensor& x, int64_t d, int64_t s, int64_t e) {
-    Tensor y = tg::slice(x, d, s, e);  // validates the range
-    dim = wrap_axis(d, x.dim(), "slice");
-    start = s < 0 ? s + x.shape()[dim] : s;
-    in_shape = x.shape();
-    return y;
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(in_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), slice_backward, dy, dim, start, dx);
-    return {dx};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::slice_backward(dy, dim, start, in_shape)}; }
 };
 
 // y = [x_0, x_1, ...] joined along `dim`.  dx_i = the slice of dy where x_i went.
 struct Concat : Node {
-  int64_t dim = 0;
+  int64_t dim;
   std::vector<int64_t> sizes;
+  Concat(int64_t d, std::vector<int64_t> s) : dim(d), sizes(std::move(s)) {}
   const char* name() const override { return "concat"; }
-  Tensor forward(const std::vector<Tensor>& xs, int64_t d) {
-    Tensor y = tg::concat(xs, d);  // validates the shapes
-    dim = wrap_axis(d, xs[0].dim(), "concat");
-    for (const Tensor& x : xs) sizes.push_back(x.shape()[dim]);
-    return y;
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> dxs;
     int64_t offset = 0;
@@ -79,51 +58,34 @@ struct Concat : Node {
 };
 
 // y[..., j, ...] = x[..., index[j], ...] along `dim`.  dx = zeros with dy[..., j, ...] added at
-// index[j] (repeated indices add up).
+// index[j] (repeated indices add up).  reference::index_add (tensor/reference/shape.cpp)
 struct IndexSelect : Node {
-  int64_t dim = 0;
+  int64_t dim;
   Tensor saved_index;
   Shape in_shape;
+  IndexSelect(int64_t d, Tensor index, Shape in) : dim(d), saved_index(std::move(index)), in_shape(std::move(in)) {}
   const char* name() const override { return "index_select"; }
-  Tensor forward(const Tensor& x, int64_t d, const Tensor& index) {
-    Tensor y = tg::index_select(x, d, index);  // validates the indices
-    dim = wrap_axis(d, x.dim(), "index_select");
-    saved_index = index;
-    in_shape = x.shape();
-    return y;
-  }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(in_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), index_add, dy, dim, saved_index, dx);
-    return {dx};
+    return {tg::index_select_backward(dy, dim, saved_index, in_shape)};
   }
 };
 
 // y[r, k] = x[r, index[r, k]] along the last axis.  dx = zeros with dy[r, k] added at
-// [r, index[r, k]] (repeated indices add up).
+// [r, index[r, k]] (repeated indices add up).  reference::scatter_add (tensor/reference/shape.cpp)
 struct Gather : Node {
   Tensor saved_index;
   Shape in_shape;
+  Gather(Tensor index, Shape in) : saved_index(std::move(index)), in_shape(std::move(in)) {}
   const char* name() const override { return "gather"; }
-  Tensor forward(const Tensor& x, const Tensor& index) {
-    Tensor y = tg::gather(x, index);  // validates the indices
-    saved_index = index;
-    in_shape = x.shape();
-    return y;
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::zeros(in_shape, dy.dtype(), dy.device());
-    TG_DISPATCH(dy.device(), scatter_add, dy, saved_index, dx);
-    return {dx};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::gather_backward(dy, saved_index, in_shape)}; }
 };
 
 }  // namespace
 
 Variable reshape(const Variable& x, const Shape& shape) {
-  auto fn = std::make_shared<Reshape>();
-  Tensor y = fn->forward(x.data(), shape);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = x.data().reshape(shape);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Reshape>(x.shape()), {x}, std::move(y));
 }
 
 Variable flatten(const Variable& x, int64_t start_dim) {
@@ -134,9 +96,9 @@ Variable flatten(const Variable& x, int64_t start_dim) {
 }
 
 Variable permute(const Variable& x, const std::vector<int64_t>& perm) {
-  auto fn = std::make_shared<Permute>();
-  Tensor y = fn->forward(x.data(), perm);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::permute(x.data(), perm);  // validates perm
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Permute>(perm, x.dim()), {x}, std::move(y));
 }
 
 Variable transpose(const Variable& x, int64_t a, int64_t b) {
@@ -147,29 +109,34 @@ Variable transpose(const Variable& x, int64_t a, int64_t b) {
 }
 
 Variable slice(const Variable& x, int64_t dim, int64_t start, int64_t end) {
-  auto fn = std::make_shared<Slice>();
-  Tensor y = fn->forward(x.data(), dim, start, end);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::slice(x.data(), dim, start, end);  // validates the range
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  const int64_t d = wrap_axis(dim, x.dim(), "slice");
+  return attach(std::make_shared<Slice>(d, start < 0 ? start + x.shape()[d] : start, x.shape()), {x}, std::move(y));
 }
 
 Variable concat(const std::vector<Variable>& xs, int64_t dim) {
   std::vector<Tensor> data;
   for (const Variable& x : xs) data.push_back(x.data());
-  auto fn = std::make_shared<Concat>();
-  Tensor y = fn->forward(data, dim);
-  return attach(std::move(fn), xs, std::move(y));
+  Tensor y = tg::concat(data, dim);  // validates the shapes
+  if (!needs_graph(xs)) return Variable(std::move(y));
+  const int64_t d = wrap_axis(dim, xs[0].dim(), "concat");
+  std::vector<int64_t> sizes;
+  for (const Tensor& x : data) sizes.push_back(x.shape()[d]);
+  return attach(std::make_shared<Concat>(d, std::move(sizes)), xs, std::move(y));
 }
 
 Variable index_select(const Variable& x, int64_t dim, const Tensor& index) {
-  auto fn = std::make_shared<IndexSelect>();
-  Tensor y = fn->forward(x.data(), dim, index);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::index_select(x.data(), dim, index);  // validates the indices
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<IndexSelect>(wrap_axis(dim, x.dim(), "index_select"), index, x.shape()), {x},
+                std::move(y));
 }
 
 Variable gather(const Variable& x, const Tensor& index) {
-  auto fn = std::make_shared<Gather>();
-  Tensor y = fn->forward(x.data(), index);
-  return attach(std::move(fn), {x}, std::move(y));
+  Tensor y = tg::gather(x.data(), index);  // validates the indices
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Gather>(index, x.shape()), {x}, std::move(y));
 }
 
 }  // namespace tg

@@ -1,86 +1,53 @@
 // Differentiable softmax, log-softmax and the tempered cross-entropy (one fused op). Their
-// backward kernels have no tensor-level op of their own: these nodes dispatch to them directly.
+// derivations: docs/derivations/tempered_cross_entropy.md.
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "tensor/dispatch.h"
 #include "tensor/ops.h"
 
 namespace tg {
 
 namespace {
 
-// y = softmax(x) or log_softmax(x) along `axis`.
-// With L = <dy, y> (docs/derivations/tempered_cross_entropy.md, Sec. 1):
-//   softmax:      dx = y * (dy - sum_axis(dy * y))
-//   log_softmax:  dx = dy - softmax(x) * sum_axis(dy)
-// The kernel works on the last axis; another axis is permuted there and back.
+// y = softmax(x) along `axis`: dx = y (dy - sum(dy y)); log_softmax: dx = dy - exp(y) sum(dy).
+// reference::softmax_backward (tensor/reference/softmax.cpp)
 struct Softmax : Node {
   bool log;
-  int64_t axis = -1;
+  int64_t axis;
   Tensor saved_y;
-  explicit Softmax(bool l) : log(l) {}
+  Softmax(bool l, int64_t a, Tensor y) : log(l), axis(a), saved_y(std::move(y)) {}
   const char* name() const override { return log ? "log_softmax" : "softmax"; }
-  Tensor forward(const Tensor& x, int64_t ax) {
-    axis = x.dim() ? wrap_axis(ax, x.dim(), name()) : 0;
-    saved_y = log ? tg::log_softmax(x, axis) : tg::softmax(x, axis);
-    return saved_y;
-  }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    const bool last = saved_y.dim() == 0 || axis == saved_y.dim() - 1;
-    std::vector<int64_t> perm;
-    if (!last) {
-      for (int64_t i = 0; i < saved_y.dim(); ++i) perm.push_back(i);
-      std::swap(perm[axis], perm.back());
-    }
-    Tensor y = last ? saved_y : tg::permute(saved_y, perm), g = last ? dy : tg::permute(dy, perm);
-    Tensor dx = Tensor::zeros_like(y);
-    TG_DISPATCH(y.device(), softmax_backward, g, y, dx, log);
-    return {last ? dx : tg::permute(dx, perm)};
-  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::softmax_backward(dy, saved_y, log, axis)}; }
 };
 
-// loss_i = CE(z_i / tau, y_i) with target t = (1 - eps) onehot(y_i) + eps / C, one fused op.
-// With L = sum_i dloss_i loss_i, the paper's Eqs. 4-6 (derived, with label smoothing, in
-// docs/derivations/tempered_cross_entropy.md, Sec. 2):
-//   dL/dz_i = dloss_i * (softmax(z_i / tau) - t) / tau.
-// tests/autograd/test_grad_math.cpp compares it with the same loss built from log_softmax and gather.
+// loss_i = CE(z_i / tau, t_i), t = (1 - eps) onehot(y) + eps / C: dz_i = dloss_i (softmax(z_i / tau) - t_i) / tau
+// (the paper's Eqs. 4-6). reference::cross_entropy_backward (tensor/reference/softmax.cpp)
 struct CrossEntropy : Node {
   double tau, label_smoothing;
   Tensor saved_probs, saved_labels;
-  CrossEntropy(double t, double eps) : tau(t), label_smoothing(eps) {}
+  CrossEntropy(double t, double eps, Tensor probs, Tensor labels)
+      : tau(t), label_smoothing(eps), saved_probs(std::move(probs)), saved_labels(std::move(labels)) {}
   const char* name() const override { return "cross_entropy"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) {
-    CrossEntropyOutput out = tg::cross_entropy(logits, labels, tau, label_smoothing);
-    saved_probs = out.probs;
-    saved_labels = labels;
-    return out.losses;
-  }
   std::vector<Tensor> backward(const Tensor& dlosses) override {
-    Tensor dlogits = Tensor::zeros_like(saved_probs);
-    TG_DISPATCH(saved_probs.device(), cross_entropy_backward, dlosses, saved_probs, saved_labels, tau,
-                label_smoothing, dlogits);
-    return {dlogits};
+    return {tg::cross_entropy_backward(dlosses, saved_probs, saved_labels, tau, label_smoothing)};
   }
 };
 
+Variable softmax_of(const Variable& x, int64_t axis, bool log) {
+  Tensor y = log ? tg::log_softmax(x.data(), axis) : tg::softmax(x.data(), axis);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Softmax>(log, axis, y), {x}, y);
+}
+
 }  // namespace
 
-Variable softmax(const Variable& x, int64_t axis) {
-  auto fn = std::make_shared<Softmax>(false);
-  Tensor y = fn->forward(x.data(), axis);
-  return attach(std::move(fn), {x}, std::move(y));
-}
-
-Variable log_softmax(const Variable& x, int64_t axis) {
-  auto fn = std::make_shared<Softmax>(true);
-  Tensor y = fn->forward(x.data(), axis);
-  return attach(std::move(fn), {x}, std::move(y));
-}
+Variable softmax(const Variable& x, int64_t axis) { return softmax_of(x, axis, false); }
+Variable log_softmax(const Variable& x, int64_t axis) { return softmax_of(x, axis, true); }
 
 Variable cross_entropy_per_sample(const Variable& logits, const Tensor& labels, double tau, double label_smoothing) {
-  auto fn = std::make_shared<CrossEntropy>(tau, label_smoothing);
-  Tensor losses = fn->forward(logits.data(), labels);
-  return attach(std::move(fn), {logits}, std::move(losses));
+  CrossEntropyOutput out = tg::cross_entropy(logits.data(), labels, tau, label_smoothing);
+  if (!needs_graph({&logits})) return Variable(std::move(out.losses));
+  return attach(std::make_shared<CrossEntropy>(tau, label_smoothing, std::move(out.probs), labels), {logits},
+                std::move(out.losses));
 }
 
 Variable cross_entropy(const Variable& logits, const Tensor& labels, double tau, double label_smoothing) {

@@ -77,7 +77,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
   });
 }
 
-// Let L = <dy, y>, xhat = (x - mean) invstd, y = gamma xhat + beta, M = N*H*W. Adds
+// Let L = <dy, y>, xhat = (x - mean) invstd, y = gamma xhat + beta, M = N*H*W. Writes
 //   dbeta_c  = sum dy,   dgamma_c = sum dy xhat,
 //   dx = gamma invstd (dy - dbeta_c / M - xhat dgamma_c / M)   with batch statistics
 //        (Ioffe & Szegedy 2015, Sec. 3, the backward equations; docs/derivations/batch_norm.md),
@@ -111,8 +111,8 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
         }
         sum_dy_xhat *= ic;
       }
-      if (pdg) pdg[c] += static_cast<T>(sum_dy_xhat);
-      if (pdb) pdb[c] += static_cast<T>(sum_dy);
+      if (pdg) pdg[c] = static_cast<T>(sum_dy_xhat);
+      if (pdb) pdb[c] = static_cast<T>(sum_dy);
       if (!pdx) return;
       // dx = a dy + b (x - mean) + k with per-channel constants a, b, k.
       const double a = g[c] * ic;
@@ -122,7 +122,7 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       for (int64_t i = 0; i < n; ++i) {
         const T *p = px + (i * cc + c) * hw, *d = pdy + (i * cc + c) * hw;
         T* q = pdx + (i * cc + c) * hw;
-        for (int64_t j = 0; j < hw; ++j) q[j] += ta * d[j] + tb * (p[j] - tm) + tk;
+        for (int64_t j = 0; j < hw; ++j) q[j] = ta * d[j] + tb * (p[j] - tm) + tk;
       }
     });
   });

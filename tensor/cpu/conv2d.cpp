@@ -4,8 +4,8 @@
 // col [C*R*S, nb*P*Q] holds, in column (b, p, q), the input patch under output pixel (p, q) of
 // image b (zeros where the patch hangs over the padding). With W = w viewed as [K, C*R*S]:
 //   forward          Y = W col                          (Y [K, nb*P*Q], scattered to y[n][k])
-//   backward data    dcol = W^T dY,   dx += col2im(dcol)
-//   backward filter  dW += dY col^T
+//   backward data    dcol = W^T dY,   dx = col2im(dcol)
+//   backward filter  dW = dY col^T
 // Several images share one GEMM when P*Q is small (7x7, 4x4 maps), so the GEMM stays wide enough
 // for Eigen's kernels. Chunks run in parallel (OpenMP), each thread with its own
 // buffers; inside a parallel region Eigen runs single-threaded by itself. A lone chunk (batch 1)
@@ -219,9 +219,9 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
   });
 }
 
-// Let L = <dy, y>. Adds dL/dx into dx: dx = col2im(W^T dY), the adjoint of the forward's
+// Let L = <dy, y>. Writes dL/dx into dx: dx = col2im(W^T dY), the adjoint of the forward's
 // im2col-then-GEMM (each x element gets w times every dy it contributed to). With stride 1 that is
-// the convolution dx[n, c, h, v] += sum_{k, r, s} w[k, c, R-1-r, S-1-s] dy[n, k, h - (R-1-ph) + r, ...],
+// the convolution dx[n, c, h, v] = sum_{k, r, s} w[k, c, R-1-r, S-1-s] dy[n, k, h - (R-1-ph) + r, ...],
 // run as a forward with the flipped, transposed weight.
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& params) {
   if (dnnl_conv2d_backward_data(dy, w, dx, params)) return;
@@ -239,7 +239,7 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
           for (int64_t r = 0; r < g.R; ++r)
             for (int64_t s = 0; s < g.S; ++s)
               wt[((c * g.K + k) * g.R + g.R - 1 - r) * g.S + g.S - 1 - s] = pw[((k * g.C + c) * g.R + r) * g.S + s];
-      forward_impl(pdy, wt.data(), pdx, g.transposed(), true);
+      forward_impl(pdy, wt.data(), pdx, g.transposed(), false);
       return;
     }
     const Chunking ch = chunking(g);
@@ -249,13 +249,14 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
       const MapConstMat<T> dym(gather_dy(pdy, g, n0, nc, buf.gemm), g.K, cols);
       buf.col.resize(static_cast<size_t>(g.crs() * cols));
       MapMat<T>(buf.col.data(), g.crs(), cols).noalias() = wm.transpose() * dym;
+      std::fill(pdx + n0 * g.chw(), pdx + (n0 + nc) * g.chw(), T(0));  // col2im adds: this chunk's dx
       for (int64_t b = 0; b < nc; ++b) col2im_add(buf.col.data() + b * g.pq(), cols, g, pdx + (n0 + b) * g.chw());
     });
   });
 }
 
-// Let L = <dy, y>. Adds dL/dw into dw: dW = sum over chunks of dY col^T. Threads sum into their
-// own dW, which are then added into dw in thread order (a fixed order: the same bits every call).
+// Let L = <dy, y>. Writes dL/dw into dw: dW = sum over chunks of dY col^T. Threads sum into their
+// own dW, which are then summed into dw in thread order (a fixed order: the same bits every call).
 void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& params) {
   if (dnnl_conv2d_backward_filter(dy, x, dw, params)) return;
   fix_gemm_blocking();
@@ -266,6 +267,7 @@ void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const
     const T* pdy = dy.data<T>();
     const T* px = x.data<T>();
     MapMat<T> dwm(dw.data<T>(), g.K, g.crs());
+    dwm.setZero();  // the chunks' products are summed into it
     struct Scratch : Buffers<T> {
       Mat<T> dw_local;
       bool used = false;

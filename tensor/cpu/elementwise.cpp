@@ -46,7 +46,7 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor&
     const T* px = x.data<T>();
     const T* py = y.data<T>();
     T* pdx = dx.data<T>();
-    parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] += math::unary_grad(op, pdy[i], px[i], py[i]); });
+    parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(op, pdy[i], px[i], py[i]); });
   });
 }
 
@@ -143,6 +143,15 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     T* po = out.data<T>();
     broadcast_loop(out.shape(), a.shape(), b.shape(), cond.shape(),
                    [&](int64_t o, int64_t ia, int64_t ib, int64_t ic) { po[o] = pc[ic] ? pa[ia] : pb[ib]; });
+  });
+}
+
+void expand(const Tensor& x, Tensor& y) {
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    broadcast_loop(y.shape(), x.shape(), {}, {}, [&](int64_t o, int64_t ix, int64_t, int64_t) { py[o] = px[ix]; });
   });
 }
 

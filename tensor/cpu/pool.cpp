@@ -1,5 +1,6 @@
-// CPU 2-D pooling over NCHW, one (n, c) plane per task (OpenMP over the N*C planes, so the
-// backward kernels add into disjoint planes). Window (p, q) covers input rows p*sh - ph ...
+// CPU 2-D pooling over NCHW, one (n, c) plane per task (OpenMP over the N*C planes). Each backward
+// task zeroes its own plane of dx, then scatters dy into it (windows may overlap): the kernel writes
+// all of dx. Window (p, q) covers input rows p*sh - ph ...
 // p*sh - ph + kh - 1 (and likewise columns), clipped to the input.
 #include <algorithm>
 #include <cmath>
@@ -55,7 +56,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
   });
 }
 
-// Let L = <dy, y>. Adds dL/dx: each dy goes to the input element its window selected.
+// Let L = <dy, y>. Writes dL/dx: each dy goes to the input element its window selected.
 void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
   visit_floating(dy.dtype(), "max_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
@@ -65,6 +66,7 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
     T* pdx = dx.data<T>();
     parallel_for(dy.size(0) * dy.size(1), hw_out, [&](int64_t plane) {
       T* out = pdx + plane * hw_in;
+      std::fill(out, out + hw_in, T(0));
       for (int64_t k = plane * hw_out; k < (plane + 1) * hw_out; ++k) out[pi[k]] += pdy[k];
     });
   });
@@ -94,7 +96,7 @@ void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& pp) {
   });
 }
 
-// Let L = <dy, y>. Adds dL/dx: every input element of a window gets dy / (kh * kw).
+// Let L = <dy, y>. Writes dL/dx: every input element of a window gets dy / (kh * kw).
 void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& pp) {
   visit_floating(dy.dtype(), "avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
@@ -104,6 +106,7 @@ void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& pp) {
     const double inv_area = 1.0 / static_cast<double>(pp.kernel_h * pp.kernel_w);
     parallel_for(dy.size(0) * dy.size(1), h * w, [&](int64_t plane) {
       T* out = pdx + plane * h * w;
+      std::fill(out, out + h * w, T(0));
       for (int64_t p = 0; p < ph; ++p) {
         for (int64_t q = 0; q < pw; ++q) {
           const Window win = window(p, q, h, w, pp);
@@ -139,7 +142,7 @@ void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
   });
 }
 
-// Let L = <dy, y>. Adds dL/dx: every input element of window (p, q) gets dy[p, q] / its size.
+// Let L = <dy, y>. Writes dL/dx: every input element of window (p, q) gets dy[p, q] / its size.
 void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) {
   visit_floating(dy.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
@@ -148,6 +151,7 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) {
     T* pdx = dx.data<T>();
     parallel_for(dy.size(0) * dy.size(1), h * w, [&](int64_t plane) {
       T* out = pdx + plane * h * w;
+      std::fill(out, out + h * w, T(0));
       for (int64_t p = 0; p < ph; ++p) {
         const int64_t h0 = adaptive_start(p, h, ph), h1 = adaptive_end(p, h, ph);
         for (int64_t q = 0; q < pw; ++q) {

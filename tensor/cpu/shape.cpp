@@ -64,8 +64,8 @@ void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
   });
 }
 
-// Let L = <dy, y>. Adds dy into dx[o, start + j, i].
-void slice_backward(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
+// Adds dy into dx[o, start + j, i]: the gradient of a slice, and how concat writes its parts.
+void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
   const AxisView vx = axis_view(dx, dim), vy = axis_view(dy, dim);
   visit_dtype(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);

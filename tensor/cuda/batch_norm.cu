@@ -64,7 +64,7 @@ struct NormalizeFn {
   }
 };
 
-// Per channel: sums[c] = sum dy, sums[C + c] = sum dy * xhat; adds them into dbeta and dgamma.
+// Per channel: sums[c] = sum dy, sums[C + c] = sum dy * xhat; writes them into dbeta and dgamma.
 template <class T>
 __global__ void backward_sums_kernel(const T* dy, const T* x, const T* mean, const T* invstd, int64_t N, int64_t C,
                                      int64_t hw, double* sums, T* dgamma, T* dbeta) {
@@ -83,14 +83,14 @@ __global__ void backward_sums_kernel(const T* dy, const T* x, const T* mean, con
     if (threadIdx.x == 0) {
       sums[c] = s_dy;
       sums[C + c] = s_dyx;
-      if (dbeta) dbeta[c] += static_cast<T>(s_dy);
-      if (dgamma) dgamma[c] += static_cast<T>(s_dyx);
+      if (dbeta) dbeta[c] = static_cast<T>(s_dy);
+      if (dgamma) dgamma[c] = static_cast<T>(s_dyx);
     }
   }
 }
 
-// Training: dx += gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval (sums == nullptr):
-// dx += gamma * invstd * dy.
+// Training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval (sums == nullptr):
+// dx = gamma * invstd * dy.
 template <class T>
 struct BackwardDxFn {
   const T *dy, *x, *mean, *invstd, *gamma;
@@ -101,11 +101,11 @@ struct BackwardDxFn {
     const int64_t c = (i / hw) % C;
     const T g = (gamma ? gamma[c] : T(1)) * invstd[c];
     if (!sums) {
-      dx[i] += g * dy[i];
+      dx[i] = g * dy[i];
       return;
     }
     const T xhat = (x[i] - mean[c]) * invstd[c];
-    dx[i] += g * (dy[i] - static_cast<T>(sums[c] / m) - xhat * static_cast<T>(sums[C + c] / m));
+    dx[i] = g * (dy[i] - static_cast<T>(sums[c] / m) - xhat * static_cast<T>(sums[C + c] / m));
   }
 };
 
@@ -152,7 +152,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 // Forward: y = gamma * xhat + beta, xhat = (x - mean) * invstd, mean and var over (N, H, W) of a channel.
-// Let L = <dy, y>. Adds dbeta = sum dy, dgamma = sum dy * xhat, and, with batch statistics,
+// Let L = <dy, y>. Writes dbeta = sum dy, dgamma = sum dy * xhat, and, with batch statistics,
 // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) (Ioffe & Szegedy 2015, Sec. 3;
 // docs/derivations/batch_norm.md); with constant statistics (eval) dx = gamma * invstd * dy.
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,

@@ -1,7 +1,7 @@
 // CUDA 2-D convolution (NCHW, cross-correlation as torch) through cuDNN. For each geometry (dtype,
 // shapes, stride, padding, TF32 setting) a plan holds the cuDNN descriptors and, found once with
 // cudnnFind*AlgorithmEx (benchmarked, fastest first), the algorithm of each direction and its
-// workspace size. Workspaces come from the caching allocator. Backward kernels add (beta = 1).
+// workspace size. Workspaces come from the caching allocator. Every direction writes its output (beta = 0).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -146,18 +146,17 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
   });
 }
 
-// Let L = <dy, conv(x, w)>. Adds dL/dx = conv_transpose(dy, w) into dx (cuDNN, beta = 1).
+// Let L = <dy, conv(x, w)>. Writes dL/dx = conv_transpose(dy, w) into dx (cuDNN, beta = 0).
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& p) {
   if (dy.numel() == 0 || dx.numel() == 0) return;
   const std::string what = conv_shapes(dx.shape(), w.shape(), dy.shape(), p);
   ConvPlan& plan = plan_for(dx.shape(), w.shape(), dy.shape(), dy.dtype(), p);
-  if (!plan.have_bwd_data) {  // the search writes its output: give it a scratch dx, not the real one
+  if (!plan.have_bwd_data) {  // dx is overwritten by the search, which is fine: the backward writes it
     SearchWorkspace ws;
-    Scratch out(dx.nbytes());
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
     TG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), plan.w, w.raw(), plan.y, dy.raw(), plan.conv,
-                                                               plan.x, out.p, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                               plan.x, dx.raw(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                                &count, perf, ws.p, ws.bytes),
                    "conv2d_backward_data algorithm search ", what);
     pick(perf, count, ws.bytes, plan.bwd_data, plan.bwd_data_ws, what);
@@ -167,23 +166,26 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
   visit_floating(dy.dtype(), "conv2d_backward_data", [&](auto zero) {
     Scalars<decltype(zero)> s;
     TG_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &s.one, plan.w, w.raw(), plan.y, dy.raw(), plan.conv,
-                                                plan.bwd_data, ws.p, plan.bwd_data_ws, &s.one, plan.x, dx.raw()),
+                                                plan.bwd_data, ws.p, plan.bwd_data_ws, &s.zero, plan.x, dx.raw()),
                    "conv2d_backward_data ", what);
   });
 }
 
-// Let L = <dy, conv(x, w)>. Adds dL/dw = correlation of x with dy into dw (cuDNN, beta = 1).
+// Let L = <dy, conv(x, w)>. Writes dL/dw = correlation of x with dy into dw (cuDNN, beta = 0).
 void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& p) {
-  if (dy.numel() == 0 || dw.numel() == 0) return;
+  if (dw.numel() == 0) return;
+  if (dy.numel() == 0) {  // an empty batch: the gradient is zero
+    TG_CUDA_CHECK(cudaMemsetAsync(dw.raw(), 0, dw.nbytes(), stream()), "conv2d_backward_filter zero dw");
+    return;
+  }
   const std::string what = conv_shapes(x.shape(), dw.shape(), dy.shape(), p);
   ConvPlan& plan = plan_for(x.shape(), dw.shape(), dy.shape(), dy.dtype(), p);
-  if (!plan.have_bwd_filter) {
+  if (!plan.have_bwd_filter) {  // dw is overwritten by the search, which is fine: the backward writes it
     SearchWorkspace ws;
-    Scratch out(dw.nbytes());
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
     TG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                       cudnn(), plan.x, x.raw(), plan.y, dy.raw(), plan.conv, plan.w, out.p,
+                       cudnn(), plan.x, x.raw(), plan.y, dy.raw(), plan.conv, plan.w, dw.raw(),
                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, ws.p, ws.bytes),
                    "conv2d_backward_filter algorithm search ", what);
     pick(perf, count, ws.bytes, plan.bwd_filter, plan.bwd_filter_ws, what);
@@ -193,7 +195,7 @@ void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const
   visit_floating(dy.dtype(), "conv2d_backward_filter", [&](auto zero) {
     Scalars<decltype(zero)> s;
     TG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &s.one, plan.x, x.raw(), plan.y, dy.raw(), plan.conv,
-                                                  plan.bwd_filter, ws.p, plan.bwd_filter_ws, &s.one, plan.w,
+                                                  plan.bwd_filter, ws.p, plan.bwd_filter_ws, &s.zero, plan.w,
                                                   dw.raw()),
                    "conv2d_backward_filter ", what);
   });

@@ -38,7 +38,7 @@ struct UnaryGradFn {
   UnaryOp op;
   const T *dy, *x, *y;
   T* dx;
-  __device__ void operator()(int64_t i) const { dx[i] += math::unary_grad(op, dy[i], x[i], y[i]); }
+  __device__ void operator()(int64_t i) const { dx[i] = math::unary_grad(op, dy[i], x[i], y[i]); }
 };
 
 template <class T>
@@ -136,6 +136,18 @@ struct WhereFn {
   }
 };
 
+template <class T>
+struct ExpandFn {
+  const T* x;
+  T* y;
+  Dims dims;
+  __device__ void operator()(int64_t i) const {
+    int64_t off[3];
+    broadcast_offsets(dims, i, off);
+    y[i] = x[off[0]];
+  }
+};
+
 }  // namespace
 
 // launchers
@@ -181,7 +193,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y) {
   });
 }
 
-// Let L = <dy, y>, y = op(x). Adds dL/dx = dy * op'(x) into dx.
+// Let L = <dy, y>, y = op(x). Writes dL/dx = dy * op'(x) into dx.
 void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
@@ -237,6 +249,14 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     using T = decltype(zero);
     launch_map(out.numel(), WhereFn<T>{cond.data<uint8_t>(), a.data<T>(), b.data<T>(), out.data<T>(), dims},
                "where", out.shape());
+  });
+}
+
+void expand(const Tensor& x, Tensor& y) {
+  const Dims dims = broadcast_dims(y.shape(), x.shape(), {}, {}, "expand");
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    launch_map(y.numel(), ExpandFn<T>{x.data<T>(), y.data<T>(), dims}, "expand", y.shape());
   });
 }
 

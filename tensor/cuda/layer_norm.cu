@@ -2,7 +2,7 @@
 // (tensor/cpu/layer_norm.cpp): statistics in double (two-pass, biased variance), saved mean and
 // invstd = 1 / sqrt(var + eps) rounded to T. One warp per row for the statistics and dx; dgamma and
 // dbeta are column sums: one thread per column sums a chunk of rows in double and adds it into a
-// double buffer (atomicAdd), which is then added into dgamma/dbeta once. gamma/beta may be undefined.
+// double buffer (atomicAdd), which is then written into dgamma/dbeta. gamma/beta may be undefined.
 #include "tensor/cuda/common.cuh"
 
 namespace tg::cuda {
@@ -44,7 +44,7 @@ __global__ void layer_norm_forward_kernel(const T* x, const T* gamma, const T* b
   }
 }
 
-// dx_rj += invstd_r (g_rj - mean_k g_rk - xhat_rj mean_k g_rk xhat_rk), g = dy * gamma.
+// dx_rj = invstd_r (g_rj - mean_k g_rk - xhat_rj mean_k g_rk xhat_rk), g = dy * gamma.
 template <class T>
 __global__ void layer_norm_dx_kernel(const T* dy, const T* x, const T* gamma, const T* mean, const T* invstd,
                                      int64_t rows, int64_t cols, T* dx) {
@@ -62,7 +62,7 @@ __global__ void layer_norm_dx_kernel(const T* dy, const T* x, const T* gamma, co
   const double g_mean = warp_sum(sg) / static_cast<double>(cols), gx_mean = warp_sum(sgx) / static_cast<double>(cols);
   for (int64_t j = lane; j < cols; j += kWarp) {
     const double g = dy[off + j] * (gamma ? static_cast<double>(gamma[j]) : 1.0);
-    dx[off + j] += static_cast<T>(is * (g - g_mean - (x[off + j] - mu) * is * gx_mean));
+    dx[off + j] = static_cast<T>(is * (g - g_mean - (x[off + j] - mu) * is * gx_mean));
   }
 }
 
@@ -86,13 +86,13 @@ __global__ void layer_norm_column_sums_kernel(const T* dy, const T* x, const T* 
 }
 
 template <class T>
-struct AddColumnSumsFn {
+struct WriteColumnSumsFn {
   const double* sums;
   T *dgamma, *dbeta;
   int64_t cols;
   __device__ void operator()(int64_t j) const {
-    if (dgamma) dgamma[j] += static_cast<T>(sums[j]);
-    if (dbeta) dbeta[j] += static_cast<T>(sums[cols + j]);
+    if (dgamma) dgamma[j] = static_cast<T>(sums[j]);
+    if (dbeta) dbeta[j] = static_cast<T>(sums[cols + j]);
   }
 };
 
@@ -122,15 +122,15 @@ void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
 }
 
 // Forward: y = gamma * xhat + beta, xhat = (x - mean) * invstd over a row of n = cols.
-// Let L = <dy, y>, g = gamma * dy. Adds dx = invstd * (g - mean(g) - xhat * mean(g * xhat)),
+// Let L = <dy, y>, g = gamma * dy. Writes dx = invstd * (g - mean(g) - xhat * mean(g * xhat)),
 // dgamma = sum_rows dy * xhat, dbeta = sum_rows dy (docs/derivations/layer_norm.md, Eqs. 3-5).
 void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& saved_mean,
                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const int64_t cols = x.size(-1), rows = cols ? x.numel() / cols : 0;
-  if (rows == 0) return;
+  if (cols == 0) return;
   visit_floating(x.dtype(), "layer_norm_backward", [&](auto zero) {
     using T = decltype(zero);
-    if (dx.defined()) {
+    if (dx.defined() && rows > 0) {
       layer_norm_dx_kernel<T><<<row_grid(rows), kRowsPerBlock * kWarp, 0, stream()>>>(
           dy.data<T>(), x.data<T>(), ptr_or_null<T>(gamma), saved_mean.data<T>(), saved_invstd.data<T>(), rows,
           cols, dx.data<T>());
@@ -141,12 +141,13 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
     TG_CHECK(chunks <= 65535, "layer_norm_backward: ", rows, " rows are too many for one launch");
     Tensor sums = Tensor::empty({2, cols}, DType::f64, x.device());
     TG_CUDA_CHECK(cudaMemsetAsync(sums.raw(), 0, sums.nbytes(), stream()), "layer_norm_backward ", x.str());
-    const dim3 grid(static_cast<unsigned>((cols + kBlock - 1) / kBlock), static_cast<unsigned>(chunks));
-    layer_norm_column_sums_kernel<T><<<grid, kBlock, 0, stream()>>>(dy.data<T>(), x.data<T>(), saved_mean.data<T>(),
-                                                                    saved_invstd.data<T>(), rows, cols,
-                                                                    sums.data<double>());
-    TG_CUDA_LAUNCH_CHECK("layer_norm_backward (dgamma, dbeta) ", x.str());
-    launch_map(cols, AddColumnSumsFn<T>{sums.data<double>(), ptr_or_null<T>(dgamma), ptr_or_null<T>(dbeta), cols},
+    if (rows > 0) {  // no rows: the sums, and so dgamma and dbeta, are zero
+      const dim3 grid(static_cast<unsigned>((cols + kBlock - 1) / kBlock), static_cast<unsigned>(chunks));
+      layer_norm_column_sums_kernel<T><<<grid, kBlock, 0, stream()>>>(
+          dy.data<T>(), x.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(), rows, cols, sums.data<double>());
+      TG_CUDA_LAUNCH_CHECK("layer_norm_backward (dgamma, dbeta) ", x.str());
+    }
+    launch_map(cols, WriteColumnSumsFn<T>{sums.data<double>(), ptr_or_null<T>(dgamma), ptr_or_null<T>(dbeta), cols},
                "layer_norm_backward (dgamma, dbeta)", x.shape());
   });
 }

@@ -1,8 +1,10 @@
 // CUDA pooling (NCHW) with torch semantics, as the CPU (tensor/cpu/pool.cpp): max pool pads with
 // -inf and records the argmax as an int64 index into H * W (first maximum; NaN wins); average pool
 // counts the padding (count_include_pad); adaptive average pool uses the windows
-// [floor(i * H / P), ceil((i + 1) * H / P)). One thread per output element; backward passes
-// gather where windows are regular and scatter with atomicAdd where they overlap irregularly.
+// [floor(i * H / P), ceil((i + 1) * H / P)). One thread per output element. Backward passes write
+// dx: the average pools gather, one thread per input element summing the windows that contain it;
+// max pool zeroes dx and scatters dy to the argmaxes with atomicAdd (its kernel has no window
+// geometry to gather with).
 #include "tensor/cuda/common.cuh"
 
 namespace tg::cuda {
@@ -88,7 +90,7 @@ struct AvgPoolBackwardFn {
     T sum = T(0);
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t q = q0; q < q1; ++q) sum += plane[p * g.Q + q];
-    dx[i] += sum / static_cast<T>(g.kh * g.kw);
+    dx[i] = sum / static_cast<T>(g.kh * g.kw);
   }
 };
 
@@ -114,19 +116,28 @@ struct AdaptiveAvgFn {
   }
 };
 
+// One thread per input element (h, w): sums dy / |window| over the windows that contain it. Window p
+// covers rows [floor(p H / P), ceil((p + 1) H / P)), so row h lies in windows
+// [floor(h P / H), ceil((h + 1) P / H)): the same formulas with the sizes swapped.
 template <class T>
 struct AdaptiveAvgBackwardFn {
   const T* dy;
   T* dx;
   PoolGeom g;
   __device__ void operator()(int64_t i) const {
-    const int64_t q = i % g.Q, p = (i / g.Q) % g.P, nc = i / (g.P * g.Q);
-    const int64_t h0 = window_start(p, g.H, g.P), h1 = window_end(p, g.H, g.P);
-    const int64_t w0 = window_start(q, g.W, g.Q), w1 = window_end(q, g.W, g.Q);
-    const T share = dy[i] / static_cast<T>((h1 - h0) * (w1 - w0));
-    T* plane = dx + nc * g.H * g.W;
-    for (int64_t h = h0; h < h1; ++h)
-      for (int64_t w = w0; w < w1; ++w) atomicAdd(plane + h * g.W + w, share);  // windows may overlap
+    const int64_t w = i % g.W, h = (i / g.W) % g.H, nc = i / (g.H * g.W);
+    const int64_t p0 = window_start(h, g.P, g.H), p1 = window_end(h, g.P, g.H);
+    const int64_t q0 = window_start(w, g.Q, g.W), q1 = window_end(w, g.Q, g.W);
+    const T* plane = dy + nc * g.P * g.Q;
+    T sum = T(0);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t h0 = window_start(p, g.H, g.P), h1 = window_end(p, g.H, g.P);
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t w0 = window_start(q, g.W, g.Q), w1 = window_end(q, g.W, g.Q);
+        sum += plane[p * g.Q + q] / static_cast<T>((h1 - h0) * (w1 - w0));
+      }
+    }
+    dx[i] = sum;
   }
 };
 
@@ -152,8 +163,11 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
   });
 }
 
-// Forward: y = max over the window, at indices. Let L = <dy, y>. Adds dy into dx at each argmax.
+// Forward: y = max over the window, at indices. Let L = <dy, y>. Writes dL/dx: zeroes dx, then
+// adds each dy at its argmax (overlapping windows may share one).
 void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
+  if (dx.numel() == 0) return;
+  TG_CUDA_CHECK(cudaMemsetAsync(dx.raw(), 0, dx.nbytes(), stream()), "max_pool2d_backward zero dx");
   if (dy.numel() == 0) return;
   const int64_t pq = dy.size(2) * dy.size(3), hw = dx.size(2) * dx.size(3);
   visit_floating(dy.dtype(), "max_pool2d_backward", [&](auto zero) {
@@ -172,8 +186,8 @@ void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
   });
 }
 
-// Forward: y = sum over the window / (kh * kw). Let L = <dy, y>. Adds dy / (kh * kw) into every
-// element of each window.
+// Forward: y = sum over the window / (kh * kw). Let L = <dy, y>. Writes dL/dx: each element gets
+// dy / (kh * kw) from every window that contains it.
 void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p) {
   visit_floating(dy.dtype(), "avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
@@ -190,11 +204,12 @@ void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
   });
 }
 
-// Forward: y = mean over the adaptive window. Let L = <dy, y>. Adds dy / |window| into the window.
+// Forward: y = mean over the adaptive window. Let L = <dy, y>. Writes dL/dx: each element gets
+// dy / |window| from every window that contains it.
 void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) {
   visit_floating(dy.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
-    launch_map(dy.numel(), AdaptiveAvgBackwardFn<T>{dy.data<T>(), dx.data<T>(), geometry(dx.shape(), dy.shape(), {})},
+    launch_map(dx.numel(), AdaptiveAvgBackwardFn<T>{dy.data<T>(), dx.data<T>(), geometry(dx.shape(), dy.shape(), {})},
                "adaptive_avg_pool2d_backward", dx.shape());
   });
 }

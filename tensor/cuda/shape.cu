@@ -172,13 +172,13 @@ void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
 }
 
 // Forward: y = x.narrow(dim, start, n). Let L = <dy, y>. Adds dy into dx.narrow(dim, start, n).
-void slice_backward(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
+void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
   int64_t outer, inner;
   split_at(dx.shape(), dim, outer, inner);
   visit_dtype(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(dy.numel(), SliceFn<T>{dx.data<T>(), dy.data<T>(), dx.size(dim), dy.size(dim), inner, start, true},
-               "slice_backward", dx.shape());
+               "slice_add", dx.shape());
   });
 }
 

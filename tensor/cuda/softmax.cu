@@ -68,7 +68,7 @@ __global__ void softmax_forward_kernel(const T* x, T* y, int64_t rows, int64_t c
   }
 }
 
-// softmax: dx += y * (dy - <dy, y>); log_softmax: dx += dy - exp(y) * sum(dy) (in double).
+// softmax: dx = y * (dy - <dy, y>); log_softmax: dx = dy - exp(y) * sum(dy) (in double).
 template <class T>
 __global__ void softmax_backward_kernel(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {
   const int64_t r = warp_row();
@@ -80,7 +80,7 @@ __global__ void softmax_backward_kernel(const T* dy, const T* y, T* dx, int64_t 
   dot = warp_sum(dot);
   for (int64_t j = threadIdx.x % kWarp; j < cols; j += kWarp) {
     const double g = dy[off + j], yj = y[off + j];
-    dx[off + j] += static_cast<T>(log ? g - exp(yj) * dot : yj * (g - dot));
+    dx[off + j] = static_cast<T>(log ? g - exp(yj) * dot : yj * (g - dot));
   }
 }
 
@@ -128,7 +128,7 @@ struct CrossEntropyBackwardFn {
   __device__ void operator()(int64_t i) const {
     const int64_t r = i / cols, j = i % cols;
     const T scale = static_cast<T>(static_cast<double>(dlosses[r]) / tau);
-    dlogits[i] += scale * (probs[i] - (labels[r] == j ? on : off));
+    dlogits[i] = scale * (probs[i] - (labels[r] == j ? on : off));
   }
 };
 
@@ -155,7 +155,7 @@ void softmax_forward(const Tensor& x, Tensor& y, bool log) {
   });
 }
 
-// Forward: y = softmax(x) (or log_softmax). Let L = <dy, y>. Adds dL/dx = y (dy - <dy, y>) for
+// Forward: y = softmax(x) (or log_softmax). Let L = <dy, y>. Writes dL/dx = y (dy - <dy, y>) for
 // softmax, dy - softmax(x) sum(dy) for log-softmax, into dx (docs/derivations/softmax.md).
 void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dx, bool log) {
   const int64_t cols = y.dim() ? y.size(-1) : 1, rows = cols ? y.numel() / cols : 0;
@@ -181,7 +181,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double ta
   });
 }
 
-// Forward: loss_i = CE(z_i / tau, target_i). Let L = sum_i dlosses_i loss_i. Adds
+// Forward: loss_i = CE(z_i / tau, target_i). Let L = sum_i dlosses_i loss_i. Writes
 // dL/dz = dlosses_i (softmax(z / tau) - target) / tau into dlogits (paper Eqs. 4-6).
 void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, double tau,
                             double label_smoothing, Tensor& dlogits) {

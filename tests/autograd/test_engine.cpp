@@ -1,7 +1,10 @@
 #include <doctest/doctest.h>
 
+#include "autograd/node.h"
 #include "autograd/ops.h"
+#include "tensor/kernel_counts.h"
 #include "tensor/ops.h"
+#include "tensor/random.h"
 
 using namespace tg;
 
@@ -48,4 +51,59 @@ TEST_CASE("engine: no-grad guard, detach, non-scalar outputs") {
   CHECK(x.grad().to_vector<double>() == std::vector<double>{3, 6});
   Variable c(Tensor::ones({2}));
   CHECK_THROWS_WITH_AS(sum(c).backward(), doctest::Contains("does not require grad"), Error);
+}
+
+namespace {
+
+// A small network of the fused ops: conv, batch norm, relu, pooling, linear, tempered CE.
+struct SmallNet {
+  Variable w{randn({5, 3, 3, 3}, DType::f64), true}, fc{randn({2, 5 * 4 * 4}, DType::f64), true};
+  Variable gamma{Tensor::ones({5}, DType::f64), true}, beta{Tensor::zeros({5}, DType::f64), true};
+  Tensor running_mean = Tensor::zeros({5}, DType::f64), running_var = Tensor::ones({5}, DType::f64);
+  Tensor labels = Tensor::from_vector<int64_t>({0, 1, 1, 0}, {4});
+  Variable loss(const Variable& x) {
+    Variable h = relu(batch_norm(conv2d(x, w, {}, {1, 1, 1, 1}), gamma, beta, running_mean, running_var, true));
+    h = flatten(max_pool2d(h, {2, 2, 2, 2, 0, 0}));
+    return cross_entropy(linear(h, fc, {}), labels, 2.0);
+  }
+};
+
+int64_t fills() { return kernel_counts()["fill"]; }
+
+}  // namespace
+
+TEST_CASE("engine: a forward under NoGradGuard, or with no input requiring grad, builds no node") {
+  SmallNet net;
+  Variable x(randn({4, 3, 8, 8}, DType::f64));
+  int64_t before = Node::created();
+  {
+    NoGradGuard no_grad;
+    Variable l = net.loss(x);
+    CHECK(!l.requires_grad());
+    l = net.loss(Variable(x.data(), true));  // the input requires grad: still nothing to record
+  }
+  CHECK(Node::created() == before);
+  Variable l = net.loss(x);  // the parameters require grad: the graph is built
+  CHECK(l.requires_grad());
+  CHECK(Node::created() > before);
+}
+
+TEST_CASE("engine: a backward zero-fills no gradient; the seed is its one fill") {
+  SmallNet net;
+  Variable x(randn({4, 3, 8, 8}, DType::f64), true);
+  Variable l = net.loss(x);
+  const int64_t before = fills();
+  l.backward();
+  CHECK(fills() - before == 1);  // Tensor::ones for dL/dL
+  CHECK(x.grad().defined());
+  CHECK(net.w.grad().defined());
+}
+
+TEST_CASE("engine: the first gradient is moved into .grad, later ones make a fresh sum") {
+  Variable a(Tensor::zeros({2}, DType::f64), true), b(Tensor::zeros({2}, DType::f64), true);
+  sum(add(a, b)).backward();  // a and b receive the same dy tensor
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1, 1});
+  sum(mul(a, 2.0)).backward();  // must not write into the tensor b's gradient shares
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{3, 3});
+  CHECK(b.grad().to_vector<double>() == std::vector<double>{1, 1});
 }
