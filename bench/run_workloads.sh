@@ -18,9 +18,9 @@ threads=${THREADS:-1 2}
 # name: bench_step arguments (workload, model, batch, channels, size, steps, warmup)
 declare -A workloads=(
   [resnet20_train]="--workload train --model resnet20 --batch 128 --channels 1 --size 28 --steps 5 --warmup 2"
-  [vit_ti4_train]="--workload train --model vit_tiny_patch4_32 --batch 64 --channels 3 --size 32 --steps 3 --warmup 1"
-  [resnet20_pgd20]="--workload pgd20 --model resnet20 --batch 256 --channels 1 --size 28 --steps 1 --warmup 1"
-  [resnet50_train]="--workload train --model resnet50_cifar --batch 32 --channels 3 --size 32 --steps 3 --warmup 1"
+  [vit_ti4_train]="--workload train --model vit_tiny_patch4_32 --batch 64 --channels 3 --size 32 --steps 2 --warmup 1"
+  [resnet20_pgd20]="--workload pgd20 --model resnet20 --batch 256 --channels 1 --size 28 --steps 1 --warmup 0"
+  [resnet50_train]="--workload train --model resnet50_cifar --batch 32 --channels 3 --size 32 --steps 2 --warmup 1"
 )
 names=("$@")
 [ $# -eq 0 ] && names=(resnet20_train vit_ti4_train resnet20_pgd20 resnet50_train)
