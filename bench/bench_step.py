@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "tools")]
 from bench_train import ResNet20  # noqa: E402
 from safetensors_io import load_safetensors  # noqa: E402
+from make_reference import Block as ReferenceBlock  # noqa: E402
 
 
 class Bottleneck(nn.Module):
@@ -85,24 +86,12 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(n, t, d))
 
 
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+class Block(ReferenceBlock):
+    """timm's pre-norm block as tools/make_reference.py writes it, with the attention above."""
 
-    def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class Block(nn.Module):
     def __init__(self, dim, heads, hidden):
-        super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
-        self.attn, self.mlp = Attention(dim, heads), Mlp(dim, hidden)
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        super().__init__(dim, heads, hidden)
+        self.attn = Attention(dim, heads)
 
 
 class ViT(nn.Module):
