@@ -5,6 +5,7 @@
 
 #include "tensor/cpu/parallel.h"
 #include "tensor/elementwise_math.h"
+#include "tensor/error.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {
@@ -18,6 +19,7 @@ template <auto First, auto Last, class F>
 void with_constant(decltype(First) op, F&& f) {
   using Op = decltype(First);
   if constexpr (First == Last) {
+    TG_CHECK(op == Last, "elementwise op ", static_cast<int>(op), " lies past the range of with_constant (extend it)");
     f(std::integral_constant<Op, First>{});
   } else if (op == First) {
     f(std::integral_constant<Op, First>{});
