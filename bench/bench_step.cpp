@@ -4,13 +4,18 @@
 //   curve   one epoch of ResNet-style training on a fixed synthetic set, printing every step's loss, so
 //           the same seed on two devices can be compared loss for loss
 // Inputs are random images of the given shape (Philox, seeded), labels uniform over --classes. Prints
-// one JSON line: images/s from the median step time after --warmup steps (and the per-step losses
-// for curve), plus the device memory in use at the end (CUDA: total - free, what the caching
-// allocator holds; the CPU reports 0). `--versions` prints the CUDA runtime, driver, cuBLAS and cuDNN
-// versions this binary was built with and runs on.
+// one JSON line: images/s from the median step time after --warmup steps, by the wall clock
+// (step_ms, images_per_s) and by the process's CPU time (cpu_ms, images_per_cpu_s: the figure that
+// holds on a shared machine), the loss of the untrained model on the batch (loss0: train mode for
+// train, eval mode for pgd20; the PyTorch twin must print the same), the per-step losses for curve,
+// and the device memory in use at the end (CUDA: total - free, what the caching allocator holds; the
+// CPU reports 0). `--init-file F` writes the initial state_dict and the batch (input.x, input.y) to
+// F, from which bench/bench_step.py starts with the same weights and data. `--versions` prints the
+// CUDA runtime, driver, cuBLAS and cuDNN versions this binary was built with and runs on.
 //   bench_step --workload train --model resnet50_cifar --batch 256 --channels 3 --size 32 --device cuda
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -23,6 +28,7 @@
 #include "nn/models/factory.h"
 #include "optim/optimizer.h"
 #include "tensor/random.h"
+#include "tensor/safetensors.h"
 
 #ifdef TAUGRAD_CUDA
 #include <cublas_v2.h>
@@ -35,7 +41,7 @@ using namespace tg;
 namespace {
 
 struct Options {
-  std::string workload = "train", model = "resnet20", device = "cpu";
+  std::string workload = "train", model = "resnet20", device = "cpu", init_file;
   int64_t classes = 10, batch = 128, channels = 1, size = 28, steps = 20, warmup = 3, seed = 0, attack_steps = 20;
   double lr = 0.01;
   bool versions = false;
@@ -67,9 +73,19 @@ void print_versions() {
 #endif
 }
 
+// CPU time of all the process's threads, in ms.
+double process_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
+}
+
+// The middle value, or the mean of the two middle ones (as Python's statistics.median).
 double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 }  // namespace
@@ -89,6 +105,7 @@ int main(int argc, char** argv) {
   flags.add("device", &o.device, "cpu | cuda | cuda:N");
   flags.add("seed", &o.seed, "seed of the weights, inputs and attack starts");
   flags.add("lr", &o.lr, "SGD learning rate (train, curve)");
+  flags.add("init-file", &o.init_file, "write the initial state_dict and the batch here (for bench/bench_step.py)");
   flags.add("versions", &o.versions, "print the CUDA, cuBLAS and cuDNN versions and exit");
   try {
     if (!flags.parse(argc, argv)) return 0;
@@ -117,13 +134,25 @@ int main(int argc, char** argv) {
     auto fn = attacks::as_model_fn(*model);
     Generator gen(static_cast<uint64_t>(o.seed));
     if (o.workload == "pgd20") model->eval(); else model->train();
+    if (!o.init_file.empty()) {
+      nn::StateDict init = model->state_dict();
+      init.emplace_back("input.x", all_x);
+      init.emplace_back("input.y", all_y);
+      save_safetensors(o.init_file, init);
+    }
+    double loss0 = 0;
+    if (o.workload == "pgd20") {
+      NoGradGuard no_grad;
+      loss0 = cross_entropy((*model)(Variable(all_x)), all_y, 1.0).item();
+    }
 
-    std::vector<double> ms, losses;
+    std::vector<double> ms, cpu_ms, losses;
     const int64_t total = curve ? o.steps : o.warmup + o.steps;
     for (int64_t s = 0; s < total; ++s) {
       const Tensor x = curve ? all_x.slice_rows(s * o.batch, (s + 1) * o.batch) : all_x;
       const Tensor y = curve ? all_y.slice_rows(s * o.batch, (s + 1) * o.batch) : all_y;
       const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = process_cpu_ms();
       if (o.workload == "pgd20") {
         attacks::PgdOptions pgd = attacks::pgd20_options();
         pgd.steps = static_cast<int>(o.attack_steps);
@@ -137,17 +166,24 @@ int main(int argc, char** argv) {
         losses.push_back(loss.item());
       }
       const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (curve || s >= o.warmup) ms.push_back(t);
+      if (curve || s >= o.warmup) {
+        ms.push_back(t);
+        cpu_ms.push_back(process_cpu_ms() - c0);
+      }
     }
-    const double step_ms = median(ms);
+    if (o.workload != "pgd20") loss0 = losses.front();
+    const double step_ms = median(ms), step_cpu_ms = median(cpu_ms);
     std::ostringstream loss_list;
     for (size_t i = 0; curve && i < losses.size(); ++i) loss_list << (i ? ", " : "") << losses[i];
     std::printf("{\"framework\": \"taugrad\", \"workload\": \"%s\", \"model\": \"%s\", \"device\": \"%s\", "
                 "\"precision\": \"fp32\", \"batch\": %lld, \"input\": [%lld, %lld, %lld], \"step_ms\": %.3f, "
-                "\"images_per_s\": %.1f, \"device_bytes_in_use\": %.0f%s%s%s}\n",
+                "\"images_per_s\": %.1f, \"cpu_ms\": %.3f, \"images_per_cpu_s\": %.1f, "
+                "\"loss0\": %.6f, \"device_bytes_in_use\": %.0f%s%s%s}\n",
                 o.workload.c_str(), o.model.c_str(), o.device.c_str(), static_cast<long long>(o.batch),
                 static_cast<long long>(o.channels), static_cast<long long>(o.size), static_cast<long long>(o.size),
-                step_ms, 1000.0 * static_cast<double>(o.batch) / step_ms, device_bytes_in_use(device),
+                step_ms, 1000.0 * static_cast<double>(o.batch) / step_ms, step_cpu_ms,
+                1000.0 * static_cast<double>(o.batch) / step_cpu_ms, loss0,
+                device_bytes_in_use(device),
                 curve ? ", \"losses\": [" : "", loss_list.str().c_str(), curve ? "]" : "");
     return 0;
   } catch (const Error& e) {

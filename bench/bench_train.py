@@ -36,16 +36,17 @@ class ResNet20(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for cout, stride in [(16, 1), (32, 2), (64, 2)]:
+        cin = 16
+        for stage, (cout, stride) in enumerate([(16, 1), (32, 2), (64, 2)]):  # torchvision's names: layer1..3
+            blocks = []
             for b in range(3):
-                layers.append(BasicBlockA(cin, cout, stride if b == 0 else 1))
+                blocks.append(BasicBlockA(cin, cout, stride if b == 0 else 1))
                 cin = cout
-        self.layers = nn.Sequential(*layers)
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(64, classes)
 
     def forward(self, x):
-        x = self.layers(F.relu(self.bn1(self.conv1(x))))
+        x = self.layer3(self.layer2(self.layer1(F.relu(self.bn1(self.conv1(x))))))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 

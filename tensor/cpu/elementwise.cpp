@@ -1,12 +1,44 @@
 // CPU elementwise kernels: unary, binary with broadcasting, where, casts and fills.
 // The scalar math (and each derivative beside its function) is in tensor/elementwise_math.h.
 #include <cmath>
+#include <type_traits>
 
 #include "tensor/cpu/parallel.h"
 #include "tensor/elementwise_math.h"
+#include "tensor/error.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {
+
+namespace {
+
+// Calls f(std::integral_constant<Op, op>{}) for the runtime `op` of the enum range [First, Last]: the
+// op reaches the loop as a compile-time constant, so math::unary / math::binary's switch folds away
+// and each op's loop is compiled, and vectorized, on its own (a switch per element blocks both).
+template <auto First, auto Last, class F>
+void with_constant(decltype(First) op, F&& f) {
+  using Op = decltype(First);
+  if constexpr (First == Last) {
+    TG_CHECK(op == Last, "elementwise op ", static_cast<int>(op), " lies past the range of with_constant (extend it)");
+    f(std::integral_constant<Op, First>{});
+  } else if (op == First) {
+    f(std::integral_constant<Op, First>{});
+  } else {
+    with_constant<static_cast<Op>(static_cast<int>(First) + 1), Last>(op, f);
+  }
+}
+
+template <class F>
+void with_unary(UnaryOp op, F&& f) {
+  with_constant<UnaryOp::neg, UnaryOp::reciprocal>(op, f);
+}
+
+template <class F>
+void with_binary(BinaryOp op, F&& f) {
+  with_constant<BinaryOp::add, BinaryOp::ge>(op, f);
+}
+
+}  // namespace
 
 void fill(Tensor& x, double value) {
   visit_dtype(x.dtype(), [&](auto zero) {
@@ -34,7 +66,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(op, px[i]); });
+    with_unary(op, [&](auto k) { parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(k(), px[i]); }); });
   });
 }
 
@@ -46,7 +78,9 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor&
     const T* px = x.data<T>();
     const T* py = y.data<T>();
     T* pdx = dx.data<T>();
-    parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(op, pdy[i], px[i], py[i]); });
+    with_unary(op, [&](auto k) {
+      parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(k(), pdy[i], px[i], py[i]); });
+    });
   });
 }
 
@@ -113,24 +147,26 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     using T = decltype(zero);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
-    auto run = [&](auto* po) {
+    auto run = [&](auto* po, auto k) {
       using O = std::remove_pointer_t<decltype(po)>;
       if (a.shape() == b.shape()) {
-        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(op, pa[i], pb[i])); });
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(k(), pa[i], pb[i])); });
       } else if (b.numel() == 1) {
         const T s = pb[0];
-        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(op, pa[i], s)); });
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(k(), pa[i], s)); });
       } else {
         broadcast_loop(out.shape(), a.shape(), b.shape(), {}, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
-          po[o] = static_cast<O>(math::binary(op, pa[ia], pb[ib]));
+          po[o] = static_cast<O>(math::binary(k(), pa[ia], pb[ib]));
         });
       }
     };
-    if (is_comparison(op)) {
-      run(out.data<uint8_t>());
-    } else {
-      run(out.data<T>());
-    }
+    with_binary(op, [&](auto k) {
+      if constexpr (is_comparison(k())) {
+        run(out.data<uint8_t>(), k);
+      } else {
+        run(out.data<T>(), k);
+      }
+    });
   });
 }
 

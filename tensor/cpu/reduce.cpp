@@ -1,4 +1,5 @@
 // CPU reductions over the middle axis of an [outer, n, inner] view.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -12,6 +13,26 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inne
     using T = decltype(zero);
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
     const T* px = x.data<T>();
+    if ((op == ReduceOp::sum || op == ReduceOp::mean) && inner > 1) {
+      // Sums over a non-last axis (a Linear's bias gradient: [M, D] -> [D]): walk the rows in order,
+      // adding each into one accumulator per column of a block, so memory is read contiguously (and
+      // vectorized) instead of one strided column at a time. Each column adds the same values in the
+      // same order as the loop below, so the result is the same bit for bit.
+      constexpr int64_t kBlock = 256;
+      const int64_t blocks = (inner + kBlock - 1) / kBlock;
+      parallel_for(outer * blocks, n * kBlock, [&](int64_t ob) {
+        const int64_t o = ob / blocks, i0 = ob % blocks * kBlock, width = std::min(kBlock, inner - i0);
+        Acc acc[kBlock] = {};
+        for (int64_t k = 0; k < n; ++k) {
+          const T* row = px + (o * n + k) * inner + i0;
+          for (int64_t i = 0; i < width; ++i) acc[i] += row[i];
+        }
+        T* out = y.data<T>() + o * inner + i0;
+        for (int64_t i = 0; i < width; ++i)
+          out[i] = static_cast<T>(op == ReduceOp::mean ? static_cast<double>(acc[i]) / n : acc[i]);
+      });
+      return;
+    }
     parallel_for(outer * inner, n, [&](int64_t oi) {
       const int64_t o = oi / inner, i = oi % inner;
       const T* row = px + o * n * inner + i;

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "tensor/ops.h"
+#include "tensor/random.h"
 
 using namespace tg;
 
@@ -30,4 +31,24 @@ TEST_CASE("reduce: sum_to undoes broadcasting") {
   CHECK(sum_to(g, {2, 1}).to_vector<float>() == std::vector<float>{12, 12});
   CHECK(sum_to(g, {}).item() == 24);
   CHECK_THROWS_AS(sum_to(g, {5}), Error);
+}
+
+// Sums over a leading axis ([M, D] -> [D], a Linear's bias gradient) walk the rows in order with one
+// accumulator per column; each column must still be the float64 sum of its entries in row order,
+// bit for bit, also past one block of columns (300 > 256) and with an outer axis.
+TEST_CASE("reduce: sums over a leading axis equal the row-order float64 sums exactly") {
+  const int64_t outer = 3, n = 37, inner = 300;
+  Tensor x = randn({outer, n, inner});
+  const std::vector<float> xs = x.to_vector<float>();
+  std::vector<float> want(static_cast<size_t>(outer * inner)), want_mean(want.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      double acc = 0;
+      for (int64_t k = 0; k < n; ++k) acc += xs[static_cast<size_t>((o * n + k) * inner + i)];
+      want[static_cast<size_t>(o * inner + i)] = static_cast<float>(acc);
+      want_mean[static_cast<size_t>(o * inner + i)] = static_cast<float>(acc / static_cast<double>(n));
+    }
+  CHECK(sum(x, {1}).to_vector<float>() == want);
+  CHECK(mean(x, {1}).to_vector<float>() == want_mean);
+  CHECK(sum(x.reshape({outer * n, inner}), {0}).shape() == Shape{inner});
 }
