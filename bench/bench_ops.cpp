@@ -143,7 +143,7 @@ void bench_cross_entropy(int64_t rows, int64_t classes) {
   report("cross_entropy_fwd_bwd", shape, median_ms([&] {
            CrossEntropyOutput out = cross_entropy(z, labels, 1.0);
            Tensor dz = Tensor::empty_like(z);
-           cpu::cross_entropy_backward(dl, out.probs, labels, 1.0, 0.0, dz);
+           cpu::cross_entropy_backward(dl, out.probs, labels, dz, 1.0, 0.0);
          }));
 }
 

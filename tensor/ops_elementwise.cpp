@@ -34,7 +34,7 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
 Tensor unary(UnaryOp op, const Tensor& x) {
   Device d = common_device({&x}, unary_name(op));
   Tensor y = Tensor::empty_like(x);
-  TG_DISPATCH(d, unary, op, x, y);
+  TG_DISPATCH(d, unary, x, y, op);
   return y;
 }
 
@@ -45,7 +45,7 @@ Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tenso
   check_same_dtype(dy, x, unary_name(op));
   check_same_dtype(y, x, unary_name(op));
   Tensor dx = Tensor::empty_like(x);
-  TG_DISPATCH(d, unary_backward, op, dy, x, y, dx);
+  TG_DISPATCH(d, unary_backward, dy, x, y, dx, op);
   return dx;
 }
 
@@ -64,7 +64,7 @@ Tensor square(const Tensor& x) { return unary(UnaryOp::square, x); }
 Tensor pow(const Tensor& x, double p) {
   Device d = common_device({&x}, "pow");
   Tensor y = Tensor::empty_like(x);
-  TG_DISPATCH(d, pow_scalar, x, p, y);
+  TG_DISPATCH(d, pow_scalar, x, y, p);
   return y;
 }
 
@@ -72,14 +72,14 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   Device d = common_device({&x}, "clamp");
   TG_CHECK(lo <= hi, "clamp: lo ", lo, " > hi ", hi);
   Tensor y = Tensor::empty_like(x);
-  TG_DISPATCH(d, clamp, x, lo, hi, y);
+  TG_DISPATCH(d, clamp, x, y, lo, hi);
   return y;
 }
 
 Tensor affine(const Tensor& x, double scale, double shift) {
   Device d = common_device({&x}, "affine");
   Tensor y = Tensor::empty_like(x);
-  TG_DISPATCH(d, affine, x, scale, shift, y);
+  TG_DISPATCH(d, affine, x, y, scale, shift);
   return y;
 }
 
@@ -89,7 +89,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, name);
   Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, is_comparison(op) ? DType::u8 : a.dtype(), d);
-  TG_DISPATCH(d, binary, op, a, b, out);
+  TG_DISPATCH(d, binary, a, b, out, op);
   return out;
 }
 
@@ -133,7 +133,7 @@ void add_(Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "add_");
   TG_CHECK(broadcast_shapes(a.shape(), b.shape(), "add_") == a.shape(), "add_: ", shape_str(b.shape()),
            " does not broadcast to ", shape_str(a.shape()));
-  TG_DISPATCH(d, binary, BinaryOp::add, a, b, a);
+  TG_DISPATCH(d, binary, a, b, a, BinaryOp::add);
 }
 
 void add_scaled_(Tensor& a, const Tensor& b, double s) {

@@ -101,10 +101,10 @@ BatchNormOutput batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
              shape_str(x.shape()));
     out.mean = Tensor::empty({c}, x.dtype(), d);
     out.invstd = Tensor::empty({c}, x.dtype(), d);
-    TG_DISPATCH(d, batch_norm_forward_train, x, gamma, beta, running_mean, running_var, momentum, eps, out.y,
-                out.mean, out.invstd);
+    TG_DISPATCH(d, batch_norm_forward_train, x, gamma, beta, running_mean, running_var, out.y, out.mean, out.invstd,
+                momentum, eps);
   } else {
-    TG_DISPATCH(d, batch_norm_forward_eval, x, gamma, beta, running_mean, running_var, eps, out.y);
+    TG_DISPATCH(d, batch_norm_forward_eval, x, gamma, beta, running_mean, running_var, out.y, eps);
     out.mean = running_mean.clone();  // a copy: the running statistics change in the next training step
     out.invstd = unary(UnaryOp::rsqrt, add(running_var, eps));
   }
@@ -125,7 +125,7 @@ NormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& g
   if (needs[0]) g.dx = Tensor::empty_like(x);
   if (needs[1]) g.dgamma = Tensor::empty_like(gamma);
   if (needs[2]) g.dbeta = Tensor::empty_like(gamma);
-  TG_DISPATCH(d, batch_norm_backward, dy, x, gamma, mean, invstd, batch_stats, g.dx, g.dgamma, g.dbeta);
+  TG_DISPATCH(d, batch_norm_backward, dy, x, gamma, mean, invstd, g.dx, g.dgamma, g.dbeta, batch_stats);
   return g;
 }
 

@@ -25,13 +25,13 @@ void sgd_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const Sg
   } else {
     check_like_param(param, {&grad}, "sgd_step_");
   }
-  TG_DISPATCH(param.device(), sgd_step, param, grad, momentum_buf, p);
+  TG_DISPATCH(param.device(), sgd_step, grad, param, momentum_buf, p);
 }
 
 void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
   check_like_param(param, {&grad, &exp_avg, &exp_avg_sq}, "adam_step_");
   TG_CHECK(p.step >= 1, "adam_step_: step must be >= 1 (1-based), got ", p.step);
-  TG_DISPATCH(param.device(), adam_step, param, grad, exp_avg, exp_avg_sq, p);
+  TG_DISPATCH(param.device(), adam_step, grad, param, exp_avg, exp_avg_sq, p);
 }
 
 }  // namespace tg

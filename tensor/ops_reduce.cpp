@@ -65,9 +65,9 @@ Tensor reduce_axes(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axe
   Tensor y = Tensor::empty(reduced_shape(x.shape(), axes, keepdim), x.dtype(), d);
   if (correction >= 0) {
     TG_CHECK(n - correction > 0, name, ": ", n, " elements are too few for correction ", correction);
-    TG_DISPATCH(d, variance, xt, outer, n, inner, correction, y);
+    TG_DISPATCH(d, variance, xt, y, outer, n, inner, correction);
   } else {
-    TG_DISPATCH(d, reduce, op, xt, outer, n, inner, y);
+    TG_DISPATCH(d, reduce, xt, y, outer, n, inner, op);
   }
   return y;
 }
@@ -79,7 +79,7 @@ Tensor arg_reduce(ReduceOp op, const Tensor& x, int64_t axis, bool keepdim, cons
   int64_t outer, n, inner;
   split_dims(x.shape(), a, a, outer, n, inner);
   Tensor y = Tensor::empty(reduced_shape(x.shape(), {a}, keepdim), DType::i64, d);
-  TG_DISPATCH(d, reduce, op, x, outer, n, inner, y);
+  TG_DISPATCH(d, reduce, x, y, outer, n, inner, op);
   return y;
 }
 

@@ -22,7 +22,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
   for (size_t i = 0; i < p.size(); ++i) identity = identity && p[i] == static_cast<int64_t>(i);
   if (identity) return x;
   Tensor y = Tensor::empty(out, x.dtype(), d);
-  TG_DISPATCH(d, permute, x, p, y);
+  TG_DISPATCH(d, permute, x, y, p);
   return y;
 }
 
@@ -63,7 +63,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
     return x.reshape({n, n ? x.numel() / n : 0}).slice_rows(s, e).reshape(out);
   }
   Tensor y = Tensor::empty(out, x.dtype(), d);
-  TG_DISPATCH(d, slice_forward, x, a, s, y);
+  TG_DISPATCH(d, slice_forward, x, y, a, s);
   return y;
 }
 
@@ -86,7 +86,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   Tensor y = Tensor::zeros(out, first.dtype(), d);
   int64_t offset = 0;
   for (const Tensor& x : xs) {
-    TG_DISPATCH(d, slice_add, x, a, offset, y);  // adds x into its place in the zeros
+    TG_DISPATCH(d, slice_add, x, y, a, offset);  // adds x into its place in the zeros
     offset += x.shape()[a];
   }
   return y;
@@ -100,7 +100,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Shape out = x.shape();
   out[a] = index.numel();
   Tensor y = Tensor::empty(out, x.dtype(), d);
-  TG_DISPATCH(d, index_select, x, a, index, y);
+  TG_DISPATCH(d, index_select, x, index, y, a);
   return y;
 }
 
@@ -148,7 +148,7 @@ Tensor slice_backward(const Tensor& dy, int64_t dim, int64_t start, const Shape&
   TG_CHECK(start >= 0 && start + dy.size(a) <= x_shape[a], "slice_backward: [", start, ", ", start + dy.size(a),
            ") out of range for axis ", a, " of ", shape_str(x_shape));
   Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
-  TG_DISPATCH(d, slice_add, dy, a, start, dx);
+  TG_DISPATCH(d, slice_add, dy, dx, a, start);
   return dx;
 }
 
@@ -159,7 +159,7 @@ Tensor index_select_backward(const Tensor& dy, int64_t dim, const Tensor& index,
   check_dy_along(dy, x_shape, a, index.numel(), "index_select_backward");
   check_indices(index, x_shape[a], "index_select_backward", "index");
   Tensor dx = Tensor::zeros(x_shape, dy.dtype(), d);
-  TG_DISPATCH(d, index_add, dy, a, index, dx);
+  TG_DISPATCH(d, index_add, dy, index, dx, a);
   return dx;
 }
 

@@ -75,7 +75,7 @@ CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, dou
            label_smoothing);
   check_labels(labels, logits.size(1), "cross_entropy");
   CrossEntropyOutput out{Tensor::empty({logits.size(0)}, logits.dtype(), d), Tensor::empty_like(logits)};
-  TG_DISPATCH(d, cross_entropy_forward, logits, labels, tau, label_smoothing, out.losses, out.probs);
+  TG_DISPATCH(d, cross_entropy_forward, logits, labels, out.losses, out.probs, tau, label_smoothing);
   return out;
 }
 
@@ -90,7 +90,7 @@ Tensor cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const 
            "cross_entropy_backward: labels must be int64 [", probs.size(0), "], got ", labels.str());
   TG_CHECK(tau > 0, "cross_entropy_backward: temperature tau must be > 0, got ", tau);
   Tensor dlogits = Tensor::empty_like(probs);
-  TG_DISPATCH(d, cross_entropy_backward, dlosses, probs, labels, tau, label_smoothing, dlogits);
+  TG_DISPATCH(d, cross_entropy_backward, dlosses, probs, labels, dlogits, tau, label_smoothing);
   return dlogits;
 }
 
@@ -108,7 +108,7 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
   TG_CHECK(eps >= 0, "layer_norm: eps must be >= 0, got ", eps);
   const Shape rows(x.shape().begin(), x.shape().end() - 1);
   LayerNormOutput out{Tensor::empty_like(x), Tensor::empty(rows, x.dtype(), d), Tensor::empty(rows, x.dtype(), d)};
-  TG_DISPATCH(d, layer_norm_forward, x, gamma, beta, eps, out.y, out.mean, out.invstd);
+  TG_DISPATCH(d, layer_norm_forward, x, gamma, beta, out.y, out.mean, out.invstd, eps);
   return out;
 }
 

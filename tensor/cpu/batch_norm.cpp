@@ -13,8 +13,8 @@ namespace tg::cpu {
 // y = gamma_c (x - mean_c) invstd_c + beta_c. Running statistics (torch semantics):
 // running = (1 - momentum) running + momentum * batch, with the unbiased variance var_c * M / (M - 1).
 void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                              Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& saved_mean,
-                              Tensor& saved_invstd) {
+                              Tensor& running_var, Tensor& y, Tensor& saved_mean, Tensor& saved_invstd,
+                              double momentum, double eps) {
   visit_floating(x.dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
     const int64_t n = x.size(0), cc = x.size(1), hw = x.size(2) * x.size(3), m = n * hw;
@@ -58,7 +58,7 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor
 
 // y = gamma_c (x - running_mean_c) / sqrt(running_var_c + eps) + beta_c.
 void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                             const Tensor& running_var, double eps, Tensor& y) {
+                             const Tensor& running_var, Tensor& y, double eps) {
   visit_floating(x.dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
     const int64_t n = x.size(0), cc = x.size(1), hw = x.size(2) * x.size(3);
@@ -83,7 +83,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 //        (Ioffe & Szegedy 2015, Sec. 3, the backward equations; docs/derivations/batch_norm.md),
 //   dx = gamma invstd dy                                        with constant (running) statistics.
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& invstd, bool batch_stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+                         const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta, bool batch_stats) {
   visit_floating(x.dtype(), "batch_norm_backward", [&](auto zero) {
     using T = decltype(zero);
     const int64_t n = x.size(0), cc = x.size(1), hw = x.size(2) * x.size(3), m = n * hw;

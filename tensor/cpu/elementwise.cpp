@@ -61,7 +61,7 @@ void cast(const Tensor& x, Tensor& y) {
   });
 }
 
-void unary(UnaryOp op, const Tensor& x, Tensor& y) {
+void unary(const Tensor& x, Tensor& y, UnaryOp op) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -71,7 +71,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y) {
 }
 
 // Let L = <dy, y>, y = op(x). Adds dL/dx = dy * op'(x) into dx.
-void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx) {
+void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx, UnaryOp op) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     const T* pdy = dy.data<T>();
@@ -84,7 +84,7 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor&
   });
 }
 
-void affine(const Tensor& x, double scale, double shift, Tensor& y) {
+void affine(const Tensor& x, Tensor& y, double scale, double shift) {
   visit_floating(x.dtype(), "affine", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -94,7 +94,7 @@ void affine(const Tensor& x, double scale, double shift, Tensor& y) {
   });
 }
 
-void pow_scalar(const Tensor& x, double p, Tensor& y) {
+void pow_scalar(const Tensor& x, Tensor& y, double p) {
   visit_floating(x.dtype(), "pow", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -104,7 +104,7 @@ void pow_scalar(const Tensor& x, double p, Tensor& y) {
   });
 }
 
-void clamp(const Tensor& x, double lo, double hi, Tensor& y) {
+void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -142,7 +142,7 @@ void broadcast_loop(const Shape& out, const Shape& sa, const Shape& sb, const Sh
 
 }  // namespace
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
   visit_dtype(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();

@@ -32,8 +32,8 @@ V beta_at(const T* b, int64_t j, int64_t k) {
 
 // mean_r = sum_j x_rj / C,  invstd_r = 1 / sqrt(sum_j (x_rj - mean_r)^2 / C + eps),
 // y_rj = (x_rj - mean_r) invstd_r gamma_j + beta_j.
-void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
-                        Tensor& saved_mean, Tensor& saved_invstd) {
+void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& saved_mean,
+                        Tensor& saved_invstd, double eps) {
   const int64_t cols = x.size(-1), rows = cols ? x.numel() / cols : 0;
   visit_floating(x.dtype(), "layer_norm", [&](auto zero) {
     using T = decltype(zero);

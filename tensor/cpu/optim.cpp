@@ -12,7 +12,7 @@ namespace tg::cpu {
 //   g = g + momentum * buf (Nesterov) or g = buf                            (momentum != 0)
 //   param -= lr * g
 // momentum_buf may be undefined when momentum is 0.
-void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdParams& p) {
+void sgd_step(const Tensor& grad, Tensor& param, Tensor& momentum_buf, const SgdParams& p) {
   visit_floating(param.dtype(), "sgd_step", [&](auto zero) {
     using T = decltype(zero);
     T* w = param.data<T>();
@@ -35,7 +35,7 @@ void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const Sgd
 //   Adam:  g = grad + weight_decay * param          AdamW: param *= 1 - lr * weight_decay
 //   m = beta1 * m + (1 - beta1) * g,   v = beta2 * v + (1 - beta2) * g^2
 //   param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
+void adam_step(const Tensor& grad, Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
   visit_floating(param.dtype(), "adam_step", [&](auto zero) {
     using T = decltype(zero);
     T* w = param.data<T>();

@@ -8,7 +8,7 @@
 
 namespace tg::cpu {
 
-void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner, Tensor& y) {
+void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
@@ -60,7 +60,7 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inne
   });
 }
 
-void variance(const Tensor& x, int64_t outer, int64_t n, int64_t inner, int64_t correction, Tensor& y) {
+void variance(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
   visit_floating(x.dtype(), "var", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();

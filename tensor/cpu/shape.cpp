@@ -7,7 +7,7 @@
 
 namespace tg::cpu {
 
-void permute(const Tensor& x, const std::vector<int64_t>& perm, Tensor& y) {
+void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const int64_t nd = x.dim();
   std::vector<int64_t> x_strides(nd, 1);
   for (int64_t d = nd - 2; d >= 0; --d) x_strides[d] = x_strides[d + 1] * x.shape()[d + 1];
@@ -50,7 +50,7 @@ constexpr int64_t kChunk = 1024;
 }  // namespace
 
 // y[o, j, i] = x[o, start + j, i].
-void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
+void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(x, dim), vy = axis_view(y, dim);
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -65,7 +65,7 @@ void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
 }
 
 // Adds dy into dx[o, start + j, i]: the gradient of a slice, and how concat writes its parts.
-void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
+void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(dx, dim), vy = axis_view(dy, dim);
   visit_dtype(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -81,7 +81,7 @@ void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
 }
 
 // y[o, j, i] = x[o, index[j], i].
-void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& y) {
+void index_select(const Tensor& x, const Tensor& index, Tensor& y, int64_t dim) {
   const AxisView vx = axis_view(x, dim);
   const int64_t k = index.numel();
   const int64_t* idx = index.data<int64_t>();
@@ -99,7 +99,7 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& y) 
 
 // Let L = <dy, y> with y = index_select(x, dim, index). Adds dx[o, index[j], i] += dy[o, j, i];
 // repeated indices add up. Tasks split (outer, inner chunks), never j, so no two write one element.
-void index_add(const Tensor& dy, int64_t dim, const Tensor& index, Tensor& dx) {
+void index_add(const Tensor& dy, const Tensor& index, Tensor& dx, int64_t dim) {
   const AxisView vx = axis_view(dx, dim);
   const int64_t k = index.numel(), chunks = (vx.inner + kChunk - 1) / kChunk;
   const int64_t* idx = index.data<int64_t>();

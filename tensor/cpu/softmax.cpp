@@ -151,8 +151,8 @@ void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dx, bool log) {
 // With u = logits / tau, lse = log sum_j exp(u_j) and target t = (1 - eps) onehot(y) + eps / C:
 //   loss = -sum_j t_j log softmax(u)_j = (1 - eps) (lse - u_y) + eps (lse - mean_j u_j),
 //   probs = softmax(u).
-void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double tau, double label_smoothing,
-                           Tensor& losses, Tensor& probs) {
+void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& probs, double tau,
+                           double label_smoothing) {
   const int64_t classes = logits.size(1), rows = logits.size(0);
   const int64_t* lab = labels.data<int64_t>();
   visit_floating(logits.dtype(), "cross_entropy", [&](auto zero) {
@@ -181,8 +181,8 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double ta
 // docs/derivations/tempered_cross_entropy.md (Sec. 2). Without smoothing, in float32, probs_iy
 // rounds to 1 once y leads every other class by about 17 in z = logits / tau, and the others'
 // probs underflow to 0 past about 104: the whole gradient is then exactly 0 (Sec. 3 there).
-void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, double tau,
-                            double label_smoothing, Tensor& dlogits) {
+void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, Tensor& dlogits,
+                            double tau, double label_smoothing) {
   const int64_t classes = probs.size(1), rows = probs.size(0);
   const int64_t* lab = labels.data<int64_t>();
   visit_floating(probs.dtype(), "cross_entropy_backward", [&](auto zero) {

@@ -122,8 +122,8 @@ int64_t spatial_size(const Tensor& x) {  // H * W (any trailing dims)
 }  // namespace
 
 void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                              Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& saved_mean,
-                              Tensor& saved_invstd) {
+                              Tensor& running_var, Tensor& y, Tensor& saved_mean, Tensor& saved_invstd,
+                              double momentum, double eps) {
   const int64_t N = x.size(0), C = x.size(1), hw = spatial_size(x);
   if (C == 0) return;
   visit_floating(x.dtype(), "batch_norm", [&](auto zero) {
@@ -140,7 +140,7 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor
 }
 
 void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                             const Tensor& running_var, double eps, Tensor& y) {
+                             const Tensor& running_var, Tensor& y, double eps) {
   const int64_t N = x.size(0), C = x.size(1), hw = spatial_size(x);
   visit_floating(x.dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
@@ -156,7 +156,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) (Ioffe & Szegedy 2015, Sec. 3;
 // docs/derivations/batch_norm.md); with constant statistics (eval) dx = gamma * invstd * dy.
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& invstd, bool batch_stats, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+                         const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta, bool batch_stats) {
   const int64_t N = x.size(0), C = x.size(1), hw = spatial_size(x);
   if (C == 0) return;
   visit_floating(x.dtype(), "batch_norm_backward", [&](auto zero) {

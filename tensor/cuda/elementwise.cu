@@ -186,7 +186,7 @@ void cast(const Tensor& x, Tensor& y) {
   });
 }
 
-void unary(UnaryOp op, const Tensor& x, Tensor& y) {
+void unary(const Tensor& x, Tensor& y, UnaryOp op) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), UnaryFn<T>{op, x.data<T>(), y.data<T>()}, unary_name(op), x.shape());
@@ -194,7 +194,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y) {
 }
 
 // Let L = <dy, y>, y = op(x). Writes dL/dx = dy * op'(x) into dx.
-void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx) {
+void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx, UnaryOp op) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), UnaryGradFn<T>{op, dy.data<T>(), x.data<T>(), y.data<T>(), dx.data<T>()},
@@ -202,7 +202,7 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x, const Tensor&
   });
 }
 
-void affine(const Tensor& x, double scale, double shift, Tensor& y) {
+void affine(const Tensor& x, Tensor& y, double scale, double shift) {
   visit_floating(x.dtype(), "affine", [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), AffineOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(scale), static_cast<T>(shift)},
@@ -210,14 +210,14 @@ void affine(const Tensor& x, double scale, double shift, Tensor& y) {
   });
 }
 
-void pow_scalar(const Tensor& x, double p, Tensor& y) {
+void pow_scalar(const Tensor& x, Tensor& y, double p) {
   visit_floating(x.dtype(), "pow", [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), PowOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(p)}, "pow", x.shape());
   });
 }
 
-void clamp(const Tensor& x, double lo, double hi, Tensor& y) {
+void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), ClampOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(lo), static_cast<T>(hi)},
@@ -225,7 +225,7 @@ void clamp(const Tensor& x, double lo, double hi, Tensor& y) {
   });
 }
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
   const int mode = a.shape() == b.shape() ? 0 : (b.numel() == 1 ? 1 : 2);
   const Dims dims = mode == 2 ? broadcast_dims(out.shape(), a.shape(), b.shape(), {}, binary_name(op)) : Dims{};
   visit_dtype(a.dtype(), [&](auto zero) {

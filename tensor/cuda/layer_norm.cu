@@ -108,8 +108,8 @@ unsigned row_grid(int64_t rows) {
 }
 }  // namespace
 
-void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
-                        Tensor& saved_mean, Tensor& saved_invstd) {
+void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& saved_mean,
+                        Tensor& saved_invstd, double eps) {
   const int64_t cols = x.size(-1), rows = cols ? x.numel() / cols : 0;
   if (rows == 0) return;
   visit_floating(x.dtype(), "layer_norm", [&](auto zero) {

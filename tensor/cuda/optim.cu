@@ -55,7 +55,7 @@ struct AdamFn {
 
 // launchers
 
-void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdParams& p) {
+void sgd_step(const Tensor& grad, Tensor& param, Tensor& momentum_buf, const SgdParams& p) {
   visit_floating(param.dtype(), "sgd_step", [&](auto zero) {
     using T = decltype(zero);
     T* buf = p.momentum != 0.0 ? momentum_buf.data<T>() : nullptr;
@@ -66,7 +66,7 @@ void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const Sgd
   });
 }
 
-void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
+void adam_step(const Tensor& grad, Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
   const double t = static_cast<double>(p.step);
   const double step_size = p.lr / (1.0 - std::pow(p.beta1, t));
   const double inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(p.beta2, t));

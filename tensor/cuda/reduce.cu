@@ -123,7 +123,7 @@ __global__ void variance_rows_kernel(const T* x, int64_t outer, int64_t n, int64
 
 // launchers
 
-void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner, Tensor& y) {
+void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
   if (outer * inner == 0) return;
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -141,7 +141,7 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inne
   });
 }
 
-void variance(const Tensor& x, int64_t outer, int64_t n, int64_t inner, int64_t correction, Tensor& y) {
+void variance(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
   if (outer * inner == 0) return;
   visit_floating(x.dtype(), "var", [&](auto zero) {
     using T = decltype(zero);

@@ -144,7 +144,7 @@ void split_at(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
 }
 }  // namespace
 
-void permute(const Tensor& x, const std::vector<int64_t>& perm, Tensor& y) {
+void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const int64_t nd = x.dim();
   TG_CHECK(nd <= kMaxDims, "permute: the CUDA kernel takes at most ", kMaxDims, " dims, got ", x.str());
   std::vector<int64_t> x_strides(nd, 1);
@@ -161,7 +161,7 @@ void permute(const Tensor& x, const std::vector<int64_t>& perm, Tensor& y) {
   });
 }
 
-void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
+void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(x.shape(), dim, outer, inner);
   visit_dtype(x.dtype(), [&](auto zero) {
@@ -172,7 +172,7 @@ void slice_forward(const Tensor& x, int64_t dim, int64_t start, Tensor& y) {
 }
 
 // Forward: y = x.narrow(dim, start, n). Let L = <dy, y>. Adds dy into dx.narrow(dim, start, n).
-void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
+void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(dx.shape(), dim, outer, inner);
   visit_dtype(dy.dtype(), [&](auto zero) {
@@ -182,7 +182,7 @@ void slice_add(const Tensor& dy, int64_t dim, int64_t start, Tensor& dx) {
   });
 }
 
-void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& y) {
+void index_select(const Tensor& x, const Tensor& index, Tensor& y, int64_t dim) {
   int64_t outer, inner;
   split_at(x.shape(), dim, outer, inner);
   visit_dtype(x.dtype(), [&](auto zero) {
@@ -195,7 +195,7 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& y) 
 }
 
 // Forward: y = index_select(x, dim, index). Let L = <dy, y>. Adds dy's slices into dx at index.
-void index_add(const Tensor& dy, int64_t dim, const Tensor& index, Tensor& dx) {
+void index_add(const Tensor& dy, const Tensor& index, Tensor& dx, int64_t dim) {
   int64_t outer, inner;
   split_at(dx.shape(), dim, outer, inner);
   visit_floating(dy.dtype(), "index_add", [&](auto zero) {

@@ -168,8 +168,8 @@ void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dx, bool log) {
   });
 }
 
-void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double tau, double label_smoothing,
-                           Tensor& losses, Tensor& probs) {
+void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& probs, double tau,
+                           double label_smoothing) {
   const int64_t rows = logits.size(0), cols = logits.size(1);
   if (rows == 0) return;
   visit_floating(logits.dtype(), "cross_entropy", [&](auto zero) {
@@ -183,8 +183,8 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double ta
 
 // Forward: loss_i = CE(z_i / tau, target_i). Let L = sum_i dlosses_i loss_i. Writes
 // dL/dz = dlosses_i (softmax(z / tau) - target) / tau into dlogits (paper Eqs. 4-6).
-void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, double tau,
-                            double label_smoothing, Tensor& dlogits) {
+void cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const Tensor& labels, Tensor& dlogits,
+                            double tau, double label_smoothing) {
   const int64_t cols = probs.size(1);
   visit_floating(probs.dtype(), "cross_entropy_backward", [&](auto zero) {
     using T = decltype(zero);

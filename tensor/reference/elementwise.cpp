@@ -22,7 +22,7 @@ Tensor like(const Tensor& x) { return Tensor::empty(x.shape(), DType::f64); }
 }  // namespace
 
 // y = f(x) for f in neg, exp, log, sqrt, rsqrt, abs, sign, relu, gelu, tanh, sigmoid, square, 1/x.
-Tensor unary(UnaryOp op, const Tensor& x) {
+Tensor unary(const Tensor& x, UnaryOp op) {
   check_f64(x, "unary");
   Tensor y = like(x);
   const double* px = x.data<double>();
@@ -49,7 +49,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 }
 
 // dx = dy f'(x).
-Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x) {
+Tensor unary_backward(const Tensor& dy, const Tensor& x, UnaryOp op) {
   check_f64(dy, "unary_backward");
   check_f64(x, "unary_backward");
   Tensor dx = like(x);
@@ -125,7 +125,7 @@ Tensor clamp_backward(const Tensor& dy, const Tensor& x, double lo, double hi) {
 }
 
 // out[i] = a[i'] op b[i''], with i' and i'' the elements that broadcasting pairs with output i.
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op) {
   check_f64(a, "binary");
   check_f64(b, "binary");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "reference::binary");
@@ -156,7 +156,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 // da = sum over broadcast copies of dy d(a op b)/da, likewise db:
 //   add (1, 1), sub (1, -1), mul (b, a), div (1/b, -a/b^2), pow (b a^(b-1), a^b log a),
 //   maximum (a >= b, a < b), minimum (a <= b, a > b). Comparisons have no gradient.
-BinaryGrads binary_backward(BinaryOp op, const Tensor& dy, const Tensor& a, const Tensor& b) {
+BinaryGrads binary_backward(const Tensor& dy, const Tensor& a, const Tensor& b, BinaryOp op) {
   check_f64(dy, "binary_backward");
   check_f64(a, "binary_backward");
   check_f64(b, "binary_backward");

@@ -7,8 +7,8 @@
 
 namespace tg::reference {
 
-Tensor unary(UnaryOp op, const Tensor& x);
-Tensor unary_backward(UnaryOp op, const Tensor& dy, const Tensor& x);
+Tensor unary(const Tensor& x, UnaryOp op);
+Tensor unary_backward(const Tensor& dy, const Tensor& x, UnaryOp op);
 
 Tensor affine(const Tensor& x, double scale, double shift);
 Tensor pow_scalar(const Tensor& x, double p);
@@ -19,8 +19,8 @@ Tensor clamp_backward(const Tensor& dy, const Tensor& x, double lo, double hi);
 struct BinaryGrads {
   Tensor da, db;  // in a's and b's shapes: broadcast dimensions summed
 };
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasting; comparisons give 0/1
-BinaryGrads binary_backward(BinaryOp op, const Tensor& dy, const Tensor& a, const Tensor& b);
+Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op);  // broadcasting; comparisons give 0/1
+BinaryGrads binary_backward(const Tensor& dy, const Tensor& a, const Tensor& b, BinaryOp op);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond uint8, broadcasting
 BinaryGrads where_backward(const Tensor& dy, const Tensor& cond, const Tensor& a, const Tensor& b);
 

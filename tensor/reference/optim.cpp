@@ -13,7 +13,7 @@ namespace tg::reference {
 //   if momentum != 0:  b = g (first step) or momentum b + (1 - dampening) g
 //                      g = g + momentum b (nesterov) or b
 //   param = param - lr g
-SgdState sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, const SgdParams& p) {
+SgdState sgd_step(const Tensor& grad, const Tensor& param, const Tensor& momentum_buf, const SgdParams& p) {
   check_f64(param, "sgd_step");
   check_f64(grad, "sgd_step");
   SgdState s{param.clone(), p.momentum != 0 ? momentum_buf.clone() : Tensor()};
@@ -35,7 +35,7 @@ SgdState sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentu
 //   Adam:  g = grad + weight_decay param           AdamW:  param = param (1 - lr weight_decay), g = grad
 //   m = beta1 m + (1 - beta1) g,   v = beta2 v + (1 - beta2) g^2
 //   mhat = m / (1 - beta1^t),   vhat = v / (1 - beta2^t),   param = param - lr mhat / (sqrt(vhat) + eps)
-AdamState adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+AdamState adam_step(const Tensor& grad, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                     const AdamParams& p) {
   for (const Tensor* t : {&param, &grad, &exp_avg, &exp_avg_sq}) check_f64(*t, "adam_step");
   AdamState s{param.clone(), exp_avg.clone(), exp_avg_sq.clone()};

@@ -13,8 +13,8 @@ struct SgdState {
 struct AdamState {
   Tensor param, exp_avg, exp_avg_sq;
 };
-SgdState sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, const SgdParams& p);
-AdamState adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+SgdState sgd_step(const Tensor& grad, const Tensor& param, const Tensor& momentum_buf, const SgdParams& p);
+AdamState adam_step(const Tensor& grad, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                     const AdamParams& p);
 
 }  // namespace tg::reference

@@ -26,7 +26,7 @@ int64_t extreme(const double* x, int64_t o, int64_t n, int64_t inner, int64_t i,
 }  // namespace
 
 // sum: y = sum_k x[o, k, i];  mean: y = sum / n;  max, min: the extreme value;  argmax, argmin: its k.
-Tensor reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner) {
+Tensor reduce(const Tensor& x, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
   check_view(x, outer, n, inner, "reduce");
   const bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
   Tensor y = Tensor::empty({outer, inner}, arg ? DType::i64 : DType::f64);
@@ -50,7 +50,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t in
 }
 
 // L = <dy, y>. sum: dx = dy;  mean: dx = dy / n;  max, min: dy goes to the first extreme, 0 elsewhere.
-Tensor reduce_backward(ReduceOp op, const Tensor& dy, const Tensor& x, int64_t outer, int64_t n, int64_t inner) {
+Tensor reduce_backward(const Tensor& dy, const Tensor& x, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
   check_view(x, outer, n, inner, "reduce_backward");
   check_view(dy, outer, 1, inner, "reduce_backward");
   TG_CHECK(op != ReduceOp::argmax && op != ReduceOp::argmin, "reference::reduce_backward: argmax/argmin have no gradient");

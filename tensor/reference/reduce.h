@@ -8,8 +8,8 @@
 namespace tg::reference {
 
 // argmax/argmin give int64 (the first index of the extreme); the rest float64.
-Tensor reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner);
-Tensor reduce_backward(ReduceOp op, const Tensor& dy, const Tensor& x, int64_t outer, int64_t n, int64_t inner);
+Tensor reduce(const Tensor& x, int64_t outer, int64_t n, int64_t inner, ReduceOp op);
+Tensor reduce_backward(const Tensor& dy, const Tensor& x, int64_t outer, int64_t n, int64_t inner, ReduceOp op);
 Tensor variance(const Tensor& x, int64_t outer, int64_t n, int64_t inner, int64_t correction);
 Tensor variance_backward(const Tensor& dy, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
                          int64_t correction);

@@ -29,7 +29,7 @@ void check_index(const Tensor& index, int64_t n, const char* kernel) {
 }  // namespace
 
 // y[o, j, i] = x[o, index[j], i].
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+Tensor index_select(const Tensor& x, const Tensor& index, int64_t dim) {
   check_f64(x, "index_select");
   const View v = view_around(x.shape(), dim);
   check_index(index, v.n, "index_select");
@@ -45,7 +45,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 // dx[o, index[j], i] += dy[o, j, i].
-Tensor index_add(const Tensor& dy, int64_t dim, const Tensor& index, const Shape& x_shape) {
+Tensor index_add(const Tensor& dy, const Tensor& index, const Shape& x_shape, int64_t dim) {
   check_f64(dy, "index_add");
   const View v = view_around(x_shape, dim);
   check_index(index, v.n, "index_add");

@@ -6,8 +6,8 @@
 
 namespace tg::reference {
 
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
-Tensor index_add(const Tensor& dy, int64_t dim, const Tensor& index, const Shape& x_shape);  // its backward
+Tensor index_select(const Tensor& x, const Tensor& index, int64_t dim);
+Tensor index_add(const Tensor& dy, const Tensor& index, const Shape& x_shape, int64_t dim);  // its backward
 Tensor gather(const Tensor& x, const Tensor& index);                                      // last axis
 Tensor scatter_add(const Tensor& dy, const Tensor& index, const Shape& x_shape);          // its backward
 

@@ -145,8 +145,8 @@ TG_GPU_CASE("unary ops and their backward") {
       const Tensor dy = randn({3, 333}, dt), dx0 = randn({3, 333}, dt);
       compare(std::string(unary_name(op)) + " " + dtype_name(dt), [&](Device d) {
         Tensor xd = on(x, d), y = Tensor::empty_like(xd), dx = on(dx0, d);
-        TG_DISPATCH(d, unary, op, xd, y);
-        TG_DISPATCH(d, unary_backward, op, on(dy, d), xd, y, dx);
+        TG_DISPATCH(d, unary, xd, y, op);
+        TG_DISPATCH(d, unary_backward, on(dy, d), xd, y, dx, op);
         return Outputs{y, dx};
       }, rtol_of(dt), atol_of(dt));
     }
@@ -158,9 +158,9 @@ TG_GPU_CASE("affine, pow, clamp") {
     const Tensor x = randu({4, 257}, 0.1, 4.0, dt);
     compare(std::string("affine/pow/clamp ") + dtype_name(dt), [&](Device d) {
       Tensor xd = on(x, d), a = Tensor::empty_like(xd), p = Tensor::empty_like(xd), c = Tensor::empty_like(xd);
-      TG_DISPATCH(d, affine, xd, -2.5, 0.75, a);
-      TG_DISPATCH(d, pow_scalar, xd, 1.7, p);
-      TG_DISPATCH(d, clamp, xd, 0.5, 2.0, c);
+      TG_DISPATCH(d, affine, xd, a, -2.5, 0.75);
+      TG_DISPATCH(d, pow_scalar, xd, p, 1.7);
+      TG_DISPATCH(d, clamp, xd, c, 0.5, 2.0);
       return Outputs{a, p, c};
     }, rtol_of(dt), atol_of(dt));
   }
@@ -181,7 +181,7 @@ TG_GPU_CASE("binary ops with broadcasting, comparisons, where") {
                 [&](Device d) {
                   Tensor ad = on(a, d), bd = on(b, d);
                   Tensor out = Tensor::empty(broadcast_shapes(sa, sb, "test"), is_comparison(op) ? DType::u8 : dt, d);
-                  TG_DISPATCH(d, binary, op, ad, bd, out);
+                  TG_DISPATCH(d, binary, ad, bd, out, op);
                   return Outputs{out};
                 }, rtol_of(dt), atol_of(dt));
       }
@@ -191,7 +191,7 @@ TG_GPU_CASE("binary ops with broadcasting, comparisons, where") {
   for (BinaryOp op : {BinaryOp::add, BinaryOp::mul, BinaryOp::maximum, BinaryOp::lt})
     compare(std::string("int64 ") + binary_name(op), [&](Device d) {
       Tensor out = Tensor::empty({4, 9}, is_comparison(op) ? DType::u8 : DType::i64, d);
-      TG_DISPATCH(d, binary, op, on(ia, d), on(ib, d), out);
+      TG_DISPATCH(d, binary, on(ia, d), on(ib, d), out, op);
       return Outputs{out};
     });
   const Tensor cond = randint({3, 1, 8}, 0, 2, DType::u8), wa = randn({4, 8}), wb = randn({1});
@@ -233,7 +233,7 @@ TG_GPU_CASE("reductions and variance") {
                 [&](Device d) {
                   const bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
                   Tensor y = Tensor::empty({v[0], v[2]}, arg ? DType::i64 : dt, d);
-                  TG_DISPATCH(d, reduce, op, on(x, d), v[0], v[1], v[2], y);
+                  TG_DISPATCH(d, reduce, on(x, d), y, v[0], v[1], v[2], op);
                   return Outputs{y};
                 }, rtol_of(dt), atol_of(dt));
       }
@@ -242,7 +242,7 @@ TG_GPU_CASE("reductions and variance") {
         if (v[1] - correction <= 0) continue;
         compare("variance", [&](Device d) {
           Tensor y = Tensor::empty({v[0], v[2]}, dt, d);
-          TG_DISPATCH(d, variance, on(xr, d), v[0], v[1], v[2], correction, y);
+          TG_DISPATCH(d, variance, on(xr, d), y, v[0], v[1], v[2], correction);
           return Outputs{y};
         }, rtol_of(dt), atol_of(dt));
       }
@@ -251,8 +251,8 @@ TG_GPU_CASE("reductions and variance") {
   compare("reduce int64 sum and argmax", [&](Device d) {
     const Tensor xi = randint({6 * 40}, -100, 100);
     Tensor s = Tensor::empty({6, 1}, DType::i64, d), a = Tensor::empty({6, 1}, DType::i64, d);
-    TG_DISPATCH(d, reduce, ReduceOp::sum, on(xi, d), 6, 40, 1, s);
-    TG_DISPATCH(d, reduce, ReduceOp::argmax, on(xi, d), 6, 40, 1, a);
+    TG_DISPATCH(d, reduce, on(xi, d), s, 6, 40, 1, ReduceOp::sum);
+    TG_DISPATCH(d, reduce, on(xi, d), a, 6, 40, 1, ReduceOp::argmax);
     return Outputs{s, a};
   }, 0, 0);
 }
@@ -323,17 +323,17 @@ TG_GPU_CASE("batch norm: training, eval, backward") {
                   Tensor y = Tensor::empty(s, dt, d), mean = Tensor::empty({C}, dt, d),
                          invstd = Tensor::empty({C}, dt, d);
                   if (batch_stats) {
-                    TG_DISPATCH(d, batch_norm_forward_train, xd, gd, bd, rm, rv, 0.1, 1e-5, y, mean, invstd);
+                    TG_DISPATCH(d, batch_norm_forward_train, xd, gd, bd, rm, rv, y, mean, invstd, 0.1, 1e-5);
                   } else {
-                    TG_DISPATCH(d, batch_norm_forward_eval, xd, gd, bd, rm, rv, 1e-5, y);
+                    TG_DISPATCH(d, batch_norm_forward_eval, xd, gd, bd, rm, rv, y, 1e-5);
                     mean = rm;
                     invstd = on(pow(affine(rv0, 1.0, 1e-5), -0.5), d);
                   }
                   Tensor dx = on(dx0, d), dg = on(dg0, d), db = on(db0, d);
-                  TG_DISPATCH(d, batch_norm_backward, on(dy, d), xd, gd, mean, invstd, batch_stats, dx, dg, db);
+                  TG_DISPATCH(d, batch_norm_backward, on(dy, d), xd, gd, mean, invstd, dx, dg, db, batch_stats);
                   Tensor dx_only = on(dx0, d), none;
-                  TG_DISPATCH(d, batch_norm_backward, on(dy, d), xd, gd, mean, invstd, batch_stats, dx_only, none,
-                              none);
+                  TG_DISPATCH(d, batch_norm_backward, on(dy, d), xd, gd, mean, invstd, dx_only, none, none,
+                              batch_stats);
                   return Outputs{y, mean, invstd, rm, rv, dx, dg, db, dx_only};
                 }, dt == DType::f64 ? 1e-9 : 1e-4, dt == DType::f64 ? 1e-10 : 1e-4);
       }
@@ -396,8 +396,8 @@ TG_GPU_CASE("softmax, log-softmax, tempered cross-entropy with label smoothing")
                 [&](Device d) {
                   Tensor losses = Tensor::empty({N}, dt, d), probs = Tensor::empty({N, C}, dt, d), dz = on(dz0, d);
                   Tensor ld = on(labels, d);
-                  TG_DISPATCH(d, cross_entropy_forward, on(logits, d), ld, tau, smoothing, losses, probs);
-                  TG_DISPATCH(d, cross_entropy_backward, on(dl, d), probs, ld, tau, smoothing, dz);
+                  TG_DISPATCH(d, cross_entropy_forward, on(logits, d), ld, losses, probs, tau, smoothing);
+                  TG_DISPATCH(d, cross_entropy_backward, on(dl, d), probs, ld, dz, tau, smoothing);
                   return Outputs{losses, probs, dz};
                 }, rtol_of(dt), atol_of(dt));
       }
@@ -415,7 +415,7 @@ TG_GPU_CASE("layer norm forward and backward") {
       compare(std::string("layer_norm ") + shape_str(s) + " " + dtype_name(dt), [&](Device d) {
         Tensor xd = on(x, d), gd = on(g, d), y = Tensor::empty(s, dt, d), mean = Tensor::empty({rows}, dt, d),
                invstd = Tensor::empty({rows}, dt, d);
-        TG_DISPATCH(d, layer_norm_forward, xd, gd, on(b, d), 1e-5, y, mean, invstd);
+        TG_DISPATCH(d, layer_norm_forward, xd, gd, on(b, d), y, mean, invstd, 1e-5);
         Tensor dx = on(dx0, d), dg = on(dg0, d), db = on(db0, d);
         TG_DISPATCH(d, layer_norm_backward, on(dy, d), xd, gd, mean, invstd, dx, dg, db);
         return Outputs{y, mean, invstd, dx, dg, db};
@@ -429,22 +429,22 @@ TG_GPU_CASE("shape and indexing: permute, slice, index_select/add, gather/scatte
     const Tensor x = randn({3, 4, 5, 6}, dt);
     compare("permute", [&](Device d) {
       Tensor y = Tensor::empty({5, 3, 6, 4}, dt, d);
-      TG_DISPATCH(d, permute, on(x, d), std::vector<int64_t>{2, 0, 3, 1}, y);
+      TG_DISPATCH(d, permute, on(x, d), y, std::vector<int64_t>{2, 0, 3, 1});
       return Outputs{y};
     }, 0, 0);
     const Tensor dy = randn({3, 2, 5, 6}, dt), dx0 = randn({3, 4, 5, 6}, dt);
     compare("slice", [&](Device d) {
       Tensor y = Tensor::empty({3, 2, 5, 6}, dt, d), dx = on(dx0, d);
-      TG_DISPATCH(d, slice_forward, on(x, d), 1, 1, y);
-      TG_DISPATCH(d, slice_add, on(dy, d), 1, 1, dx);
+      TG_DISPATCH(d, slice_forward, on(x, d), y, 1, 1);
+      TG_DISPATCH(d, slice_add, on(dy, d), dx, 1, 1);
       return Outputs{y, dx};
     }, rtol_of(dt), atol_of(dt));
     const Tensor index = Tensor::from_vector<int64_t>({4, 0, 4, 2, 1, 4}, {6});
     const Tensor dyi = randn({3, 4, 6, 6}, dt);
     compare("index_select/index_add", [&](Device d) {
       Tensor y = Tensor::empty({3, 4, 6, 6}, dt, d), dx = on(dx0, d), id = on(index, d);
-      TG_DISPATCH(d, index_select, on(x, d), 2, id, y);
-      TG_DISPATCH(d, index_add, on(dyi, d), 2, id, dx);
+      TG_DISPATCH(d, index_select, on(x, d), id, y, 2);
+      TG_DISPATCH(d, index_add, on(dyi, d), id, dx, 2);
       return Outputs{y, dx};
     }, rtol_of(dt), atol_of(dt));
     const Tensor xg = randn({7, 10}, dt), gidx = randint({7, 4}, 0, 10), dyg = randn({7, 4}, dt),
@@ -471,7 +471,7 @@ TG_GPU_CASE("optimizers: SGD (momentum, Nesterov, weight decay) and Adam/AdamW")
                                 SgdParams{0.05, 0.9, 0.1, 1e-4, false, false}, SgdParams{0.1, 0.9, 0.0, 5e-4, true, false}}) {
       compare("sgd_step", [&](Device d) {
         Tensor p = on(p0, d), buf = sp.momentum != 0 ? on(buf0, d) : Tensor();
-        TG_DISPATCH(d, sgd_step, p, on(g, d), buf, sp);
+        TG_DISPATCH(d, sgd_step, on(g, d), p, buf, sp);
         return sp.momentum != 0 ? Outputs{p, buf} : Outputs{p};
       }, rtol_of(dt), atol_of(dt));
     }
@@ -483,7 +483,7 @@ TG_GPU_CASE("optimizers: SGD (momentum, Nesterov, weight decay) and Adam/AdamW")
       ap.step = 3;
       compare(decoupled ? "adamw_step" : "adam_step", [&](Device d) {
         Tensor p = on(p0, d), m = on(buf0, d), v = on(v0, d);
-        TG_DISPATCH(d, adam_step, p, on(g, d), m, v, ap);
+        TG_DISPATCH(d, adam_step, on(g, d), p, m, v, ap);
         return Outputs{p, m, v};
       }, rtol_of(dt), dt == DType::f64 ? 1e-10 : 1e-5);
     }

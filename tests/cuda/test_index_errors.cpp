@@ -78,7 +78,7 @@ TEST_CASE("cuda index errors: the backward kernels index_add and scatter_add" * 
   const Device gpu = Device::cuda();
   Tensor dx = Tensor::zeros({5, 3}, DType::f32, gpu);
   const Tensor dy = Tensor::ones({2, 3}, DType::f32, gpu), index = labels_cpu({1, 6}).to(gpu);
-  check_gpu_raises([&] { cuda::index_add(dy, 0, index, dx); }, "index_add: index 6 at position 1 is out of range [0, 5)");
+  check_gpu_raises([&] { cuda::index_add(dy, index, dx, 0); }, "index_add: index 6 at position 1 is out of range [0, 5)");
   Tensor dg = Tensor::zeros({2, 4}, DType::f32, gpu);
   const Tensor dgy = Tensor::ones({2, 1}, DType::f32, gpu), gi = labels_cpu({3, -2}).reshape({2, 1}).to(gpu);
   check_gpu_raises([&] { cuda::scatter_add(dgy, gi, dg); }, "scatter_add: index -2 at position 1 is out of range [0, 4)");

@@ -73,8 +73,8 @@ Tensors ref_matmul_backward(const Tensor& dy, const Tensor& a, const Tensor& b, 
 
 // dbias of a conv: dy [N, K, P, Q] summed over N, P and Q.
 Tensor conv_bias_grad(const Tensor& dy) {
-  Tensor over_n = ref::reduce(ReduceOp::sum, dy, 1, dy.size(0), dy.numel() / dy.size(0));
-  return ref::reduce(ReduceOp::sum, over_n, dy.size(1), dy.size(2) * dy.size(3), 1).reshape({dy.size(1)});
+  Tensor over_n = ref::reduce(dy, 1, dy.size(0), dy.numel() / dy.size(0), ReduceOp::sum);
+  return ref::reduce(over_n, dy.size(1), dy.size(2) * dy.size(3), 1, ReduceOp::sum).reshape({dy.size(1)});
 }
 
 Conv2dParams conv_params(int64_t stride, int64_t pad) {
@@ -116,8 +116,8 @@ void add_elementwise(std::vector<OpCase>& t) {
                      UnaryOp::sigmoid, UnaryOp::square, UnaryOp::log, UnaryOp::sqrt, UnaryOp::rsqrt, UnaryOp::reciprocal}) {
     const bool positive = op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt || op == UnaryOp::reciprocal;
     t.push_back({unary_name(op), {positive ? in({2, 5}, 0.2, 3.0) : kinked_in({2, 5})},
-                 [op](auto& v) { return unary(op, v[0]); }, [op](auto& x) { return ref::unary(op, x[0]); },
-                 [op](auto& dy, auto& x) { return Tensors{ref::unary_backward(op, dy, x[0])}; }});
+                 [op](auto& v) { return unary(op, v[0]); }, [op](auto& x) { return ref::unary(x[0], op); },
+                 [op](auto& dy, auto& x) { return Tensors{ref::unary_backward(dy, x[0], op)}; }});
   }
   t.push_back({"affine", {in({2, 5})}, [](auto& v) { return affine(v[0], -1.5, 0.25); },
                [](auto& x) { return ref::affine(x[0], -1.5, 0.25); },
@@ -136,9 +136,9 @@ void add_elementwise(std::vector<OpCase>& t) {
     std::vector<Input> inputs = op == BinaryOp::div ? std::vector<Input>{in({3, 4}), in({3, 1}, 0.5, 2.0)}
                                                     : std::vector<Input>{in({3, 4}), in({4})};
     t.push_back({binary_name(op), inputs, [f](auto& v) { return f(v[0], v[1]); },
-                 [op](auto& x) { return ref::binary(op, x[0], x[1]); },
+                 [op](auto& x) { return ref::binary(x[0], x[1], op); },
                  [op](auto& dy, auto& x) {
-                   ref::BinaryGrads g = ref::binary_backward(op, dy, x[0], x[1]);
+                   ref::BinaryGrads g = ref::binary_backward(dy, x[0], x[1], op);
                    return Tensors{g.da, g.db};
                  }});
   }
@@ -171,11 +171,11 @@ void add_reductions(std::vector<OpCase>& t) {
       const ReduceView w = reduce_view(x[0].shape(), r.axis);
       NoGradGuard ng;
       const std::vector<Variable> v{Variable(x[0])};
-      return ref::reduce(r.op, x[0], w.outer, w.n, w.inner).reshape(build(v).shape());
+      return ref::reduce(x[0], w.outer, w.n, w.inner, r.op).reshape(build(v).shape());
     };
     auto backward = [r](auto& dy, auto& x) {
       const ReduceView w = reduce_view(x[0].shape(), r.axis);
-      return Tensors{ref::reduce_backward(r.op, dy, x[0], w.outer, w.n, w.inner)};
+      return Tensors{ref::reduce_backward(dy, x[0], w.outer, w.n, w.inner, r.op)};
     };
     t.push_back({std::string(r.name) + " (axis " + std::to_string(r.axis) + ")", {in({3, 4, 5})}, build, forward, backward});
   }
@@ -216,10 +216,10 @@ void add_matmuls(std::vector<OpCase>& t) {
                               std::tuple{Shape{32, 2048}, int64_t{1000}, true}}) {
     t.push_back({"linear " + shape_str(x), {in(x), in({out, x.back()}), in({out})},
                  [](auto& v) { return linear(v[0], v[1], v[2]); },
-                 [](auto& x) { return ref::binary(BinaryOp::add, ref_matmul(x[0], x[1], false, true), x[2]); },
+                 [](auto& x) { return ref::binary(ref_matmul(x[0], x[1], false, true), x[2], BinaryOp::add); },
                  [out](auto& dy, auto& x) {
                    Tensors g = ref_matmul_backward(dy, x[0], x[1], false, true);
-                   g.push_back(ref::reduce(ReduceOp::sum, dy, 1, dy.numel() / out, out).reshape({out}));
+                   g.push_back(ref::reduce(dy, 1, dy.numel() / out, out, ReduceOp::sum).reshape({out}));
                    return g;
                  },
                  nullptr, real, real ? 1e-4 : 1e-5});
@@ -258,7 +258,10 @@ void add_softmax_and_cross_entropy(std::vector<OpCase>& t) {
   // The batch mean, what training minimizes: dL/dz = dy (softmax(z / tau) - t) / tau / N.
   t.push_back({"cross_entropy (mean) tau 50 eps 0.1", {in({4, 5}, -150.0, 150.0), index_in({4}, 5)},
                [](auto& v) { return cross_entropy(v[0], v[1].data(), 50.0, 0.1); },
-               [](auto& x) { return ref::reduce(ReduceOp::mean, ref::cross_entropy_forward(x[0], x[1], 50.0, 0.1).losses, 1, 4, 1).reshape({}); },
+               [](auto& x) {
+                 Tensor losses = ref::cross_entropy_forward(x[0], x[1], 50.0, 0.1).losses;
+                 return ref::reduce(losses, 1, 4, 1, ReduceOp::mean).reshape({});
+               },
                [](auto& dy, auto& x) {
                  Tensor dlosses = Tensor::full({4}, dy.item() / 4, DType::f64);
                  return Tensors{ref::cross_entropy_backward(dlosses, ref::cross_entropy_forward(x[0], x[1], 50.0, 0.1).probs, x[1], 50.0, 0.1)};
@@ -311,7 +314,7 @@ void add_normalization(std::vector<OpCase>& t) {
                },
                [rm, rv](auto& x) { return ref::batch_norm_forward_eval(x[0], x[1], x[2], rm, rv, 1e-5); },
                [rm, rv](auto& dy, auto& x) {
-                 Tensor invstd = ref::unary(UnaryOp::rsqrt, ref::affine(rv, 1.0, 1e-5));
+                 Tensor invstd = ref::unary(ref::affine(rv, 1.0, 1e-5), UnaryOp::rsqrt);
                  ref::BatchNormGrads g = ref::batch_norm_backward(dy, x[0], x[1], rm, invstd, false);
                  return Tensors{g.dx, g.dgamma, g.dbeta};
                }});
@@ -341,7 +344,7 @@ void add_convolutions(std::vector<OpCase>& t) {
     t.push_back({name, inputs, [p](auto& v) { return conv2d(v[0], v[1], v.size() > 2 ? v[2] : Variable(), p); },
                  [p](auto& x) {
                    Tensor y = ref::conv2d_forward(x[0], x[1], p);
-                   return x.size() > 2 ? ref::binary(BinaryOp::add, y, x[2].reshape({-1, 1, 1})) : y;
+                   return x.size() > 2 ? ref::binary(y, x[2].reshape({-1, 1, 1}), BinaryOp::add) : y;
                  },
                  [p](auto& dy, auto& x) {
                    Tensors g{ref::conv2d_backward_data(dy, x[1], x[0].shape(), p), ref::conv2d_backward_filter(dy, x[0], x[1].shape(), p)};
@@ -382,8 +385,8 @@ void add_indexing_and_attention(std::vector<OpCase>& t) {
   for (auto [dim, picks, size] : {std::tuple{int64_t{2}, int64_t{5}, int64_t{4}}, std::tuple{int64_t{0}, int64_t{3}, int64_t{2}}}) {
     t.push_back({"index_select dim " + std::to_string(dim), {in({2, 3, 4}), index_in({picks}, size)},
                  [dim](auto& v) { return index_select(v[0], dim, v[1].data()); },
-                 [dim](auto& x) { return ref::index_select(x[0], dim, x[1]); },
-                 [dim](auto& dy, auto& x) { return Tensors{ref::index_add(dy, dim, x[1], x[0].shape())}; }});
+                 [dim](auto& x) { return ref::index_select(x[0], x[1], dim); },
+                 [dim](auto& dy, auto& x) { return Tensors{ref::index_add(dy, x[1], x[0].shape(), dim)}; }});
   }
   t.push_back({"gather", {in({3, 4}), index_in({3, 2}, 4)}, [](auto& v) { return gather(v[0], v[1].data()); },
                [](auto& x) { return ref::gather(x[0], x[1]); },
@@ -442,11 +445,11 @@ const std::vector<StateCase>& state_table() {
       t.push_back({name, {in({3, 7}), in({3, 7}), in({3, 7})},
                    [p](Tensors& x) {
                      Tensor buf = p.momentum != 0 ? x[2] : Tensor();
-                     TG_DISPATCH(x[0].device(), sgd_step, x[0], x[1], buf, p);
+                     TG_DISPATCH(x[0].device(), sgd_step, x[1], x[0], buf, p);
                      return p.momentum != 0 ? Tensors{x[0], x[2]} : Tensors{x[0]};
                    },
                    [p](const Tensors& x) {
-                     ref::SgdState s = ref::sgd_step(x[0], x[1], x[2], p);
+                     ref::SgdState s = ref::sgd_step(x[1], x[0], x[2], p);
                      return p.momentum != 0 ? Tensors{s.param, s.momentum_buf} : Tensors{s.param};
                    }});
     }
@@ -461,11 +464,11 @@ const std::vector<StateCase>& state_table() {
       std::snprintf(name, sizeof name, "%s wd %g step %d", decoupled ? "adamw" : "adam_step", weight_decay, step);
       t.push_back({name, {in({3, 7}), in({3, 7}), in({3, 7}, -0.1, 0.1), in({3, 7}, 0.0, 0.01)},
                    [p](Tensors& x) {
-                     TG_DISPATCH(x[0].device(), adam_step, x[0], x[1], x[2], x[3], p);
+                     TG_DISPATCH(x[0].device(), adam_step, x[1], x[0], x[2], x[3], p);
                      return Tensors{x[0], x[2], x[3]};
                    },
                    [p](const Tensors& x) {
-                     ref::AdamState s = ref::adam_step(x[0], x[1], x[2], x[3], p);
+                     ref::AdamState s = ref::adam_step(x[1], x[0], x[2], x[3], p);
                      return Tensors{s.param, s.exp_avg, s.exp_avg_sq};
                    }});
     }
@@ -514,7 +517,7 @@ TEST_CASE("op table: fused ops against their composition from primitives (temper
 }
 
 TEST_CASE("reference kernels refuse what they cannot read, naming the kernel and the fix") {
-  const std::string f32 = error_of([] { ref::unary(UnaryOp::exp, Tensor::ones({2})); });
+  const std::string f32 = error_of([] { ref::unary(Tensor::ones({2}), UnaryOp::exp); });
   CHECK(f32.find("reference::unary") != std::string::npos);
   CHECK(f32.find("float32") != std::string::npos);
   CHECK(f32.find(".to(DType::f64)") != std::string::npos);

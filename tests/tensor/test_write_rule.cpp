@@ -48,7 +48,7 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
     for (int u = 0; u <= static_cast<int>(UnaryOp::reciprocal); ++u) {
       const UnaryOp op = static_cast<UnaryOp>(u);
       Tensor y = tg::unary(op, x);
-      check_writes(unary_name(op), dt, {x.shape()}, [&](Outputs& o) { cpu::unary_backward(op, dy4, x, y, o[0]); });
+      check_writes(unary_name(op), dt, {x.shape()}, [&](Outputs& o) { cpu::unary_backward(dy4, x, y, o[0], op); });
     }
 
     // Convolution: the stride-1 path (run as a forward of dy), the col2im path (stride 2), and the
@@ -68,7 +68,7 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
     BatchNormOutput bn = tg::batch_norm(x, gamma, randn({8}, dt), running_mean, running_var, true, 0.1, 1e-5);
     for (bool batch_stats : {true, false}) {
       check_writes("batch_norm_backward", dt, {x.shape(), {8}, {8}}, [&](Outputs& o) {
-        cpu::batch_norm_backward(dy4, x, gamma, bn.mean, bn.invstd, batch_stats, o[0], o[1], o[2]);
+        cpu::batch_norm_backward(dy4, x, gamma, bn.mean, bn.invstd, o[0], o[1], o[2], batch_stats);
       });
     }
 
@@ -93,7 +93,7 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
     CrossEntropyOutput ce = tg::cross_entropy(logits, labels, 2.0, 0.1);
     Tensor dlosses = randn({6}, dt);
     check_writes("cross_entropy_backward", dt, {logits.shape()}, [&](Outputs& o) {
-      cpu::cross_entropy_backward(dlosses, ce.probs, labels, 2.0, 0.1, o[0]);
+      cpu::cross_entropy_backward(dlosses, ce.probs, labels, o[0], 2.0, 0.1);
     });
 
     Tensor gamma_ln = randn({10}, dt);
