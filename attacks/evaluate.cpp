@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::attacks {
 

@@ -22,7 +22,7 @@
 #include "experiments/runner/flags.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/results.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg;
 using namespace tg::runner;

@@ -4,7 +4,7 @@
 #include <set>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::nn {
 

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "tensor/json.h"
+#include "util/json.h"
 
 namespace tg {
 

@@ -8,7 +8,7 @@
 
 #include "experiments/runner/progress.h"
 #include "experiments/runner/results.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::runner {
 
