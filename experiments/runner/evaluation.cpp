@@ -395,7 +395,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
       return index_select(t, 0, attacks::index_tensor(idx, Device::cpu()));
     };
     Tensor y = test.labels.cpu();
-    auto cal = attacks::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
+    auto cal = analysis::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
     Json j = Json::object();
     j.set("accuracy", accuracy_of(z, y)).set("ece", cal.ece).set("nll", cal.nll).set("temperature", cal.temperature);
     return j.set("ece_after", cal.ece_after).set("nll_after", cal.nll_after);
