@@ -1,7 +1,7 @@
 // Adversarial training step (PGD-10) and the tempered variant (paper Eq. 12).
 #include "attacks/adversarial_training.h"
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::attacks {
 

@@ -1,7 +1,7 @@
 // Shared pieces of the attacks: model queries, logit indices, the maximized objectives, projections.
 #include "attacks/common.h"
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::attacks {
 

@@ -1,7 +1,7 @@
 // Robust evaluation: accuracy under each attack, the AutoAttack-style worst case over a list of
 // attacks, robust accuracy against eps, the gradient-masking diagnostics of this study (exactly-zero
-// input gradients in float32 and float64, the logit-margin distribution), and calibration (ECE, NLL,
-// temperature scaling). The model must be in eval mode (the caller's job). Inputs are processed in
+// input gradients in float32 and float64, the logit-margin distribution), and the logits a model gives
+// (calibration's input: experiments/analysis/calibration.h). The model must be in eval mode (the caller's job). Inputs are processed in
 // batches of batch_size rows; results are host numbers.
 #pragma once
 
@@ -94,26 +94,11 @@ struct MaskingDiagnostics {
 MaskingDiagnostics masking_diagnostics(nn::Module& model, const Tensor& x, const Tensor& y,
                                        int64_t batch_size = 256);
 
-// ---- calibration (host math, in double) ----
+// ---- logits ----
 Tensor collect_logits(const ModelFn& model, const Tensor& x, int64_t batch_size = 256);  // [N, K] on the host
 // The same over n inputs made a batch at a time: inputs(begin, end) gives rows [begin, end) as the model
 // takes them (converted, resized, on its device), so a large set never sits on the device whole.
 Tensor collect_logits(const ModelFn& model, int64_t n, const std::function<Tensor(int64_t, int64_t)>& inputs,
                       int64_t batch_size = 256);
-// ECE (Guo et al. 2017): equal-width confidence bins (lo, hi]; sum_b |B_b|/N |acc(B_b) - conf(B_b)|,
-// confidence = max softmax(z / T).
-double expected_calibration_error(const Tensor& logits, const Tensor& labels, int n_bins = 15,
-                                  double temperature = 1.0);
-double negative_log_likelihood(const Tensor& logits, const Tensor& labels, double temperature = 1.0);  // mean
-// argmin_T NLL(z / T): golden-section search on log T in [log 1e-3, log 1e4] (NLL is convex in 1/T,
-// hence unimodal in log T).
-double fit_temperature(const Tensor& logits, const Tensor& labels);
-
-struct CalibrationReport {
-  double ece = 0, nll = 0, temperature = 1, ece_after = 0, nll_after = 0;
-};
-// T fitted on the held-out logits, ECE/NLL on the test logits before and after.
-CalibrationReport calibration(const Tensor& heldout_logits, const Tensor& heldout_labels, const Tensor& test_logits,
-                              const Tensor& test_labels, int n_bins = 15);
 
 }  // namespace tg::attacks

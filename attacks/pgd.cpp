@@ -1,7 +1,7 @@
 // FGSM and PGD. The loop is tensor ops only (no host round trips), so it runs on the GPU unchanged.
 #include "attacks/pgd.h"
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::attacks {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::attacks {
 

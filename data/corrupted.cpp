@@ -4,7 +4,7 @@
 
 #include "data/file_io.h"
 #include "data/npy.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "data/file_io.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

@@ -1,6 +1,6 @@
 #include "data/prefetcher.h"
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

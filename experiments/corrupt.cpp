@@ -18,7 +18,7 @@
 #include "data/tiny_imagenet.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/progress.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg;
 using namespace tg::runner;

@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "experiments/runner/fig4.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg::runner;
 

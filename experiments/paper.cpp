@@ -24,7 +24,7 @@
 #include "experiments/runner/progress.h"
 #include "experiments/runner/results.h"
 #include "experiments/runner/schema.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg;
 using namespace tg::runner;

@@ -10,7 +10,7 @@
 #include <cstdio>
 
 #include "experiments/runner/sweep.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg::runner;
 

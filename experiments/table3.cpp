@@ -8,7 +8,7 @@
 //     images, attacks on 200 of them.
 // Explicit flags override the profile.
 #include "experiments/runner/sweep.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg::runner;
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "experiments/runner/training.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 int main(int argc, char** argv) {
   using namespace tg::runner;

@@ -19,8 +19,8 @@
 #include "data/npy.h"
 #include "data/tiny_imagenet.h"
 #include "tensor/host_allocator.h"
-#include "tensor/json.h"
 #include "tensor/safetensors.h"
+#include "util/json.h"
 
 namespace tg::fuzz {
 

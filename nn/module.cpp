@@ -4,15 +4,9 @@
 #include <set>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::nn {
-
-const Tensor* find(const StateDict& dict, const std::string& name) {
-  for (const auto& [n, t] : dict)
-    if (n == name) return &t;
-  return nullptr;
-}
 
 Variable Module::forward(const Variable&) { TG_FAIL(type_name_, ": this module has no forward (call its children)"); }
 

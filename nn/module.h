@@ -16,13 +16,9 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "tensor/state_dict.h"
 
 namespace tg::nn {
-
-// An ordered name -> tensor map: what checkpoints hold.
-using StateDict = std::vector<std::pair<std::string, Tensor>>;
-// Looks a name up; nullptr when absent.
-const Tensor* find(const StateDict& dict, const std::string& name);
 
 // What load_state_dict(strict = false) skipped.
 struct LoadResult {

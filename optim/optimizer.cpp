@@ -25,9 +25,9 @@ Tensor checked_grad(const std::string& name, const Variable& p, const char* op) 
 }
 
 // Looks up "<param>.<what>" in a state dict and copies it into `dst` (allocated like the parameter).
-void load_entry(const nn::StateDict& state, const std::string& key, const Variable& p, Tensor& dst,
+void load_entry(const StateDict& state, const std::string& key, const Variable& p, Tensor& dst,
                 std::set<std::string>& used, const char* op) {
-  const Tensor* t = nn::find(state, key);
+  const Tensor* t = find(state, key);
   if (!t) return;
   TG_CHECK(t->shape() == p.shape(), op, ": state '", key, "' is ", shape_str(t->shape()), " but the parameter is ",
            shape_str(p.shape()));
@@ -36,7 +36,7 @@ void load_entry(const nn::StateDict& state, const std::string& key, const Variab
   used.insert(key);
 }
 
-void check_all_used(const nn::StateDict& state, const std::set<std::string>& used, const char* op) {
+void check_all_used(const StateDict& state, const std::set<std::string>& used, const char* op) {
   std::string unknown;
   for (const auto& [n, t] : state)
     if (!used.count(n)) unknown += "\n  " + n;
@@ -88,14 +88,14 @@ void SGD::step() {
   }
 }
 
-nn::StateDict SGD::state_dict() const {
-  nn::StateDict out;
+StateDict SGD::state_dict() const {
+  StateDict out;
   for (size_t i = 0; i < params_.size(); ++i)
     if (momentum_buffers_[i].defined()) out.emplace_back(params_[i].first + ".momentum_buffer", momentum_buffers_[i]);
   return out;
 }
 
-void SGD::load_state_dict(const nn::StateDict& state) {
+void SGD::load_state_dict(const StateDict& state) {
   std::set<std::string> used;
   for (size_t i = 0; i < params_.size(); ++i)
     load_entry(state, params_[i].first + ".momentum_buffer", params_[i].second, momentum_buffers_[i], used,
@@ -137,8 +137,8 @@ void Adam::step() {
   }
 }
 
-nn::StateDict Adam::state_dict() const {
-  nn::StateDict out;
+StateDict Adam::state_dict() const {
+  StateDict out;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
     const std::string& n = params_[i].first;
@@ -149,14 +149,14 @@ nn::StateDict Adam::state_dict() const {
   return out;
 }
 
-void Adam::load_state_dict(const nn::StateDict& state) {
+void Adam::load_state_dict(const StateDict& state) {
   const char* op = decoupled ? "AdamW.load_state_dict" : "Adam.load_state_dict";
   std::set<std::string> used;
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& n = params_[i].first;
     load_entry(state, n + ".exp_avg", params_[i].second, exp_avg_[i], used, op);
     load_entry(state, n + ".exp_avg_sq", params_[i].second, exp_avg_sq_[i], used, op);
-    if (const Tensor* s = nn::find(state, n + ".step")) {
+    if (const Tensor* s = find(state, n + ".step")) {
       steps_[i] = static_cast<int64_t>(s->item());
       used.insert(n + ".step");
     }

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
-#include "nn/module.h"
+#include "tensor/state_dict.h"
 
 namespace tg::optim {
 
@@ -32,9 +32,9 @@ class Optimizer {
   const NamedParams& params() const { return params_; }
 
   // The state as named tensors (only what exists: buffers appear after the first step).
-  virtual nn::StateDict state_dict() const = 0;
+  virtual StateDict state_dict() const = 0;
   // Restores state written by state_dict(); names that are not this optimizer's are an error.
-  virtual void load_state_dict(const nn::StateDict& state) = 0;
+  virtual void load_state_dict(const StateDict& state) = 0;
 
  protected:
   NamedParams params_;
@@ -53,8 +53,8 @@ class SGD : public Optimizer {
   SGD(NamedParams params, const SgdOptions& options);
   SGD(const std::vector<Variable>& params, const SgdOptions& options);
   void step() override;
-  nn::StateDict state_dict() const override;
-  void load_state_dict(const nn::StateDict& state) override;
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
   SgdOptions options;
 
  private:
@@ -73,8 +73,8 @@ class Adam : public Optimizer {
   Adam(NamedParams params, const AdamOptions& options, bool decoupled = false);
   Adam(const std::vector<Variable>& params, const AdamOptions& options, bool decoupled = false);
   void step() override;
-  nn::StateDict state_dict() const override;
-  void load_state_dict(const nn::StateDict& state) override;
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
   AdamOptions options;
   bool decoupled;
 

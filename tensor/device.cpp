@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 #ifdef TAUGRAD_CUDA
 #include "tensor/cuda/runtime.h"

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <vector>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 // Under AddressSanitizer (scripts/test --sanitize) a block waiting on a free list is poisoned, and so
 // is the rounding slack past the bytes asked for, so the cache hides neither a use after free nor an

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "tensor/json.h"
+#include "util/json.h"
 
 namespace tg {
 
@@ -193,7 +193,7 @@ Entry parse_entry(const std::string& key, const Json& v, const std::string& path
 
 // ---- writing ---------------------------------------------------------------------------------
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors,
+void save_safetensors(const std::string& path, const StateDict& tensors,
                       const std::map<std::string, std::string>& metadata) {
   std::string header = "{";
   if (!metadata.empty()) {

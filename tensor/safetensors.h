@@ -19,14 +19,13 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/state_dict.h"
 #include "tensor/tensor.h"
 
 namespace tg {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
 struct SafetensorsFile {
-  NamedTensors tensors;                          // in file order (by data offset)
+  StateDict tensors;                          // in file order (by data offset)
   std::vector<std::string> file_dtypes;          // each tensor's dtype as the file names it ("F16")
   std::map<std::string, std::string> metadata;   // "__metadata__", empty when absent
   std::string path;
@@ -38,7 +37,7 @@ struct SafetensorsFile {
 
 // Writes `tensors` in the given order (GPU tensors are copied to the host). Names must be unique
 // and non-empty and may not be "__metadata__". Dtypes: F32, F64, I32, I64, U8.
-void save_safetensors(const std::string& path, const NamedTensors& tensors,
+void save_safetensors(const std::string& path, const StateDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads every tensor onto the CPU. File dtypes F32, F64, I32, I64 and U8 load as themselves; BOOL

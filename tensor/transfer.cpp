@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 #ifdef TAUGRAD_CUDA
 #include "tensor/cuda/runtime.h"

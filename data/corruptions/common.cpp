@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/error.h"
 #include "tensor/philox.h"
+#include "util/error.h"
 
 namespace tg::corruptions {
 

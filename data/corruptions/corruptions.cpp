@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "data/corruptions/common.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 

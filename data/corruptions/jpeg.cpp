@@ -16,7 +16,7 @@
 #include <cmath>
 
 #include "data/corruptions/common.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::corruptions {
 

@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "autograd/ops.h"
-#include "tensor/error.h"
 #include "tensor/ops.h"
+#include "util/error.h"
 
 namespace tg::analysis {
 

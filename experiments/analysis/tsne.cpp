@@ -10,7 +10,7 @@
 #include <numeric>
 #include <random>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::analysis {
 namespace {

@@ -80,7 +80,7 @@ struct Field {
   const char* key;
   double T::*member;
 };
-using attacks::CalibrationReport;
+using analysis::CalibrationReport;
 using attacks::MarginSummary;
 constexpr Field<CalibrationReport> kCalibrationFields[] = {
     {"ece", &CalibrationReport::ece},             {"nll", &CalibrationReport::nll},
@@ -395,7 +395,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
       return index_select(t, 0, attacks::index_tensor(idx, Device::cpu()));
     };
     Tensor y = test.labels.cpu();
-    auto cal = attacks::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
+    auto cal = analysis::calibration(rows(z, even), rows(y, even), rows(z, odd), rows(y, odd));
     Json j = Json::object();
     return set_fields(j.set("accuracy", accuracy_of(z, y)), cal, kCalibrationFields);
   });

@@ -28,6 +28,7 @@
 
 #include "attacks/evaluate.h"
 #include "data/dataset.h"
+#include "experiments/analysis/calibration.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
 #include "nn/module.h"
@@ -103,7 +104,7 @@ struct Evaluation {
   double zero_grad_f32 = 0, zero_grad_f64 = 0;          // fractions
   attacks::MarginSummary margins;
   double margin_above_17 = 0;       // fraction of margins > 17
-  attacks::CalibrationReport calibration;
+  analysis::CalibrationReport calibration;
   double seconds = 0;
 
   double attack(const std::string& name) const;  // NaN when not run

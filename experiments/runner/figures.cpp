@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "nn/models/factory.h"
-#include "tensor/error.h"
 #include "tensor/safetensors.h"
+#include "util/error.h"
 
 namespace tg::runner {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::runner {
 

@@ -9,7 +9,7 @@
 
 #include "experiments/runner/results.h"
 #include "experiments/runner/surface.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::runner {
 

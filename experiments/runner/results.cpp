@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "tensor/error.h"
 #include "tensor/safetensors.h"  // AtomicFile
+#include "util/error.h"
 
 namespace tg::runner {
 

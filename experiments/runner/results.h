@@ -8,11 +8,11 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/json.h"
+#include "util/json.h"
 
 namespace tg::runner {
 
-// Configs and metrics are tg::Json values (tensor/json.h).
+// Configs and metrics are tg::Json values (util/json.h).
 using Json = tg::Json;
 
 // Writes `text` to `path` atomically (tg::AtomicFile: a temporary file renamed over `path`).

@@ -14,7 +14,7 @@
 #include "experiments/runner/verdict.h"
 #include "experiments/runner/workers.h"
 #include "tensor/device.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::runner {
 

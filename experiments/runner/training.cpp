@@ -225,7 +225,7 @@ Augment make_augment(const TrainConfig& c, int64_t image_size) {
 // epoch, step, RNG state and config in the metadata.
 void save_checkpoint(const std::string& dir, nn::Module& model, optim::Optimizer& opt, int64_t epoch,
                      int64_t step, const Json& config, const nn::InputContract& contract) {
-  NamedTensors tensors;
+  StateDict tensors;
   for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model/" + name, t);
   for (auto& [name, t] : opt.state_dict()) tensors.emplace_back("optimizer/" + name, t);
   Generator& g = default_generator();
@@ -250,7 +250,7 @@ int64_t load_checkpoint(const std::string& dir, nn::Module& model, optim::Optimi
   };
   TG_CHECK(meta("config") == config.dump(0), dir, " holds a run with another configuration (", meta("config"),
            "); give this one another --run-id or --out-dir, or delete that folder");
-  nn::StateDict model_state, opt_state;
+  StateDict model_state, opt_state;
   for (auto& [name, t] : f.tensors) {
     if (name.rfind("model/", 0) == 0) model_state.emplace_back(name.substr(6), t);
     if (name.rfind("optimizer/", 0) == 0) opt_state.emplace_back(name.substr(10), t);

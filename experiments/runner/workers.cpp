@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::runner {
 

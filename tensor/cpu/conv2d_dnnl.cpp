@@ -36,7 +36,7 @@ size_t dnnl_conv2d_cached_primitives() { return 0; }
 #include <unordered_map>
 #include <vector>
 
-#include "tensor/error.h"
+#include "util/error.h"
 #include "tensor/shape.h"
 
 namespace tg::cpu {

@@ -5,7 +5,7 @@
 
 #include "tensor/cpu/parallel.h"
 #include "tensor/elementwise_math.h"
-#include "tensor/error.h"
+#include "util/error.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {

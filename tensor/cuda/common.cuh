@@ -11,9 +11,9 @@
 #include <cudnn.h>
 
 #include "tensor/cuda/runtime.h"
-#include "tensor/error.h"
 #include "tensor/kernels.h"
 #include "tensor/shape.h"
+#include "util/error.h"
 
 // TG_CUDA_CHECK(cudaMemsetAsync(...), "conv2d_forward ", shape_str(x.shape())): the message is built
 // only on failure.

@@ -1,7 +1,7 @@
 // What every reference kernel shares: the input check and broadcasting's index map.
 #pragma once
 
-#include "tensor/error.h"
+#include "util/error.h"
 #include "tensor/tensor.h"
 
 namespace tg::reference {

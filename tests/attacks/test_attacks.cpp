@@ -276,7 +276,7 @@ TEST_CASE("attacks: every attack runs on a ResNet-20 in eval mode") {
   ModelFn f = [net](const Variable& v) { return net->forward(v); };
   Tensor x = rand({2, 3, 32, 32}, DType::f32, Device::cpu(), &gen);
   Tensor y = predict(f, x);  // correct by construction, so every attack has work to do
-  nn::StateDict before = net->state_dict();
+  StateDict before = net->state_dict();
   for (auto& [name, t] : before) t = t.clone();  // state_dict shares the module's storage
   PgdOptions p = pgd20_options();
   p.steps = 2;
@@ -289,7 +289,7 @@ TEST_CASE("attacks: every attack runs on a ResNet-20 in eval mode") {
     check_linf_ball(r.x_adv, x, kEps);
     CHECK(r.fooled.numel() == 2);
   }
-  const nn::StateDict after = net->state_dict();
+  const StateDict after = net->state_dict();
   REQUIRE(after.size() == before.size());
   for (size_t i = 0; i < after.size(); ++i) {
     CAPTURE(after[i].first);

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::testing {
 

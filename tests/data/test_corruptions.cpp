@@ -8,7 +8,7 @@
 #include <set>
 
 #include "data/corruptions/corruptions.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg;
 

@@ -22,7 +22,7 @@ std::vector<uint8_t> npy_bytes(const std::string& dict, const std::vector<uint8_
   std::vector<uint8_t> v = {0x93, 'N', 'U', 'M', 'P', 'Y', uint8_t(version), 0};
   size_t n = header.size();
   for (size_t i = 0; i < (version == 1 ? 2u : 4u); ++i) v.push_back(uint8_t(n >> (8 * i)));
-  v.insert(v.end(), header.begin(), header.end());
+  for (char c : header) v.push_back(uint8_t(c));
   v.insert(v.end(), data.begin(), data.end());
   return v;
 }

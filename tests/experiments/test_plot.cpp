@@ -13,7 +13,7 @@
 
 #include "experiments/runner/plot.h"
 #include "experiments/runner/results.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg::runner;
 

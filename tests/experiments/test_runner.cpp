@@ -5,7 +5,7 @@
 
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg::runner;
 

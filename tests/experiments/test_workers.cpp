@@ -19,7 +19,7 @@
 #include "experiments/runner/results.h"
 #include "experiments/runner/workers.h"
 #include "support/process.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace fs = std::filesystem;
 using namespace tg;

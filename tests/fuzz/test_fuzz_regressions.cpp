@@ -10,24 +10,12 @@
 #include <iterator>
 
 #include "fuzz/targets.h"
+#include "support/process.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
 
 namespace {
-
-// The source folder, as meson recorded it in the build folder of the running test binary.
-fs::path source_dir() {
-  fs::path info = fs::read_symlink("/proc/self/exe").parent_path() / "meson-info/meson-info.json";
-  std::ifstream f(info);
-  REQUIRE_MESSAGE(f.good(), "cannot read ", info.string(), " (the test binary is run from a meson build folder)");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const Json meson = Json::parse(text, info.string());
-  const Json* dirs = meson.get("directories");
-  REQUIRE(dirs != nullptr);
-  REQUIRE(dirs->get("source") != nullptr);
-  return dirs->get("source")->string();
-}
 
 std::vector<uint8_t> file_bytes(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -37,7 +25,7 @@ std::vector<uint8_t> file_bytes(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("fuzz: every seed and regression input parses or fails with a clean tg::Error") {
-  const fs::path src = source_dir();
+  const fs::path src = test::source_dir();
   for (const fuzz::Target& target : fuzz::kTargets) {
     size_t seeds = 0;
     for (const char* folder : {"corpus", "regressions"}) {
@@ -62,7 +50,7 @@ TEST_CASE("fuzz: every seed and regression input parses or fails with a clean tg
 }
 
 TEST_CASE("fuzz: the regressions' errors name the file, the byte offset and what is wrong") {
-  const fs::path reg = source_dir() / "fuzz/regressions";
+  const fs::path reg = test::source_dir() / "fuzz/regressions";
   auto error_of = [](auto&& f) -> std::string {
     try {
       f();

@@ -31,7 +31,7 @@ double relative_error(const Tensor& a, const Tensor& b) {
 void check_model(const SafetensorsFile& ref, const std::string& name, int64_t image_size,
                  const std::vector<std::string>& param_grads) {
   auto model = nn::create_model(name, 10, 3, image_size, "cifar10");
-  nn::StateDict state;
+  StateDict state;
   const std::string prefix = name + ".param.";
   for (const auto& [key, t] : ref.tensors)
     if (key.rfind(prefix, 0) == 0) state.emplace_back(key.substr(prefix.size()), t);

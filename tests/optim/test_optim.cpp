@@ -128,7 +128,7 @@ TEST_CASE("optim: state is named, checkpointable, and resuming continues exactly
     set_grad(a, t);
     first.step();
   }
-  nn::StateDict state = first.state_dict();
+  StateDict state = first.state_dict();
   REQUIRE(state.size() == 3);
   CHECK(state[0].first == "layer.weight.exp_avg");
   CHECK(state[1].first == "layer.weight.exp_avg_sq");

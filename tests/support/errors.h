@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg::testing {
 

@@ -1,5 +1,6 @@
-// Child processes for the tests that run the built binaries (kill -9, shared sweeps): start one with its
-// output in a file, wait for its exit status. The binaries sit beside the test binary (build/experiments/).
+// Child processes for the tests that run the built binaries (kill -9, shared sweeps) and the scripts: start
+// one with its output in a file, wait for its exit status. The binaries sit beside the test binary
+// (build/experiments/); the scripts are in the source folder.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,8 +10,12 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
+
+#include "util/json.h"
 
 extern char** environ;
 
@@ -19,6 +24,19 @@ namespace tg::test {
 // build/experiments/<name>, beside this test binary.
 inline std::filesystem::path experiment_binary(const std::string& name) {
   return std::filesystem::read_symlink("/proc/self/exe").parent_path() / "experiments" / name;
+}
+
+// The source folder, as meson recorded it in the build folder of the running test binary.
+inline std::filesystem::path source_dir() {
+  std::filesystem::path info = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "meson-info/meson-info.json";
+  std::ifstream f(info);
+  REQUIRE_MESSAGE(f.good(), "cannot read ", info.string(), " (the test binary is run from a meson build folder)");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const Json meson = Json::parse(text, info.string());
+  const Json* dirs = meson.get("directories");
+  REQUIRE(dirs != nullptr);
+  REQUIRE(dirs->get("source") != nullptr);
+  return dirs->get("source")->string();
 }
 
 // Starts `binary` with `args`, its stdout and stderr going to `output`, `extra_env` ("NAME=value", may be

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "tensor/device.h"
-#include "tensor/error.h"
+#include "util/error.h"
 
 using namespace tg;
 

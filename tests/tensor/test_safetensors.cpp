@@ -62,7 +62,7 @@ void check_fails(const std::string& path, const std::string& what) {
 }  // namespace
 
 TEST_CASE("safetensors: round trip of every dtype, in order, with metadata") {
-  NamedTensors ts = {
+  StateDict ts = {
       {"z.weight", Tensor::from_vector<float>({1.5f, -2.25f, 3e-8f, 1e30f, 0.f, -0.f}, {2, 3})},
       {"a.double", Tensor::from_vector<double>({3.141592653589793, -1e-300}, {2})},
       {"bn.num_batches_tracked", Tensor::from_vector<int64_t>({int64_t(1) << 40}, {})},

@@ -1,4 +1,4 @@
-#include "tensor/json.h"
+#include "util/json.h"
 
 #include <cmath>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "tensor/error.h"
+#include "util/error.h"
 
 namespace tg {
 
@@ -89,7 +89,7 @@ std::string json_quote(const std::string& s) {
 
 void Json::dump_to(std::string& out, int indent, int depth) const {
   auto newline = [&](int d) {
-    if (indent > 0) out += "\n" + std::string(static_cast<size_t>(indent * d), ' ');
+    if (indent > 0) out.append(1, '\n').append(static_cast<size_t>(indent * d), ' ');
   };
   switch (kind_) {
     case Kind::null: out += "null"; break;
