@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     Generator gen(static_cast<uint64_t>(o.seed));
     if (o.workload == "pgd20") model->eval(); else model->train();
     if (!o.init_file.empty()) {
-      nn::StateDict init = model->state_dict();
+      StateDict init = model->state_dict();
       init.emplace_back("input.x", all_x);
       init.emplace_back("input.y", all_y);
       save_safetensors(o.init_file, init);

@@ -15,6 +15,7 @@
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::analysis;
@@ -101,7 +102,7 @@ TEST_CASE("figures: a figure reuses the run table1 trained with the same flags, 
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_figures";
+  auto dir = tg::test::scratch_path("taugrad_test_figures");
   std::filesystem::remove_all(dir);
   const std::vector<std::string> train_args = {"--profile", "quick", "--taus", "10", "--device", "cpu",
                                                "--out-dir", (dir / "runs").string(), "--epochs", "1",

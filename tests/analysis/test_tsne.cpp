@@ -14,6 +14,7 @@
 #include "experiments/runner/fig23.h"
 #include "experiments/runner/results.h"
 #include "support/errors.h"
+#include "support/scratch.h"
 
 using namespace tg::analysis;
 
@@ -240,7 +241,7 @@ TEST_CASE("fig2/fig3: panels from features, the figure, its points and the separ
   CHECK(panels[2].knn_accuracy < 0.6);
   CHECK(panels[1].y.size() == size_t(2 * clustered.n));
 
-  const auto dir = std::filesystem::temp_directory_path() / "taugrad_test_fig23";
+  const auto dir = tg::test::scratch_path("taugrad_test_fig23");
   std::filesystem::remove_all(dir);
   const std::string table = write_tsne_figure(dir.string(), "fig2", "Fig. 2", panels, clustered.labels, {"a", "b", "c"});
   CHECK(table.find("diverged") != std::string::npos);

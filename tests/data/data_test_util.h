@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "support/scratch.h"
 
 namespace tg::testing {
 
@@ -20,7 +21,7 @@ namespace tg::testing {
 class TempDir {
  public:
   explicit TempDir(const std::string& what)
-      : path_(std::filesystem::temp_directory_path() / ("taugrad_" + what + "_" + std::to_string(::getpid()))) {
+      : path_(tg::test::scratch_path("taugrad_" + what)) {
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "support/process.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -22,7 +23,7 @@ fs::path example_binary(const std::string& name) {
 
 // Runs the example; returns its output after checking that it exited 0.
 std::string run_example(const std::string& name) {
-  const fs::path out = fs::temp_directory_path() / ("taugrad_example_" + name + "_" + std::to_string(::getpid()));
+  const fs::path out = tg::test::scratch_path("taugrad_example_" + name);
   const int status = tg::test::wait_exit(tg::test::spawn(example_binary(name).string(), {}, out.string()));
   std::stringstream text;
   text << std::ifstream(out).rdbuf();

@@ -14,6 +14,7 @@
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -119,7 +120,7 @@ TEST_CASE("evaluation: a trained run's folder; evaluation.json written and reuse
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_evaluation";
+  auto dir = tg::test::scratch_path("taugrad_test_evaluation");
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = "resnet20";
@@ -154,7 +155,7 @@ TEST_CASE("evaluation: a trained run's folder; evaluation.json written and reuse
 }
 
 TEST_CASE("evaluation: a diverged run is reported as diverged in every column") {
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_evaluation_diverged";
+  auto dir = tg::test::scratch_path("taugrad_test_evaluation_diverged");
   std::filesystem::remove_all(dir);
   make_dirs(dir.string());
   write_file_atomic((dir / "metrics.json").string(), Json::object().set("status", "diverged").dump());
@@ -171,7 +172,7 @@ TEST_CASE("evaluation: a diverged run is reported as diverged in every column") 
 
 TEST_CASE("evaluation: Tiny-ImageNet-C folders read by corrupted_sets, labels mapped by wnid") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("taugrad_eval_tiny_c_" + std::to_string(::getpid()));
+  const fs::path dir = tg::test::scratch_path("taugrad_eval_tiny_c_");
   fs::remove_all(dir);
   // The test set's classes: four sorted wnids. The -C folders hold only two of them (n20 and n40),
   // so their own labels (0, 1 by their sorted folders) must become 1 and 3. Each class's image has

@@ -24,6 +24,7 @@
 #include "experiments/runner/results.h"
 #include "support/process.h"
 #include "tensor/safetensors.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -106,7 +107,7 @@ TEST_CASE("fault: kill -9 mid-epoch and mid-checkpoint, then resume to an uninte
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  const fs::path root = fs::temp_directory_path() / "taugrad_test_fault";
+  const fs::path root = tg::test::scratch_path("taugrad_test_fault");
   fs::remove_all(root);
   fs::create_directories(root);
   const std::string out = root.string();

@@ -9,6 +9,7 @@
 #include "experiments/runner/fig4.h"
 #include "experiments/runner/results.h"
 #include "util/error.h"
+#include "support/scratch.h"
 
 using namespace tg::runner;
 
@@ -98,7 +99,7 @@ TEST_CASE("fig4: a panel per learning rate, a line and a band per tau, and the C
 }
 
 TEST_CASE("fig4: make_fig4 reuses finished runs and writes fig4.png, fig4.svg and fig4.csv") {
-  const auto dir = std::filesystem::temp_directory_path() / "taugrad_test_fig4";
+  const auto dir = tg::test::scratch_path("taugrad_test_fig4");
   std::filesystem::remove_all(dir);
   Fig4Options o;
   o.profile = "quick";

@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "experiments/runner/results.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace tg::runner;
@@ -32,7 +33,7 @@ int run(const std::string& args) {
 }  // namespace
 
 TEST_CASE("paper: runs the steps it is given and writes the report" * doctest::skip(!can_run())) {
-  const fs::path dir = fs::temp_directory_path() / "taugrad_test_paper";
+  const fs::path dir = tg::test::scratch_path("taugrad_test_paper");
   fs::remove_all(dir);
   const std::string tiny =
       " -- --taus 1 --epochs 1 --train-subset 256 --test-subset 100 --batch-size 64 --attack-subset 16"

@@ -14,6 +14,7 @@
 #include "experiments/runner/plot.h"
 #include "experiments/runner/results.h"
 #include "util/error.h"
+#include "support/scratch.h"
 
 using namespace tg::runner;
 
@@ -122,9 +123,9 @@ TEST_CASE("plot: a multi-panel figure is a valid PNG of the expected size") {
   CHECK(ink > 2000);
   CHECK(ink < img.rgb.size() / 3 / 2);
 
-  auto path = std::filesystem::temp_directory_path() / "taugrad_test_plot.png";
-  write_plot_png(path.string(), panels, 2, 420, 300);
-  const std::string bytes = read_file(path.string());
+  const std::string path = tg::test::scratch_path("taugrad_test_plot").string() + ".png";
+  write_plot_png(path, panels, 2, 420, 300);
+  const std::string bytes = read_file(path);
   REQUIRE(bytes.size() > 33);
   CHECK(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
   CHECK(bytes.substr(12, 4) == "IHDR");
@@ -138,7 +139,7 @@ TEST_CASE("plot: write_figure writes <stem>.png at `scale` pixels a unit and <st
   f.title = "test error on Fashion-MNIST";
   f.panels = {tau_panel(), tau_panel()};
   f.columns = 2;
-  const std::string stem = (std::filesystem::temp_directory_path() / "taugrad_test_figure").string();
+  const std::string stem = tg::test::scratch_path("taugrad_test_figure").string();
   write_figure(stem, f);
   const std::string png = read_file(stem + ".png"), svg = read_file(stem + ".svg");
   CHECK(big_endian(png, 16) == 2 * 840);

@@ -6,6 +6,7 @@
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
 #include "util/error.h"
+#include "support/scratch.h"
 
 using namespace tg::runner;
 
@@ -71,7 +72,7 @@ TEST_CASE("results: JSON round trip, atomic writes, tables") {
   CHECK(parsed.get("n")->number_text() == "18446744073709551615");
   CHECK(parsed.get("n")->offset() == 107);
   CHECK(parsed.get("s")->string() == "\xc3\xa9\xf0\x9f\x98\x80");
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_results";
+  auto dir = tg::test::scratch_path("taugrad_test_results");
   make_dirs(dir.string());
   write_file_atomic((dir / "m.json").string(), j.dump());
   CHECK(!file_exists((dir / "m.json.tmp").string()));

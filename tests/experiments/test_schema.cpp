@@ -8,6 +8,7 @@
 
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/schema.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -63,7 +64,7 @@ TEST_CASE("schema: evaluation.json is config, source, results, and reads back in
 
   // load_evaluation: the file of a run folder, only when it was made with the same config.
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("taugrad_schema_" + std::to_string(::getpid()));
+  const fs::path dir = tg::test::scratch_path("taugrad_schema_");
   fs::create_directories(dir);
   write_file_atomic((dir / schema::kEvaluationFile).string(), file.dump());
   REQUIRE(load_evaluation(dir.string(), config).has_value());

@@ -9,6 +9,7 @@
 
 #include "experiments/runner/results.h"
 #include "experiments/runner/sweep.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -53,7 +54,7 @@ TEST_CASE("sweep: a baseline row and a temperature, written as table files, reus
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_sweep";
+  auto dir = tg::test::scratch_path("taugrad_test_sweep");
   std::filesystem::remove_all(dir);
   const std::vector<std::string> args = {
       "--profile", "quick", "--device", "cpu", "--out-dir", dir.string(), "--epochs", "1", "--batch-size", "32",

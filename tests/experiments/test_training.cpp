@@ -12,6 +12,7 @@
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
+#include "support/scratch.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -55,7 +56,7 @@ TEST_CASE("training: learns, pauses with --stop-after, marks divergence") {
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_training";
+  auto dir = tg::test::scratch_path("taugrad_test_training");
   std::filesystem::remove_all(dir);
   const std::string out = dir.string();
 
@@ -110,7 +111,7 @@ TEST_CASE("training: adversarial training (PGD-AT and the tempered Eq. 12) check
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_adversarial";
+  auto dir = tg::test::scratch_path("taugrad_test_adversarial");
   std::filesystem::remove_all(dir);
   auto config = [&](int64_t stop_after) {
     TrainConfig c = tiny_config(dir.string(), "");
@@ -146,7 +147,7 @@ TEST_CASE("training: fine-tuning starts from an RGB checkpoint with another head
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_finetune";
+  auto dir = tg::test::scratch_path("taugrad_test_finetune");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   // A stand-in for timm's checkpoint: RGB, 100 classes, a 64x64 input (16x16 grid of 4x4 patches).
@@ -193,7 +194,7 @@ void check_stats(const nn::InputContract& c, const nn::DatasetStats& expected) {
 }  // namespace
 
 TEST_CASE("training: --normalize picks the checkpoint's, the dataset's or the given statistics") {
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_normalize";
+  auto dir = tg::test::scratch_path("taugrad_test_normalize");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const nn::DatasetStats half{{0.5}, {0.5}}, cifar = nn::dataset_stats("cifar10");
@@ -240,7 +241,7 @@ TEST_CASE("training: a fine-tuned run records the normalization it trained with,
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_contract";
+  auto dir = tg::test::scratch_path("taugrad_test_contract");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   // A checkpoint of ours from another dataset: it records 0.25/0.75.
@@ -289,7 +290,7 @@ TEST_CASE("training: table2's fine-tune from a timm-like ViT-Ti/16 checkpoint tr
     MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
-  auto dir = std::filesystem::temp_directory_path() / "taugrad_test_timm";
+  auto dir = tg::test::scratch_path("taugrad_test_timm");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   TrainConfig c = tiny_config(dir.string(), "vit");

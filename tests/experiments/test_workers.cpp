@@ -20,6 +20,7 @@
 #include "experiments/runner/workers.h"
 #include "support/process.h"
 #include "util/error.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -123,7 +124,7 @@ TEST_CASE("workers: which worker a process is, from --shard or the launcher's en
 }
 
 TEST_CASE("workers: a lock is exclusive, beats, is released, and is taken over only when stale") {
-  const fs::path dir = fs::temp_directory_path() / "taugrad_test_locks";
+  const fs::path dir = tg::test::scratch_path("taugrad_test_locks");
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "run.lock").string();
@@ -162,7 +163,7 @@ TEST_CASE("workers: a lock is exclusive, beats, is released, and is taken over o
 
 TEST_CASE("workers: two table1 processes share a sweep: no run twice, the same table as one process" *
           doctest::skip(!can_run_sweeps())) {
-  const fs::path dir = fs::temp_directory_path() / "taugrad_test_shared_sweep";
+  const fs::path dir = tg::test::scratch_path("taugrad_test_shared_sweep");
   fs::remove_all(dir);
   fs::create_directories(dir);
   Env threads{{"OMP_NUM_THREADS", "1"}};
@@ -190,7 +191,7 @@ TEST_CASE("workers: two table1 processes share a sweep: no run twice, the same t
 
 TEST_CASE("workers: a killed worker's run is finished by the other from its checkpoint" *
           doctest::skip(!can_run_sweeps())) {
-  const fs::path dir = fs::temp_directory_path() / "taugrad_test_killed_worker";
+  const fs::path dir = tg::test::scratch_path("taugrad_test_killed_worker");
   fs::remove_all(dir);
   fs::create_directories(dir);
   Env threads{{"OMP_NUM_THREADS", "1"}};

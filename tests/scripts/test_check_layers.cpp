@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -25,7 +26,7 @@ std::string read_text(const fs::path& p) {
 
 // A scratch source tree, removed at the end.
 struct Tree {
-  fs::path root = fs::temp_directory_path() / ("taugrad_layers_" + std::to_string(getpid()));
+  fs::path root = tg::test::scratch_path("taugrad_layers");
   Tree() {
     fs::remove_all(root);
     // A tree that keeps the rule: each include is of its own folder or one below it, relative includes
@@ -56,7 +57,7 @@ struct Outcome {
   std::string output;
 };
 Outcome check_layers(const fs::path& root, std::vector<std::string> extra = {}) {
-  const fs::path out = fs::temp_directory_path() / ("taugrad_layers_out_" + std::to_string(getpid()));
+  const fs::path out = tg::test::scratch_path("taugrad_layers_out");
   std::vector<std::string> args{"python3", (tg::test::source_dir() / "tests/scripts/check_layers.py").string(),
                                 root.string()};
   args.insert(args.end(), extra.begin(), extra.end());

@@ -9,6 +9,7 @@
 
 #include "tensor/device.h"
 #include "util/error.h"
+#include "support/scratch.h"
 
 using namespace tg;
 
@@ -28,7 +29,7 @@ TEST_CASE("device: auto refuses the CPU when nvidia-smi lists GPUs that CUDA can
     return;
   }
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "taugrad_test_device";
+  const fs::path dir = tg::test::scratch_path("taugrad_test_device");
   fs::create_directories(dir);
   {
     std::ofstream script(dir / "nvidia-smi");

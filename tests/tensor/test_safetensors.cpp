@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "tensor/safetensors.h"
+#include "support/scratch.h"
 
 using namespace tg;
 namespace fs = std::filesystem;
@@ -19,7 +20,7 @@ namespace {
 
 // A private folder for the files of these tests, removed at exit.
 struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("taugrad_safetensors_" + std::to_string(::getpid()));
+  fs::path path = tg::test::scratch_path("taugrad_safetensors_");
   TempDir() { fs::create_directories(path); }
   ~TempDir() {
     std::error_code ec;
