@@ -33,6 +33,13 @@ LAYERS = {
     'experiments': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks',
                     'experiments/analysis', 'experiments/runner'],
 }
+# Headers private to their folder: only tensor ops dispatch to kernels (docs/ARCHITECTURE.md, "How an
+# op is built"), so no layer above tensor/ reaches the dispatcher or the kernel list.
+PRIVATE = {
+    'tensor/dispatch.h': 'tensor',
+    'tensor/kernels.h': 'tensor',
+    'tensor/kernels.inc': 'tensor',
+}
 SOURCE_SUFFIXES = ('.h', '.hpp', '.cpp', '.cc', '.cu', '.cuh', '.inc')
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
@@ -78,6 +85,11 @@ def violations(root, files):
                     continue
                 target = resolve(root, path, m.group(1))
                 if target is None:
+                    continue
+                owner = PRIVATE.get(target)
+                if owner is not None and own != owner and not own.startswith(owner + '/'):
+                    yield (f'{path}:{number}: includes "{m.group(1)}", which is private to {owner}/ (only '
+                           f'tensor ops dispatch to kernels). Call the tensor op (tensor/ops.h) instead.')
                     continue
                 theirs = layer_of(target)
                 if theirs == own or theirs in allowed:

@@ -1,7 +1,7 @@
 // The layer check (tests/scripts/check_layers.py; docs/ARCHITECTURE.md, "Layers") on scratch trees: a
 // tree that keeps the rule passes and writes the build step's stamp and depfile; an upward include, a
-// sideways one, one through a relative path, one between experiments' sub-layers and one into a folder
-// outside the layers each fail, naming the file, the line and the rule; this repository passes.
+// sideways one, one through a relative path, one between experiments' sub-layers, one of tensor/'s private
+// kernel headers from above and one into a folder outside the layers each fail, naming the file, the line and the rule; this repository passes.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -119,6 +119,9 @@ TEST_CASE("layers: sideways, relative, sub-layer and outside includes fail too")
                 "experiments/analysis/ may include only util/, tensor/, autograd/, nn/"},
            Case{"util/json.cpp", "#include \"tensor/tensor.h\"\n",
                 "util/json.cpp:1: includes \"tensor/tensor.h\" (tensor/), but util/ may include nothing outside itself"},
+           // only tensor ops dispatch: the dispatcher and the kernel list are private to tensor/
+           Case{"autograd/functions/pool.cpp", "#include \"tensor/kernels.inc\"\n",
+                "autograd/functions/pool.cpp:1: includes \"tensor/kernels.inc\", which is private to tensor/"},
            Case{"nn/init.cpp", "#include \"tests/support/gradcheck.h\"\n",
                 "nn/init.cpp:1: includes \"tests/support/gradcheck.h\" (a folder outside the library layers)"},
        }) {
