@@ -529,7 +529,7 @@ TEST_CASE("reference kernels refuse what they cannot read, naming the kernel and
 
 #ifdef TAUGRAD_CUDA
 // Tier 2: on a GPU, every entry (small and real shapes) in float32, TF32 off.
-TEST_CASE("op table: CUDA kernels against the reference (tier 2)" * doctest::skip(!cuda_is_available())) {
+TEST_CASE("cuda: op table: CUDA kernels against the reference, small and real ResNet-50 / ViT-S shapes (tier 2)" * doctest::skip(!cuda_is_available())) {
   const bool tf32 = cuda::allow_tf32();
   cuda::set_allow_tf32(false);
   for (const OpCase& c : op_table()) {
