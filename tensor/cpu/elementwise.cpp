@@ -53,8 +53,8 @@ V gelu(V x) { return x * normal_cdf(x); }
 
 V gelu_grad(V dy, V x) {
   const V square = x * x, square_lo = vec::fma(x, x, -square);  // x^2 in two floats, exactly
-  const V half = vec::splat<V>(-0.5f);
-  const V pdf = vec::splat<V>(0.39894228f) * vec::exp(half * square, half * square_lo);
+  const V minus_half = vec::splat<V>(-0.5f);
+  const V pdf = vec::splat<V>(0.39894228f) * vec::exp(minus_half * square, minus_half * square_lo);
   return dy * vec::fma(x, pdf, normal_cdf(x));
 }
 
