@@ -272,10 +272,11 @@ inline double exp_difference(double x, double m, double s, double /*s_lo*/) { re
 //   beyond:         erf(x) = sign(x) (1 - e^p(|x|)), p of degree 6 fitted to log erfc on [0.9277, 4]
 //                   (its error times erfc below 0.03 ulp of the result); from |x| = 3.92 on,
 //                   erfc < 2^-25 and the result rounds to +-1, so |x| is clamped at 4.
-// Both fits are minimax by Lawson's reweighted least squares in double, rounded to float. Error
-// against the double erf: below 1.2 ulp of the result (1.197 at 0.96: 1 - e^p's rounding, e^p's
-// 0.16 ulp and p's, and the coefficients' rounding to float) (tests/tensor/test_gelu.cpp measures it). Both
-// ranges are computed and blended: NaN stays NaN, erf(+-inf) = +-1, tiny x give 1.128 x rounded once.
+// Both fits are minimax by Lawson's reweighted least squares in double, rounded to float
+// (tools/fit_erf.py prints them). Error against the double erf: below 1.2 ulp of the result (1.197
+// at 0.96, from 1 - e^p's rounding, e^p's 0.16 ulp and p's, and the coefficients' rounding to float;
+// tests/tensor/test_gelu.cpp). Both ranges are computed and blended: NaN stays NaN, erf(+-inf) = +-1,
+// tiny x give 1.128 x rounded once.
 template <class V>
 V erf(V x) {
   const V s = x * x;
