@@ -1,6 +1,7 @@
 // CPU op timings at ResNet-20 sizes (batch 128, CIFAR 32x32): conv2d forward, backward data,
 // backward filter and all three together, and matmul forward and forward+backward; and the row ops
-// at ViT-S sizes (attention softmax, layer norm) and the classifier's cross-entropy. Prints one JSON
+// at ViT-S sizes (attention softmax, layer norm) and the classifier's cross-entropy, and GELU at
+// ViT-Ti/4's MLP size. Prints one JSON
 // line per measurement, {"op": ..., "shape": ..., "ms": ...}: the median of several timed runs after
 // warm-up. bench/bench_torch.py measures the same ops in PyTorch; bench/run_ops.sh runs both and
 // prints the ratio table (docs/PERFORMANCE.md). Threads: OpenMP's default (OMP_NUM_THREADS or nproc).
@@ -158,6 +159,14 @@ void bench_layer_norm(int64_t rows, int64_t cols) {
          }));
 }
 
+// GELU (exact, with erf) forward and backward, the elementwise op of a ViT's MLP.
+void bench_gelu(int64_t rows, int64_t cols) {
+  const std::string shape = dims({rows, cols});
+  Tensor x = randn({rows, cols}), dy = randn({rows, cols}), y = gelu(x);
+  report("gelu_fwd", shape, median_ms([&] { gelu(x); }));
+  report("gelu_bwd", shape, median_ms([&] { unary_backward(UnaryOp::gelu, dy, x, y); }));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +177,7 @@ int main(int argc, char** argv) {
     bench_conv28();
     return 0;
   }
-  // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm).
+  // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm) and GELU.
   const bool rows_only = argc > 1 && std::strcmp(argv[1], "rows") == 0;
   if (!rows_only) {
     for (const ConvCase& c : resnet20_convs(3, 32)) bench_conv(c);
@@ -180,4 +189,5 @@ int main(int argc, char** argv) {
   bench_cross_entropy(128, 10);
   bench_cross_entropy(128, 1000);
   bench_layer_norm(64 * 197, 384);  // ViT-S/16 tokens, width 384
+  bench_gelu(64 * 65, 768);         // ViT-Ti/4's MLP hidden: batch 64, 65 tokens, width 4 x 192
 }

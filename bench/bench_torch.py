@@ -33,6 +33,7 @@ MATMULS = [(128, 64, 10), (512, 512, 512)]
 SOFTMAXES = [(64 * 6 * 197, 197)]  # ViT-S/16 attention: batch 64, 6 heads, 197 tokens
 CROSS_ENTROPIES = [(128, 10), (128, 1000)]
 LAYER_NORMS = [(64 * 197, 384)]  # ViT-S/16 tokens, width 384
+GELUS = [(64 * 65, 768)]  # ViT-Ti/4's MLP hidden: batch 64, 65 tokens, width 4 x 192
 
 
 # BENCH_CLOCK=cpu: process CPU time (see bench_ops.cpp); else wall time.
@@ -132,6 +133,14 @@ def bench_layer_norm(rows, cols):
            median_ms(lambda: aten.native_layer_norm_backward(dy, x, [cols], mean, rstd, w, b, [True, True, True])))
 
 
+def bench_gelu(rows, cols):
+    """Exact GELU (erf) and the backward kernel autograd calls."""
+    shape = f"[{rows},{cols}]"
+    x, dy = torch.randn(rows, cols), torch.randn(rows, cols)
+    report("gelu_fwd", shape, median_ms(lambda: torch.nn.functional.gelu(x)))
+    report("gelu_bwd", shape, median_ms(lambda: torch.ops.aten.gelu_backward(dy, x)))
+
+
 def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
@@ -157,6 +166,8 @@ def main():
             bench_cross_entropy(rows, classes)
         for rows, cols in LAYER_NORMS:
             bench_layer_norm(rows, cols)
+        for rows, cols in GELUS:
+            bench_gelu(rows, cols)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 // CPU elementwise kernels: unary, binary with broadcasting, where, casts and fills.
 // The scalar math (and each derivative beside its function) is in tensor/elementwise_math.h.
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/vec.h"
 #include "tensor/elementwise_math.h"
 #include "util/error.h"
 #include "tensor/kernels.h"
@@ -38,6 +40,34 @@ void with_binary(BinaryOp op, F&& f) {
   with_constant<BinaryOp::add, BinaryOp::ge>(op, f);
 }
 
+// GELU in float32, 8 lanes at a time with vec.h's erf and exp where the scalar loop calls erff (12 %
+// of a ViT-Ti/4 step): the formulas of math::unary and math::unary_grad, x Phi(x) and
+// dy (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
+using V = vec::Vec<float>;
+
+V normal_cdf(V x) {
+  return vec::splat<V>(0.5f) * (vec::splat<V>(1.0f) + vec::erf(x * vec::splat<V>(0.70710678f)));
+}
+
+V gelu(V x) { return x * normal_cdf(x); }
+
+V gelu_grad(V dy, V x) {
+  const V square = x * x, square_lo = vec::fma(x, x, -square);  // x^2 in two floats, exactly
+  const V minus_half = vec::splat<V>(-0.5f);
+  const V pdf = vec::splat<V>(0.39894228f) * vec::exp(minus_half * square, minus_half * square_lo);
+  return dy * vec::fma(x, pdf, normal_cdf(x));
+}
+
+// f(j, k) for the steps j = 0, 8, 16, ... < n of a vector loop over n floats (k lanes in each).
+template <class F>
+void for_each_step(int64_t n, F&& f) {
+  constexpr int64_t lanes = vec::lanes<V>;
+  parallel_for((n + lanes - 1) / lanes, 8 * lanes, [&](int64_t step) {
+    const int64_t j = step * lanes;
+    f(j, std::min(lanes, n - j));
+  });
+}
+
 }  // namespace
 
 void fill(Tensor& x, double value) {
@@ -66,11 +96,17 @@ void unary(const Tensor& x, Tensor& y, UnaryOp op) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    with_unary(op, [&](auto k) { parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(k(), px[i]); }); });
+    with_unary(op, [&](auto k) {
+      if constexpr (std::is_same_v<T, float> && k() == UnaryOp::gelu) {
+        for_each_step(x.numel(), [&](int64_t j, int64_t n) { vec::store(py + j, n, gelu(vec::load(px + j, n))); });
+      } else {
+        parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(k(), px[i]); });
+      }
+    });
   });
 }
 
-// Let L = <dy, y>, y = op(x). Adds dL/dx = dy * op'(x) into dx.
+// Let L = <dy, y>, y = op(x). Writes dL/dx = dy * op'(x) into dx.
 void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx, UnaryOp op) {
   visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
@@ -79,7 +115,13 @@ void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& 
     const T* py = y.data<T>();
     T* pdx = dx.data<T>();
     with_unary(op, [&](auto k) {
-      parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(k(), pdy[i], px[i], py[i]); });
+      if constexpr (std::is_same_v<T, float> && k() == UnaryOp::gelu) {
+        for_each_step(x.numel(), [&](int64_t j, int64_t n) {
+          vec::store(pdx + j, n, gelu_grad(vec::load(pdy + j, n), vec::load(px + j, n)));
+        });
+      } else {
+        parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(k(), pdy[i], px[i], py[i]); });
+      }
     });
   });
 }

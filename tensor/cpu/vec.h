@@ -1,4 +1,5 @@
-// Vectors for the CPU row kernels (softmax.cpp, layer_norm.cpp), and an accurate vectorized exp.
+// Vectors for the CPU row kernels (softmax.cpp, layer_norm.cpp) and GELU (elementwise.cpp), and an
+// accurate vectorized exp and erf.
 //
 // Vec<T> is 8 floats (Float8, an __m256) for float32 where the build targets AVX2 + FMA (the default
 // -march=x86-64-v3), and one scalar otherwise (float32 elsewhere, and always float64: its kernels
@@ -8,7 +9,8 @@
 //   for (int64_t j = 0; j < n; j += lanes<V>) { const int64_t k = std::min(lanes<V>, n - j); ... }
 //
 // exp(hi, lo) is e^(hi + lo) for a float argument carried in two floats; for float32 its error is
-// below 0.7 ulp, and below 1 ulp for subnormal results (tests/tensor/test_row_ops.cpp).
+// below 0.7 ulp, and below 1 ulp for subnormal results (tests/tensor/test_row_ops.cpp). erf(x), for
+// GELU, is below 1.2 ulp (tests/tensor/test_gelu.cpp).
 #pragma once
 
 #include <algorithm>
@@ -63,6 +65,13 @@ template <class T>
 T zero_below(T x, T limit, T v) {
   return x < limit ? T(0) : v;
 }
+// a where x > limit, else b (b where x is NaN).
+template <class T>
+T select_greater(T x, T limit, T a, T b) {
+  return x > limit ? a : b;
+}
+inline float abs(float a) { return std::fabs(a); }
+inline float copy_sign(float magnitude, float sign) { return std::copysign(magnitude, sign); }
 template <class T>
 T reduce_max(T v) {
   return v;
@@ -135,6 +144,14 @@ inline Float8 one_where_equal(Float8 x, Float8 m) {
 }
 inline Float8 zero_below(Float8 x, Float8 limit, Float8 a) {
   return {_mm256_andnot_ps(_mm256_cmp_ps(x.v, limit.v, _CMP_LT_OQ), a.v)};
+}
+inline Float8 select_greater(Float8 x, Float8 limit, Float8 a, Float8 b) {
+  return {_mm256_blendv_ps(b.v, a.v, _mm256_cmp_ps(x.v, limit.v, _CMP_GT_OQ))};
+}
+inline Float8 abs(Float8 a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+inline Float8 copy_sign(Float8 magnitude, Float8 sign) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  return {_mm256_or_ps(_mm256_andnot_ps(sign_bit, magnitude.v), _mm256_and_ps(sign_bit, sign.v))};
 }
 inline float reduce_max(Float8 a) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
@@ -246,5 +263,40 @@ V exp_difference(V x, V m, V s_hi, V s_lo) {
 }
 inline double exp_difference(double x, double m) { return std::exp(x - m); }
 inline double exp_difference(double x, double m, double s, double /*s_lo*/) { return std::exp((x - m) * s); }
+
+// ---- erf ----
+
+// erf(x) for float32 (GELU's, tensor/cpu/elementwise.cpp), in two ranges split at |x| = 0.9277
+// (the split of N. Juffa's erff; the polynomials here are refitted):
+//   |x| <= 0.9277:  erf(x) = x + x q(x^2), q of degree 5 (relative error of the fit 1.7e-8);
+//   beyond:         erf(x) = sign(x) (1 - e^p(|x|)), p of degree 6 fitted to log erfc on [0.9277, 4]
+//                   (its error times erfc below 0.03 ulp of the result); from |x| = 3.92 on,
+//                   erfc < 2^-25 and the result rounds to +-1, so |x| is clamped at 4.
+// Both fits are minimax by Lawson's reweighted least squares in double, rounded to float
+// (tools/fit_erf.py prints them). Error against the double erf: below 1.2 ulp of the result (1.197
+// at 0.96, from 1 - e^p's rounding, e^p's 0.16 ulp and p's, and the coefficients' rounding to float;
+// tests/tensor/test_gelu.cpp). Both ranges are computed and blended: NaN stays NaN, erf(+-inf) = +-1,
+// tiny x give 1.128 x rounded once.
+template <class V>
+V erf(V x) {
+  const V s = x * x;
+  V q = splat<V>(-5.964033e-4f);
+  q = fma(q, s, splat<V>(4.987961e-3f));
+  q = fma(q, s, splat<V>(-2.6763095e-2f));
+  q = fma(q, s, splat<V>(1.12817205e-1f));
+  q = fma(q, s, splat<V>(-3.7612486e-1f));
+  q = fma(q, s, splat<V>(1.2837915e-1f));  // 2/sqrt(pi) - 1
+  const V near = fma(q, x, x);
+  const V t = abs(x), u = min(t, splat<V>(4.0f));
+  V p = splat<V>(1.9407048e-4f);
+  p = fma(p, u, splat<V>(-3.0250454e-3f));
+  p = fma(p, u, splat<V>(2.215509e-2f));
+  p = fma(p, u, splat<V>(-1.0378394e-1f));
+  p = fma(p, u, splat<V>(-6.3734883e-1f));
+  p = fma(p, u, splat<V>(-1.1275777f));
+  p = fma(p, u, splat<V>(-2.1912181e-4f));
+  const V far = copy_sign(splat<V>(1.0f) - exp(p, splat<V>(0.0f)), x);
+  return select_greater(t, splat<V>(0.927734375f), far, near);
+}
 
 }  // namespace tg::cpu::vec
