@@ -15,12 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include "data/dataset.h"
 #include "experiments/runner/results.h"
 #include "experiments/runner/workers.h"
-#include "support/process.h"
-#include "util/error.h"
 #include "support/scratch.h"
+#include "support/sweep.h"
+#include "util/error.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -28,21 +27,12 @@ using namespace tg::runner;
 
 namespace {
 
-// Sets (or with nullptr unsets) environment variables for one scope.
-struct Env {
-  std::vector<std::pair<std::string, std::string>> saved;
-  std::vector<std::string> unset_after;
-  Env(std::initializer_list<std::pair<const char*, const char*>> vars) {
-    for (auto [k, v] : vars) {
-      if (const char* old = std::getenv(k)) saved.emplace_back(k, old); else unset_after.push_back(k);
-      if (v) setenv(k, v, 1); else unsetenv(k);
-    }
-  }
-  ~Env() {
-    for (auto& [k, v] : saved) setenv(k.c_str(), v.c_str(), 1);
-    for (auto& k : unset_after) unsetenv(k.c_str());
-  }
-};
+using test::Env;
+using test::lines_of;
+using test::tiny_sweep;
+using test::with;
+using test::wait_exit;
+using test::can_run_sweeps;
 
 // No launcher variables: each test sets only its own.
 Env clean_env() {
@@ -60,36 +50,9 @@ void set_mtime_ago(const std::string& path, double seconds) {
   REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
 }
 
-fs::path table1_binary() { return test::experiment_binary("table1"); }
-
-bool can_run_sweeps() {
-  return fs::exists(table1_binary()) && fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
-
 // Starts table1 with `args`, its output into `log`; returns the pid.
 pid_t start_table1(const std::vector<std::string>& args, const std::string& log) {
-  return test::spawn(table1_binary().string(), args, log);
-}
-
-using test::wait_exit;
-
-std::vector<std::string> tiny_sweep(const std::string& out) {
-  return {"--profile", "quick", "--model", "resnet20", "--taus", "1,50", "--epochs", "2", "--train-subset", "256", "--test-subset", "100",
-          "--batch-size", "64", "--attack-subset", "16", "--attacks", "pgd20,apgd-dlr", "--apgd-iters", "5",
-          "--corrupted", "none", "--workers", "1", "--device", "cpu", "--lock-stale", "3", "--out-dir", out};
-}
-
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
-// The number of lines of `path` (a log.csv: its header and one row per epoch trained).
-int64_t lines_of(const std::string& path) {
-  std::ifstream in(path);
-  int64_t n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
+  return test::spawn(test::table1_binary().string(), args, log);
 }
 
 }  // namespace
@@ -173,19 +136,7 @@ TEST_CASE("workers: two table1 processes share a sweep: no run twice, the same t
   const pid_t b = start_table1(with(tiny_sweep(shared), {"--shard", "1/2"}), (dir / "b.log").string());
   CHECK(wait_exit(a) == 0);
   CHECK(wait_exit(b) == 0);
-  CHECK(read_file(shared + "/table.csv") == read_file(single + "/table.csv"));
-  // Each run was started by exactly one of the two workers.
-  const std::string logs = read_file((dir / "a.log").string()) + read_file((dir / "b.log").string());
-  for (const char* started : {"run 1/2: tau 1 ", "run 2/2: tau 50 "}) {
-    const size_t first = logs.find(started);
-    CHECK(first != std::string::npos);
-    CHECK(logs.find(started, first + 1) == std::string::npos);
-  }
-  for (const char* run : {"fashion-mnist_resnet20_tau1_seed0", "fashion-mnist_resnet20_tau50_seed0"}) {
-    CHECK(lines_of(shared + "/" + run + "/log.csv") == 3);  // a header and 2 epochs: trained once
-    CHECK(read_file(shared + "/" + run + "/model.safetensors") == read_file(single + "/" + run + "/model.safetensors"));
-    CHECK(!fs::exists(shared + "/" + run + ".lock"));
-  }
+  test::check_shared_sweep(single, shared, read_file((dir / "a.log").string()) + read_file((dir / "b.log").string()));
   fs::remove_all(dir);
 }
 

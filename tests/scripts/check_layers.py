@@ -26,11 +26,12 @@ LAYERS = {
     'nn': ['util', 'tensor', 'autograd'],
     'optim': ['util', 'tensor', 'autograd'],
     'data': ['util', 'tensor'],
+    'distributed': ['util', 'tensor'],
     'attacks': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data'],
     'experiments/analysis': ['util', 'tensor', 'autograd', 'nn'],
-    'experiments/runner': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks',
+    'experiments/runner': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks', 'distributed',
                            'experiments/analysis'],
-    'experiments': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks',
+    'experiments': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks', 'distributed',
                     'experiments/analysis', 'experiments/runner'],
 }
 # Headers private to their folder: only tensor ops dispatch to kernels (docs/ARCHITECTURE.md, "How an

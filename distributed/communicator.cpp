@@ -1,0 +1,133 @@
+#include "distributed/communicator.h"
+
+#include <cstdlib>
+#include <memory>
+
+#include "tensor/ops.h"
+#include "util/error.h"
+
+#ifdef TAUGRAD_MPI
+#include <mpi.h>
+#endif
+
+namespace tg::distributed {
+
+namespace {
+
+// The checks every collective makes on its tensor: the MPI backend reads it as host memory.
+void check_tensor(const Tensor& t, const char* op) {
+  TG_CHECK(t.defined(), "distributed::", op, ": the tensor is undefined");
+  TG_CHECK(!t.is_cuda(), "distributed::", op, ": ", t.str(), " is on a GPU; the communicator's MPI backend takes CPU "
+           "tensors (move it with .cpu(), or use the NCCL backend when it exists)");
+  TG_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64, "distributed::", op, ": ",
+           t.str(), " has a dtype the communicator does not carry (f32, f64, i64)");
+}
+
+class SingleProcess final : public Communicator {
+ public:
+  int64_t rank() const override { return 0; }
+  int64_t size() const override { return 1; }
+  std::string backend() const override { return "single process"; }
+  void allreduce_sum(Tensor& t) override { check_tensor(t, "allreduce_sum"); }
+  void broadcast(Tensor& t, int64_t root) override {
+    check_tensor(t, "broadcast");
+    TG_CHECK(root == 0, "distributed::broadcast: root ", root, " is not a rank of a single process");
+  }
+  Tensor allgather(const Tensor& t) override {
+    check_tensor(t, "allgather");
+    Shape shape = t.shape();
+    shape.insert(shape.begin(), 1);
+    return t.clone().reshape(shape);
+  }
+};
+
+#ifdef TAUGRAD_MPI
+MPI_Datatype mpi_type(DType dtype) {
+  if (dtype == DType::f32) return MPI_FLOAT;
+  if (dtype == DType::f64) return MPI_DOUBLE;
+  return MPI_INT64_T;
+}
+
+void mpi_check(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {0};
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  TG_FAIL("distributed: ", call, " failed: ", text);
+}
+
+// MPI_COMM_WORLD. MPI_Init in the constructor, MPI_Finalize in the destructor (at exit).
+class Mpi final : public Communicator {
+ public:
+  Mpi() {
+    mpi_check(MPI_Init(nullptr, nullptr), "MPI_Init");
+    int r = 0, n = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    rank_ = r, size_ = n;
+  }
+  ~Mpi() override { MPI_Finalize(); }
+  int64_t rank() const override { return rank_; }
+  int64_t size() const override { return size_; }
+  std::string backend() const override { return "MPI"; }
+  void allreduce_sum(Tensor& t) override {
+    check_tensor(t, "allreduce_sum");
+    mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Allreduce");
+  }
+  void broadcast(Tensor& t, int64_t root) override {
+    check_tensor(t, "broadcast");
+    TG_CHECK(root >= 0 && root < size_, "distributed::broadcast: root ", root, " is not a rank (0..", size_ - 1, ")");
+    mpi_check(MPI_Bcast(t.raw(), count(t), mpi_type(t.dtype()), static_cast<int>(root), MPI_COMM_WORLD), "MPI_Bcast");
+  }
+  Tensor allgather(const Tensor& t) override {
+    check_tensor(t, "allgather");
+    Shape shape = t.shape();
+    shape.insert(shape.begin(), size_);
+    Tensor all = Tensor::empty(shape, t.dtype());
+    mpi_check(MPI_Allgather(t.raw(), count(t), mpi_type(t.dtype()), all.raw(), count(t), mpi_type(t.dtype()),
+                            MPI_COMM_WORLD), "MPI_Allgather");
+    return all;
+  }
+
+ private:
+  static int count(const Tensor& t) {
+    TG_CHECK(t.numel() <= INT32_MAX, "distributed: ", t.str(), " has more elements than one MPI call carries (2^31 - 1)");
+    return static_cast<int>(t.numel());
+  }
+  int64_t rank_ = 0, size_ = 1;
+};
+
+// Started by an MPI launcher (Open MPI's mpirun, or a PMI-based one such as MPICH's or Slurm's srun).
+bool launched_by_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
+#endif
+
+}  // namespace
+
+void Communicator::allreduce_mean(Tensor& t) {
+  TG_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "distributed::allreduce_mean: ", t.str(),
+           " is not floating point (use allreduce_sum)");
+  allreduce_sum(t);
+  if (size() > 1) t.copy_(mul(t, 1.0 / static_cast<double>(size())));
+}
+
+Communicator& world() {
+#ifdef TAUGRAD_MPI
+  if (launched_by_mpi()) {
+    static Mpi mpi;
+    return mpi;
+  }
+#endif
+  static SingleProcess single;
+  return single;
+}
+
+bool mpi_built() {
+#ifdef TAUGRAD_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace tg::distributed

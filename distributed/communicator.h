@@ -1,0 +1,43 @@
+// The communicator (DESIGN.md §2, distributed/): the collectives that several processes training or
+// evaluating together need, on CPU tensors. One interface, two backends: MPI when the build found an
+// MPI library (meson -Dmpi=auto) and the process was started by mpirun (or another MPI launcher); else
+// the single process, where every collective is the identity. A GPU backend (NCCL) is to come beside
+// MPI behind the same interface (issue 14).
+//
+// Every rank calls every collective in the same order with tensors of the same shape and dtype
+// (f32, f64 or i64, on the CPU); the result is the same on every rank.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace tg::distributed {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int64_t rank() const = 0;
+  virtual int64_t size() const = 0;
+  // "MPI" or "single process".
+  virtual std::string backend() const = 0;
+
+  // t = the elementwise sum of every rank's t.
+  virtual void allreduce_sum(Tensor& t) = 0;
+  // t = the elementwise mean of every rank's t (the sum, then / size: f32 and f64 only).
+  void allreduce_mean(Tensor& t);
+  // t = rank root's t.
+  virtual void broadcast(Tensor& t, int64_t root) = 0;
+  // Every rank's t stacked in rank order: shape [size, t's shape...].
+  virtual Tensor allgather(const Tensor& t) = 0;
+};
+
+// This process's world: MPI's when built with MPI and started by an MPI launcher (MPI is initialized
+// on the first call and finalized at exit), else the single process.
+Communicator& world();
+
+// True when this build has the MPI backend.
+bool mpi_built();
+
+}  // namespace tg::distributed

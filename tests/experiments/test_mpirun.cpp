@@ -1,0 +1,83 @@
+// Under Open MPI's mpirun: the communicator's collectives on two ranks (distributed/communicator.h, by
+// the program tests/distributed/mpi_check.cpp), and a sweep launched the way a user on a node launches it: `mpirun --oversubscribe -np 2 table1 ...` (Open
+// MPI, tests/support/sweep.h's tiny sweep). Each rank finds its worker index in Open MPI's environment
+// (experiments/runner/workers.h), the two share the runs through their lock files, and the table is the
+// one a single process writes, written once. Skips where mpirun is absent (scripts/install-deps
+// installs it).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "distributed/communicator.h"
+#include "experiments/runner/results.h"
+#include "support/scratch.h"
+#include "support/sweep.h"
+
+namespace fs = std::filesystem;
+using namespace tg;
+
+namespace {
+
+// mpirun on PATH, or "" when there is none.
+std::string find_mpirun() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && access((fs::path(dir) / "mpirun").c_str(), X_OK) == 0) return (fs::path(dir) / "mpirun").string();
+  return "";
+}
+
+// Open MPI refuses to run as root (as CI does) unless told that it is meant; this says so, for one scope.
+test::Env mpirun_env() {
+  const bool root = getuid() == 0;
+  return test::Env{{"OMP_NUM_THREADS", "1"}, {"OMPI_ALLOW_RUN_AS_ROOT", root ? "1" : nullptr},
+                   {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", root ? "1" : nullptr}};
+}
+
+int64_t count_of(const std::string& text, const std::string& what) {
+  int64_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("mpirun: the communicator's collectives on two ranks (MPI backend)" *
+          doctest::skip(find_mpirun().empty() || !distributed::mpi_built())) {
+  const fs::path check = fs::read_symlink("/proc/self/exe").parent_path() / "distributed" / "taugrad_mpi_check";
+  REQUIRE_MESSAGE(fs::exists(check), check.string(), " is not built (ninja -C build distributed/taugrad_mpi_check)");
+  const fs::path dir = test::scratch_path("taugrad_test_mpi_check");
+  fs::create_directories(dir);
+  const std::string log = (dir / "mpirun.log").string();
+  test::Env env = mpirun_env();
+  const int status = test::wait_exit(test::spawn(find_mpirun(), {"--oversubscribe", "-np", "2", check.string()}, log));
+  const std::string out = runner::read_file(log);
+  CHECK_MESSAGE(status == 0, out);
+  CHECK_MESSAGE(count_of(out, "rank 0 of 2: ok") == 1, out);
+  CHECK_MESSAGE(count_of(out, "rank 1 of 2: ok") == 1, out);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("mpirun: two ranks share a table1 sweep and write the table one process writes" *
+          doctest::skip(find_mpirun().empty() || !test::can_run_sweeps())) {
+  const fs::path dir = test::scratch_path("taugrad_test_mpirun");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  test::Env env = mpirun_env();
+  const std::string single = (dir / "single").string(), shared = (dir / "shared").string();
+  const std::string log = (dir / "mpirun.log").string();
+  const pid_t one = test::spawn(test::table1_binary().string(), test::tiny_sweep(single), (dir / "single.log").string());
+  const pid_t two = test::spawn(find_mpirun(), test::with({"--oversubscribe", "-np", "2", test::table1_binary().string()},
+                                                          test::tiny_sweep(shared)), log);
+  CHECK(test::wait_exit(one) == 0);
+  REQUIRE_MESSAGE(test::wait_exit(two) == 0, runner::read_file(log));
+  const std::string out = runner::read_file(log);
+  for (const char* rank : {"worker 0 of 2 (Open MPI)", "worker 1 of 2 (Open MPI)"}) CHECK_MESSAGE(count_of(out, rank) == 1, rank);
+  CHECK(count_of(out, "/table.md, table.csv and table.png") == 1);  // written once, by the rank that finished last
+  test::check_shared_sweep(single, shared, out);
+  fs::remove_all(dir);
+}
