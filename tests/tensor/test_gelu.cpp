@@ -10,6 +10,7 @@
 #include "tensor/cpu/vec.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "support/vec_sweep.h"
 
 using namespace tg;
 namespace vec = tg::cpu::vec;
@@ -20,18 +21,7 @@ using V = vec::Vec<float>;
 constexpr double kEps = 0x1p-24;  // float32's unit roundoff
 
 // erf over x, 8 lanes at a time (with a partial last step), as the GELU loops call it.
-std::vector<float> vec_erf(const std::vector<float>& x) {
-  std::vector<float> y(x.size());
-  const auto n = static_cast<int64_t>(x.size());
-  for (int64_t j = 0; j < n; j += vec::lanes<V>) {
-    const int64_t k = std::min(vec::lanes<V>, n - j);
-    vec::store(y.data() + j, k, vec::erf(vec::load(x.data() + j, k)));
-  }
-  return y;
-}
-
-// float32's spacing at |want| (2^-149 among the subnormals).
-double ulp(double want) { return std::ldexp(1.0, std::max(std::ilogb(std::fabs(want)), -126) - 23); }
+std::vector<float> vec_erf(const std::vector<float>& x) { return test::apply_lanes(x, [](V v) { return vec::erf(v); }); }
 
 // The largest error of erf over x in ulps of the double erf of the same floats.
 double max_ulps(const std::vector<float>& x) {
@@ -39,7 +29,7 @@ double max_ulps(const std::vector<float>& x) {
   double worst = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     const double want = std::erf(static_cast<double>(x[i]));
-    worst = std::max(worst, std::fabs(y[i] - want) / ulp(want));
+    worst = std::max(worst, std::fabs(y[i] - want) / test::float_ulp(want));
   }
   return worst;
 }
@@ -86,7 +76,7 @@ TEST_CASE("gelu: the float32 erf at the edges: 0, -0, +-inf, NaN, the split, hug
   CHECK(y[9] == FLT_TRUE_MIN);  // 1.128 * 2^-149 rounds to 2^-149
   for (size_t i = 10; i < x.size(); ++i) {
     const double want = std::erf(static_cast<double>(x[i]));
-    CHECK(std::fabs(y[i] - want) < 1.2 * ulp(want));
+    CHECK(std::fabs(y[i] - want) < 1.2 * test::float_ulp(want));
   }
 }
 
@@ -125,8 +115,8 @@ TEST_CASE("gelu: float32 forward and backward match float64, random and edge inp
     }
     const double ax = std::fabs(xs[i]);
     const double x_pdf = ax * std::exp(-0.5 * ax * ax) * 0.3989422804014327;  // |x phi(x)|
-    const double bound = 2 * ulp(want[i]) + 0.85 * kEps * ax;
-    const double dbound = 3 * ulp(dwant[i]) + (0.85 * ax + 3 * x_pdf) * kEps * std::fabs(ddy[i]);
+    const double bound = 2 * test::float_ulp(want[i]) + 0.85 * kEps * ax;
+    const double dbound = 3 * test::float_ulp(dwant[i]) + (0.85 * ax + 3 * x_pdf) * kEps * std::fabs(ddy[i]);
     worst = std::max(worst, std::fabs(got[i] - want[i]) / bound);
     dworst = std::max(dworst, std::fabs(dgot[i] - dwant[i]) / dbound);
   }

@@ -12,6 +12,7 @@
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "support/vec_sweep.h"
 
 using namespace tg;
 namespace vec = tg::cpu::vec;
@@ -22,27 +23,11 @@ using V = vec::Vec<float>;
 constexpr int64_t kLanes = vec::lanes<V>;
 constexpr double kEps = 0x1p-24;  // float32's unit roundoff
 
-// f over x, kLanes at a time (with a partial last step), as the row kernels call it.
-template <class F>
-std::vector<float> apply(const std::vector<float>& x, F f) {
-  std::vector<float> y(x.size());
-  const auto n = static_cast<int64_t>(x.size());
-  for (int64_t j = 0; j < n; j += kLanes) {
-    const int64_t k = std::min(kLanes, n - j);
-    vec::store(y.data() + j, k, f(vec::load(x.data() + j, k)));
-  }
-  return y;
-}
-
 std::vector<float> vec_exp(const std::vector<float>& x) {
-  return apply(x, [](V v) { return vec::exp(v, vec::splat<V>(0)); });
+  return test::apply_lanes(x, [](V v) { return vec::exp(v, vec::splat<V>(0)); });
 }
 
-// |got - want| in units of float32's spacing at want > 0 (2^-149 among the subnormals).
-double ulps(float got, double want) {
-  const double ulp = std::ldexp(1.0, std::max(std::ilogb(want), -126) - 23);
-  return std::fabs(static_cast<double>(got) - want) / ulp;
-}
+using test::ulps;
 
 // The largest error in ulps of exp over x against the double exp of the same floats.
 double max_ulps(const std::vector<float>& x, const std::vector<float>& got) {
