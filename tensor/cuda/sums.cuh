@@ -130,7 +130,7 @@ template <class A, int K, class Term, class Finish>
 void column_sums(int64_t outer, int64_t n, int64_t inner, const Term& term, const Finish& finish, Device device,
                  const char* what) {
   const Chunks ch = split_axis(n, kColumnChunk);
-  if (ch.count == 1) return launch_column_sums<A, K>(outer, n, inner, n, term, finish, what);
+  if (ch.count == 1) return launch_column_sums<A, K>(outer, n, inner, ch.len, term, finish, what);
   Tensor buffer = Tensor::empty({outer, ch.count, K, inner}, dtype_of<A>(), device);
   const Partials<A, K> partials{buffer.data<A>(), ch.count, inner};
   launch_column_sums<A, K>(outer, n, inner, ch.len, term, WritePartials<A, K>{partials}, what);
@@ -142,7 +142,7 @@ template <class A, int K, class Term, class Finish>
 void segment_sums(int64_t segments, int64_t n, const Term& term, const Finish& finish, Device device,
                   const char* what) {
   const Chunks ch = split_axis(n, kSegmentChunk);
-  if (ch.count == 1) return launch_segment_sums<A, K>(segments, n, n, term, finish, what);
+  if (ch.count == 1) return launch_segment_sums<A, K>(segments, n, ch.len, term, finish, what);
   Tensor buffer = Tensor::empty({segments, ch.count, K}, dtype_of<A>(), device);
   const Partials<A, K> partials{buffer.data<A>(), ch.count, 1};
   launch_segment_sums<A, K>(segments, n, ch.len, term, WritePartials<A, K>{partials}, what);

@@ -112,8 +112,8 @@ struct View {
 };
 
 void check_reductions(Device d, Sizes sizes) {
-  // Column sums (inner > 1) with one and with several chunks; rows (inner == 1) likewise.
-  std::vector<View> views = {{3, 5, 40}, {1, 1000, 37}, {2, 1, 3}, {4, 300, 1}, {2, 20000, 1}};
+  // Column sums (inner > 1) with one and with several chunks; rows (inner == 1) likewise; empty sums.
+  std::vector<View> views = {{3, 5, 40}, {1, 1000, 37}, {2, 1, 3}, {4, 300, 1}, {2, 20000, 1}, {2, 0, 3}, {3, 0, 1}};
   if (sizes == Sizes::real) {
     views = {
         {1, 128 * 197, 384},   // ViT-S batch 128: a linear bias gradient (qkv, proj, fc2 output)
