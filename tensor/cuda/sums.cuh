@@ -1,5 +1,5 @@
 // Deterministic sums for the CUDA kernels: two stages in a fixed order and no atomics, so a sum gives
-// the same bits on every run, and on every GPU (how a sum is split depends only on its shape).
+// the same bits on every run (how a sum is split depends only on its shape, not on the GPU).
 //
 // Stage 1 splits the summed axis into chunks, one block per (chunk, output group); each block adds its
 // chunk in a fixed order and hands the K sums of an output to `finish`. With more than one chunk,
