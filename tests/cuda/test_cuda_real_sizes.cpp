@@ -116,7 +116,7 @@ void check_reductions(Device d, Sizes sizes) {
   std::vector<View> views = {{3, 5, 40}, {1, 1000, 37}, {2, 1, 3}, {4, 300, 1}, {2, 20000, 1}, {2, 0, 3}, {3, 0, 1}};
   if (sizes == Sizes::real) {
     views = {
-        {1, 128 * 197, 384},   // ViT-S batch 128: a linear bias gradient (qkv, proj, fc2 output)
+        {1, 128 * 197, 384},   // ViT-S batch 128: the bias gradient of proj and fc2 (384 outputs)
         {1, 128 * 197, 1536},  // ViT-S batch 128: fc1's bias gradient
         {1, 256 * 197, 384},   // ViT-S batch 256: 50k rows
         {256, 2048, 16},       // ResNet-50's last stage summed over channels (middle axis)
