@@ -1,9 +1,9 @@
 // CUDA layer norm over the last axis of x [rows, cols], with the CPU's contract and arithmetic
 // (tensor/cpu/layer_norm.cpp): statistics in double (two-pass, biased variance), saved mean and
 // invstd = 1 / sqrt(var + eps) rounded to T. One warp per row for the statistics and dx; dgamma and
-// dbeta are column sums: one thread per column sums a chunk of rows in double and adds it into a
-// double buffer (atomicAdd), which is then written into dgamma/dbeta. gamma/beta may be undefined.
-#include "tensor/cuda/common.cuh"
+// dbeta are deterministic two-stage column sums in double (sums.cuh: 32 columns x chunks of rows per
+// block, then the chunks added in order; no atomics). gamma/beta may be undefined.
+#include "tensor/cuda/sums.cuh"
 
 namespace tg::cuda {
 
@@ -12,7 +12,6 @@ namespace tg::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 8;
-constexpr int64_t kRowsPerChunk = 256;  // rows summed by one thread of the column kernel
 
 __device__ __forceinline__ int64_t warp_row() {
   return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
@@ -66,33 +65,24 @@ __global__ void layer_norm_dx_kernel(const T* dy, const T* x, const T* gamma, co
   }
 }
 
-// sums[j] += sum_r dy_rj xhat_rj, sums[cols + j] += sum_r dy_rj over one chunk of rows.
-// Grid: (column blocks, row chunks).
+// The column sums' term: dy_rj xhat_rj and dy_rj, for row r of column j.
 template <class T>
-__global__ void layer_norm_column_sums_kernel(const T* dy, const T* x, const T* mean, const T* invstd, int64_t rows,
-                                              int64_t cols, double* sums) {
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kRowsPerChunk;
-  const int64_t r1 = min(r0 + kRowsPerChunk, rows);
-  double sg = 0, sb = 0;
-  for (int64_t r = r0; r < r1; ++r) {
+struct ColumnGradTerms {
+  const T *dy, *x, *mean, *invstd;
+  int64_t cols;
+  __device__ void operator()(int64_t, int64_t r, int64_t j, Sums<double, 2>& s) const {
     const double d = dy[r * cols + j];
-    sb += d;
-    sg += d * ((static_cast<double>(x[r * cols + j]) - mean[r]) * static_cast<double>(invstd[r]));
+    s.v[0] += d * ((static_cast<double>(x[r * cols + j]) - mean[r]) * static_cast<double>(invstd[r]));
+    s.v[1] += d;
   }
-  atomicAdd(sums + j, sg);
-  atomicAdd(sums + cols + j, sb);
-}
+};
 
 template <class T>
-struct WriteColumnSumsFn {
-  const double* sums;
+struct WriteColumnGrads {
   T *dgamma, *dbeta;
-  int64_t cols;
-  __device__ void operator()(int64_t j) const {
-    if (dgamma) dgamma[j] = static_cast<T>(sums[j]);
-    if (dbeta) dbeta[j] = static_cast<T>(sums[cols + j]);
+  __device__ void operator()(int64_t, int64_t, int64_t j, const Sums<double, 2>& s) const {
+    if (dgamma) dgamma[j] = static_cast<T>(s.v[0]);
+    if (dbeta) dbeta[j] = static_cast<T>(s.v[1]);
   }
 };
 
@@ -137,18 +127,11 @@ void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       TG_CUDA_LAUNCH_CHECK("layer_norm_backward (dx) ", x.str());
     }
     if (!dgamma.defined() && !dbeta.defined()) return;
-    const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-    TG_CHECK(chunks <= 65535, "layer_norm_backward: ", rows, " rows are too many for one launch");
-    Tensor sums = Tensor::empty({2, cols}, DType::f64, x.device());
-    TG_CUDA_CHECK(cudaMemsetAsync(sums.raw(), 0, sums.nbytes(), stream()), "layer_norm_backward ", x.str());
-    if (rows > 0) {  // no rows: the sums, and so dgamma and dbeta, are zero
-      const dim3 grid(static_cast<unsigned>((cols + kBlock - 1) / kBlock), static_cast<unsigned>(chunks));
-      layer_norm_column_sums_kernel<T><<<grid, kBlock, 0, stream()>>>(
-          dy.data<T>(), x.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(), rows, cols, sums.data<double>());
-      TG_CUDA_LAUNCH_CHECK("layer_norm_backward (dgamma, dbeta) ", x.str());
-    }
-    launch_map(cols, WriteColumnSumsFn<T>{sums.data<double>(), ptr_or_null<T>(dgamma), ptr_or_null<T>(dbeta), cols},
-               "layer_norm_backward (dgamma, dbeta)", x.shape());
+    column_sums<double, 2>(
+        1, rows, cols,
+        ColumnGradTerms<T>{dy.data<T>(), x.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(), cols},
+        WriteColumnGrads<T>{ptr_or_null<T>(dgamma), ptr_or_null<T>(dbeta)}, x.device(),
+        "layer_norm_backward (dgamma, dbeta)");
   });
 }
 

@@ -1,9 +1,15 @@
 // CUDA reductions over the middle axis of an [outer, n, inner] view, with the CPU's semantics
 // (tensor/cpu/reduce.cpp): sums accumulate in double (int64 for integers), max/min/argmax/argmin take
 // the first index of the extreme and NaN wins every comparison; variance is two-pass.
-// Two layouts: inner == 1 (rows are contiguous) reduces each row with one block; otherwise one
-// thread per output walks its strided column, and neighbouring threads read neighbouring addresses.
-#include "tensor/cuda/common.cuh"
+// Sums, means and variances are deterministic two-stage sums (sums.cuh): segment sums for rows
+// (inner == 1), tiled column sums otherwise. The variance is two passes, as on the CPU: the mean, then
+// the sum of squared deviations from it, both in double, so the GPU rounds like the CPU and there is
+// no cancellation (a one-pass E[x^2] - E[x]^2 loses digits when |mean| >> std; Welford's merge would
+// read x once instead of twice, at a division per element and a harder merge to read).
+// Extremes (max, min, argmax, argmin): one block per row when inner == 1; otherwise one thread per
+// output walks its column (neighbouring threads read neighbouring addresses; slow for long columns
+// with few outputs, which no model's step has).
+#include "tensor/cuda/sums.cuh"
 
 namespace tg::cuda {
 
@@ -24,19 +30,13 @@ __device__ __forceinline__ bool better(T v, int64_t k, T b, int64_t kb, bool wan
   return want_max ? v > b : v < b;
 }
 
-// One thread per output (o, i); walks k over the middle axis.
+// One thread per output (o, i) walks k over the middle axis: the extremes.
 template <class T>
-__global__ void reduce_columns_kernel(ReduceOp op, const T* x, int64_t outer, int64_t n, int64_t inner, T* y,
-                                      int64_t* yi) {
+__global__ void extreme_columns_kernel(ReduceOp op, const T* x, int64_t outer, int64_t n, int64_t inner, T* y,
+                                       int64_t* yi) {
+  const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
   TG_GRID_LOOP(oi, outer * inner) {
     const T* col = x + (oi / inner) * n * inner + oi % inner;
-    if (op == ReduceOp::sum || op == ReduceOp::mean) {
-      acc_t<T> acc = 0;
-      for (int64_t k = 0; k < n; ++k) acc += col[k * inner];
-      y[oi] = static_cast<T>(op == ReduceOp::mean ? static_cast<double>(acc) / n : acc);
-      continue;
-    }
-    const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
     int64_t best = 0;
     for (int64_t k = 1; k < n; ++k)
       if (better(col[k * inner], k, col[best * inner], best, want_max)) best = k;
@@ -48,22 +48,14 @@ __global__ void reduce_columns_kernel(ReduceOp op, const T* x, int64_t outer, in
   }
 }
 
-// One block per row (inner == 1).
+// One block per row (inner == 1): the extremes.
 template <class T>
-__global__ void reduce_rows_kernel(ReduceOp op, const T* x, int64_t outer, int64_t n, T* y, int64_t* yi) {
-  __shared__ acc_t<T> s_acc[kWarp];
+__global__ void extreme_rows_kernel(ReduceOp op, const T* x, int64_t outer, int64_t n, T* y, int64_t* yi) {
   __shared__ T s_val[kRowBlock];
   __shared__ int64_t s_idx[kRowBlock];
+  const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
   for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
     const T* row = x + o * n;
-    if (op == ReduceOp::sum || op == ReduceOp::mean) {
-      acc_t<T> acc = 0;
-      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) acc += row[k];
-      acc = block_sum(acc, s_acc);
-      if (threadIdx.x == 0) y[o] = static_cast<T>(op == ReduceOp::mean ? static_cast<double>(acc) / n : acc);
-      continue;
-    }
-    const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
     int64_t best = threadIdx.x < n ? threadIdx.x : 0;
     for (int64_t k = threadIdx.x + blockDim.x; k < n; k += blockDim.x)
       if (better(row[k], k, row[best], best, want_max)) best = k;
@@ -91,31 +83,55 @@ __global__ void reduce_rows_kernel(ReduceOp op, const T* x, int64_t outer, int64
   }
 }
 
+// The terms and finishes of the sums (sums.cuh) over x viewed [outer, n, inner]: column sums call
+// (o, k, i), segment sums (rows, inner == 1) call (o, k). Output oi = o * inner + i.
 template <class T>
-__global__ void variance_columns_kernel(const T* x, int64_t outer, int64_t n, int64_t inner, int64_t correction,
-                                        T* y) {
-  TG_GRID_LOOP(oi, outer * inner) {
-    const T* col = x + (oi / inner) * n * inner + oi % inner;
-    double mean = 0, m2 = 0;
-    for (int64_t k = 0; k < n; ++k) mean += col[k * inner];
-    mean /= n;
-    for (int64_t k = 0; k < n; ++k) m2 += (col[k * inner] - mean) * (col[k * inner] - mean);
-    y[oi] = static_cast<T>(m2 / static_cast<double>(n - correction));
+struct Value {  // x itself
+  const T* x;
+  int64_t n, inner;
+  __device__ void operator()(int64_t o, int64_t k, int64_t i, Sums<acc_t<T>, 1>& s) const {
+    s.v[0] += x[(o * n + k) * inner + i];
   }
-}
+  __device__ void operator()(int64_t o, int64_t k, Sums<acc_t<T>, 1>& s) const { s.v[0] += x[o * n + k]; }
+};
 
 template <class T>
-__global__ void variance_rows_kernel(const T* x, int64_t outer, int64_t n, int64_t correction, T* y) {
-  __shared__ double s_acc[kWarp];
-  for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
-    const T* row = x + o * n;
-    double s = 0;
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += row[k];
-    const double mean = block_sum(s, s_acc) / n;
-    double m2 = 0;
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) m2 += (row[k] - mean) * (row[k] - mean);
-    m2 = block_sum(m2, s_acc);
-    if (threadIdx.x == 0) y[o] = static_cast<T>(m2 / static_cast<double>(n - correction));
+struct SquaredDeviation {  // (x - mean)^2, mean of its output in double
+  const T* x;
+  const double* mean;
+  int64_t n, inner;
+  __device__ void operator()(int64_t o, int64_t k, int64_t i, Sums<double, 1>& s) const {
+    const double d = x[(o * n + k) * inner + i] - mean[o * inner + i];
+    s.v[0] += d * d;
+  }
+  __device__ void operator()(int64_t o, int64_t k, Sums<double, 1>& s) const {
+    const double d = x[o * n + k] - mean[o];
+    s.v[0] += d * d;
+  }
+};
+
+// y[oi] = sum, or sum / divisor when `divide` (mean, variance).
+template <class T, class A>
+struct WriteSum {
+  T* y;
+  int64_t inner;
+  bool divide;
+  double divisor;
+  __device__ void operator()(int64_t o, int64_t, int64_t i, const Sums<A, 1>& s) const { write(o * inner + i, s.v[0]); }
+  __device__ void operator()(int64_t o, int64_t, const Sums<A, 1>& s) const { write(o, s.v[0]); }
+  __device__ void write(int64_t oi, A v) const {
+    y[oi] = divide ? static_cast<T>(static_cast<double>(v) / divisor) : static_cast<T>(v);
+  }
+};
+
+// Sums over n of x viewed [outer, n, inner] into y [outer, inner], through `finish`.
+template <class A, class Term, class Finish>
+void sums_of(int64_t outer, int64_t n, int64_t inner, const Term& term, const Finish& finish, Device device,
+             const char* what) {
+  if (inner == 1) {
+    segment_sums<A, 1>(outer, n, term, finish, device, what);
+  } else {
+    column_sums<A, 1>(outer, n, inner, term, finish, device, what);
   }
 }
 
@@ -127,32 +143,38 @@ void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner,
   if (outer * inner == 0) return;
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
+    if (op == ReduceOp::sum || op == ReduceOp::mean) {
+      sums_of<acc_t<T>>(outer, n, inner, Value<T>{x.data<T>(), n, inner},
+                        WriteSum<T, acc_t<T>>{y.data<T>(), inner, op == ReduceOp::mean, static_cast<double>(n)},
+                        x.device(), "reduce");
+      return;
+    }
     const bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
     T* py = arg ? nullptr : y.data<T>();
     int64_t* pyi = arg ? y.data<int64_t>() : nullptr;
     if (inner == 1) {
       const unsigned grid = static_cast<unsigned>(outer < kMaxGrid ? outer : kMaxGrid);
-      reduce_rows_kernel<T><<<grid, kRowBlock, 0, stream()>>>(op, x.data<T>(), outer, n, py, pyi);
+      extreme_rows_kernel<T><<<grid, kRowBlock, 0, stream()>>>(op, x.data<T>(), outer, n, py, pyi);
     } else {
-      reduce_columns_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream()>>>(op, x.data<T>(), outer, n,
-                                                                                 inner, py, pyi);
+      extreme_columns_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream()>>>(op, x.data<T>(), outer, n,
+                                                                                  inner, py, pyi);
     }
     TG_CUDA_LAUNCH_CHECK("reduce of ", x.str(), " as [", outer, ", ", n, ", ", inner, "]");
   });
 }
 
+// Two passes: the mean of each output, then the sum of squared deviations from it.
 void variance(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
   if (outer * inner == 0) return;
   visit_floating(x.dtype(), "var", [&](auto zero) {
     using T = decltype(zero);
-    if (inner == 1) {
-      const unsigned grid = static_cast<unsigned>(outer < kMaxGrid ? outer : kMaxGrid);
-      variance_rows_kernel<T><<<grid, kRowBlock, 0, stream()>>>(x.data<T>(), outer, n, correction, y.data<T>());
-    } else {
-      variance_columns_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream()>>>(x.data<T>(), outer, n, inner,
-                                                                                   correction, y.data<T>());
-    }
-    TG_CUDA_LAUNCH_CHECK("var of ", x.str(), " as [", outer, ", ", n, ", ", inner, "]");
+    Tensor mean = Tensor::empty({outer, inner}, DType::f64, x.device());
+    sums_of<double>(outer, n, inner, Value<T>{x.data<T>(), n, inner},
+                    WriteSum<double, double>{mean.data<double>(), inner, true, static_cast<double>(n)}, x.device(),
+                    "var (mean)");
+    sums_of<double>(outer, n, inner, SquaredDeviation<T>{x.data<T>(), mean.data<double>(), n, inner},
+                    WriteSum<T, double>{y.data<T>(), inner, true, static_cast<double>(n - correction)}, x.device(),
+                    "var");
   });
 }
 
