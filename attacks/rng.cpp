@@ -87,14 +87,15 @@ Tensor AttackRng::draw(Kind kind, const Shape& shape, double lo, double hi, DTyp
   std::vector<Tensor> parts;
   std::vector<int64_t> order;  // the rows of concat(parts) in order
   for (const auto& [count, rows] : groups) {
-    int64_t first = ids_[static_cast<size_t>(rows[0])], last = first;
-    for (int64_t r : rows) first = std::min(first, ids_[static_cast<size_t>(r)]), last = std::max(last, ids_[static_cast<size_t>(r)]);
+    std::vector<int64_t> ids;
+    for (int64_t r : rows) ids.push_back(ids_[static_cast<size_t>(r)]);
+    const int64_t first = *std::min_element(ids.begin(), ids.end()), last = *std::max_element(ids.begin(), ids.end());
     Generator g;
     g.set_state(mix_seed(seed_, count), static_cast<uint64_t>(first) * blocks_per_row);
     Tensor span = plain({last - first + 1, padded}, &g);
     if (padded != d) span = slice(span, 1, 0, d);
     std::vector<int64_t> at;
-    for (int64_t r : rows) at.push_back(ids_[static_cast<size_t>(r)] - first);
+    for (int64_t id : ids) at.push_back(id - first);
     const bool whole = static_cast<int64_t>(at.size()) == last - first + 1 && std::is_sorted(at.begin(), at.end());
     parts.push_back(whole ? span : index_select(span, 0, index_tensor(at, device)));
     order.insert(order.end(), rows.begin(), rows.end());
