@@ -86,7 +86,9 @@ class Mpi final : public Communicator {
   }
   ~Mpi() override {
 #ifdef TAUGRAD_NCCL
-    nccl_.reset();
+    // At exit the CUDA runtime may be torn down already (its handler was registered after this object
+    // was made), and ncclCommDestroy would call into it: the NCCL communicator ends with the process.
+    (void)nccl_.release();
 #endif
     MPI_Finalize();
   }
