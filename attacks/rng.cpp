@@ -4,7 +4,6 @@
 #include <map>
 
 #include "attacks/common.h"
-#include "tensor/philox.h"
 #include "util/error.h"
 
 namespace tg::attacks {
