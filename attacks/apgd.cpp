@@ -38,7 +38,7 @@ Variable apgd_objective(const Variable& logits, const Tensor& y, const Tensor& t
 // One APGD run (autoattack's attack_single_run, l_inf) from `start`, or, when it is undefined, from a
 // random start in the eps-ball.
 Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Tensor& t, const Tensor& start,
-               const ApgdOptions& o, Generator& gen) {
+               const ApgdOptions& o, const AttackRng& rng) {
   const double eps = o.eps;
   const int n = static_cast<int>(x.size(0));
   Tensor x_adv;
@@ -46,7 +46,7 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
     x_adv = clamp(start, 0.0, 1.0);
   } else {
     // x + eps * u / max|u| with u uniform in [-1, 1] (the reference's normalized random start).
-    Tensor u = uniform(x.shape(), -1.0, 1.0, x.dtype(), x.device(), &gen);
+    Tensor u = rng.uniform(x.shape(), -1.0, 1.0, x.dtype(), x.device());
     Tensor umax = max(abs(u.reshape({n, -1})), {1});
     x_adv = clamp(add(x, mul(div(u, per_example(add(umax, 1e-12), x)), eps)), 0.0, 1.0);
   }
@@ -126,7 +126,7 @@ Run single_run(const ModelFn& model, const Tensor& x, const Tensor& y, const Ten
 
 }  // namespace
 
-AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const ApgdOptions& o, Generator& gen) {
+AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const ApgdOptions& o, const AttackRng& rng) {
   TG_CHECK(x.size(0) == y.numel(), "apgd: ", x.str(), " with labels ", y.str());
   TG_CHECK(o.eps >= 0 && o.n_iter >= 1 && o.restarts >= 1 && o.n_target_classes >= 1, "apgd: bad options");
   TG_CHECK(!o.x_init.defined() || (o.x_init.shape() == x.shape() && o.x_init.dtype() == x.dtype()),
@@ -143,7 +143,7 @@ AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const 
     Tensor xs = index_select(x, 0, sel), ys = index_select(y, 0, sel);
     Tensor ts = targets_all.defined() ? index_select(targets_all, 0, sel) : Tensor();
     Tensor starts = o.x_init.defined() ? index_select(o.x_init, 0, sel) : Tensor();
-    Run r = single_run(model, xs, ys, ts, starts, o, gen);
+    Run r = single_run(model, xs, ys, ts, starts, o, rng.rows(idx));
     Tensor out = where(per_example(r.fooled, xs), r.x_best_adv, r.x_best);
     x_adv = merge_rows(x_adv, out, idx);
     fooled = merge_rows(fooled, r.fooled, idx);

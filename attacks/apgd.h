@@ -35,13 +35,13 @@ struct ApgdOptions {
   double rho = 0.75;
   double momentum = 0.75;
   // The start of every run (each restart, each target), [N, ...] like x, clamped to [0, 1]; undefined
-  // (the default): the random start. Given, the runs draw nothing from the generator (used to compare
+  // (the default): the random start. Given, the runs draw nothing from rng (used to compare
   // with the reference algorithm number for number: tests/attacks/test_apgd_reference.cpp).
   Tensor x_init;
 };
 
 AttackResult apgd(const ModelFn& model, const Tensor& x, const Tensor& y, const ApgdOptions& options,
-                  Generator& gen);
+                  const AttackRng& rng);
 
 // The checkpoint iterations w_j = ceil(p_j n_iter) (for tests and docs): 22, 41, 57, ... for n_iter 100.
 std::vector<int> apgd_checkpoints(int n_iter);

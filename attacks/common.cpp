@@ -52,10 +52,12 @@ Tensor logit_margin(const Tensor& logits, const Tensor& y) {
 
 Tensor count_correct(const Tensor& logits, const Tensor& y) { return sum(eq(argmax(logits, 1), y).to(DType::i64)); }
 
-Tensor count_zero_rows(const Tensor& g) {
+Tensor zero_rows(const Tensor& g) {
   Tensor largest = max(abs(g.reshape({g.size(0), -1})), {1});
-  return sum(eq(largest, Tensor::scalar(0.0, g.dtype(), g.device())).to(DType::i64));
+  return eq(largest, Tensor::scalar(0.0, g.dtype(), g.device()));
 }
+
+Tensor count_zero_rows(const Tensor& g) { return sum(zero_rows(g).to(DType::i64)); }
 
 // Margin objectives. The competitor index is chosen on the data (no graph); its logit is gathered from
 // the Variable, so the gradient is that of z_other - z_y at the current competitor (the subgradient of

@@ -6,7 +6,8 @@
 //   dropout) is the CALLER's job; adversarial training deliberately crafts in train mode.
 // - Input gradients come from tg::grad(outputs, inputs): an attack never calls backward(), so model
 //   parameters and their .grad are never touched. Square uses forward passes only (NoGradGuard).
-// - Randomness only from the tg::Generator passed in (Philox), so attacks reproduce across devices.
+// - Randomness only from the AttackRng passed in (attacks/rng.h: a tg::Generator, or Philox keyed by
+//   sample), so attacks reproduce across devices, and per sample across batches and shards.
 // - Everything runs on the tensors' device with tensor ops; host round trips happen only where the
 //   algorithm takes a per-example decision (which points are still to attack).
 #pragma once
@@ -15,6 +16,7 @@
 #include <limits>
 #include <vector>
 
+#include "attacks/rng.h"
 #include "autograd/ops.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -50,6 +52,8 @@ Tensor logit_margin(const Tensor& logits, const Tensor& y);
 Tensor count_correct(const Tensor& logits, const Tensor& y);
 // Rows of an input gradient g [N, ...] that are exactly zero in every entry (a saturated softmax).
 Tensor count_zero_rows(const Tensor& g);
+// uint8 [N]: 1 for those rows.
+Tensor zero_rows(const Tensor& g);
 
 // ---- per-example objectives that attacks MAXIMIZE, [N], differentiable in the logits ----
 // C&W margin max_{i != y} z_i - z_y, clamped above at kappa (kInf: no clamp).

@@ -17,10 +17,10 @@
 
 namespace tg::attacks {
 
-// An attack with everything but the model, data and generator fixed.
+// An attack with everything but the model, data and random numbers fixed.
 struct NamedAttack {
   std::string name;
-  std::function<AttackResult(const ModelFn&, const Tensor& x, const Tensor& y, Generator& gen)> run;
+  std::function<AttackResult(const ModelFn&, const Tensor& x, const Tensor& y, const AttackRng& rng)> run;
 };
 
 // The worst case over `parts` as one attack named "worst": each part runs on the points that the ones
@@ -46,11 +46,12 @@ Tensor correct_mask(const ModelFn& model, const Tensor& x, const Tensor& y, int6
 double accuracy(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size = 256);
 
 // uint8 [N]: 1 where the point is robust to the attack: classified correctly both clean and attacked.
-// The attack runs only on the clean-correct points of each batch.
+// The attack runs only on the clean-correct points of each batch (rows [b, b + batch_size) of x, with
+// rng.rows(b, b + batch_size)).
 Tensor robust_mask(const ModelFn& model, const NamedAttack& attack, const Tensor& x, const Tensor& y,
-                   Generator& gen, int64_t batch_size = 256);
+                   const AttackRng& rng, int64_t batch_size = 256);
 double robust_accuracy(const ModelFn& model, const NamedAttack& attack, const Tensor& x, const Tensor& y,
-                       Generator& gen, int64_t batch_size = 256);
+                       const AttackRng& rng, int64_t batch_size = 256);
 
 struct WorstCaseResult {
   double clean = 0;
@@ -62,21 +63,28 @@ struct WorstCaseResult {
 };
 // cascade (the default, as AutoAttack): each attack runs only on the points still robust.
 WorstCaseResult worst_case(const ModelFn& model, const std::vector<NamedAttack>& attacks, const Tensor& x,
-                           const Tensor& y, Generator& gen, int64_t batch_size = 256, bool cascade = true);
+                           const Tensor& y, const AttackRng& rng, int64_t batch_size = 256, bool cascade = true);
 
 // Robust accuracy at each eps (make(eps) builds the attack). A point broken at some eps counts as
 // broken at every larger eps (its adversarial example lies in the larger ball too), so the curve never
 // rises; larger eps are attacked only on the points still robust. eps = 0 gives the clean accuracy.
+// A batch at a time: its points go through every eps before the next batch starts.
 std::vector<std::pair<double, double>> eps_sweep(const ModelFn& model,
                                                  const std::function<NamedAttack(double eps)>& make,
                                                  const std::vector<double>& eps_values, const Tensor& x,
-                                                 const Tensor& y, Generator& gen, int64_t batch_size = 256);
+                                                 const Tensor& y, const AttackRng& rng, int64_t batch_size = 256);
+// The same per point: uint8 [eps_values.size(), N] on the host, 1 where the point is robust at that eps.
+Tensor eps_sweep_masks(const ModelFn& model, const std::function<NamedAttack(double eps)>& make,
+                       const std::vector<double>& eps_values, const Tensor& x, const Tensor& y, const AttackRng& rng,
+                       int64_t batch_size = 256);
 std::vector<double> default_sweep_eps();  // 0, 1, 2, 4, 6, 8, 12, 16, 24, 32 (/255)
 
 // ---- gradient masking ----
 // Fraction of inputs whose input gradient of CE(F(x), y) (tau = 1) is exactly zero in every entry,
 // computed in x's dtype (the model must compute in it too).
 double zero_gradient_fraction(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+// The same per input: uint8 [N] on the host, 1 where the input gradient is exactly zero.
+Tensor zero_gradient_rows(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size = 256);
 // z_y - max_{i != y} z_i per example (host).
 std::vector<double> logit_margins(const ModelFn& model, const Tensor& x, const Tensor& y, int64_t batch_size = 256);
 
@@ -87,6 +95,7 @@ MarginSummary summarize(std::vector<double> values);
 
 struct MaskingDiagnostics {
   double zero_grad_f32 = 0, zero_grad_f64 = 0;
+  Tensor zero_rows_f32, zero_rows_f64;  // per input, as zero_gradient_rows gives them
   std::vector<double> margins;  // float32 logit margins
 };
 // Runs the module in float32, converts it to float64 IN PLACE for the float64 pass (same device) and

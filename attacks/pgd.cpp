@@ -21,7 +21,7 @@ PgdOptions cw_options(double eps) {
 }
 
 Tensor choose_targets(const ModelFn& model, const Tensor& x, const Tensor& y, TargetMode mode,
-                      Generator& gen, const Tensor& given) {
+                      const AttackRng& rng, const Tensor& given) {
   switch (mode) {
     case TargetMode::given: {
       TG_CHECK(given.defined() && given.numel() == y.numel(), "choose_targets: given targets ",
@@ -34,7 +34,7 @@ Tensor choose_targets(const ModelFn& model, const Tensor& x, const Tensor& y, Ta
       // t = (y + r) mod K with r uniform in [1, K): uniform over the classes != y.
       const int64_t k = logits_no_grad(model, x.slice_rows(0, 1)).size(1);
       TG_CHECK(k >= 2, "choose_targets: random targets need at least 2 classes");
-      Tensor s = add(y, randint(y.shape(), 1, k, DType::i64, y.device(), &gen));
+      Tensor s = add(y, rng.randint(y.shape(), 1, k, y.device()));
       Tensor kk = Tensor::scalar(static_cast<double>(k), DType::i64, y.device());
       return where(ge(s, kk), sub(s, kk), s);
     }
@@ -72,12 +72,12 @@ Tensor goal_reached(const ModelFn& model, const Tensor& xa, const Tensor& y, con
   return t.defined() ? eq(pred, t) : ne(pred, y);
 }
 
-Tensor random_start(const Tensor& x, const PgdOptions& o, Generator& gen) {
+Tensor random_start(const Tensor& x, const PgdOptions& o, const AttackRng& rng) {
   if (o.norm == Norm::linf)
-    return project_linf(add(x, uniform(x.shape(), -o.eps, o.eps, x.dtype(), x.device(), &gen)), x, o.eps);
+    return project_linf(add(x, rng.uniform(x.shape(), -o.eps, o.eps, x.dtype(), x.device())), x, o.eps);
   // l_2: a Gaussian direction scaled to a radius uniform in [0, eps].
-  Tensor dir = randn(x.shape(), x.dtype(), x.device(), &gen);
-  Tensor r = rand({x.size(0)}, x.dtype(), x.device(), &gen);
+  Tensor dir = rng.normal(x.shape(), x.dtype(), x.device());
+  Tensor r = rng.uniform({x.size(0)}, 0, 1, x.dtype(), x.device());
   Tensor scale = div(mul(r, o.eps), add(l2_norms(dir), 1e-12));
   return project_l2(add(x, mul(dir, per_example(scale, x))), x, o.eps);
 }
@@ -100,16 +100,16 @@ AttackResult fgsm(const ModelFn& model, const Tensor& x, const Tensor& y, double
 }
 
 AttackResult pgd(const ModelFn& model, const Tensor& x, const Tensor& y, const PgdOptions& o,
-                 Generator& gen) {
+                 const AttackRng& rng) {
   TG_CHECK(x.size(0) == y.numel(), "pgd: ", x.str(), " with labels ", y.str());
   TG_CHECK(o.eps >= 0 && o.step_size >= 0 && o.steps >= 0 && o.restarts >= 1 && o.tau > 0,
            "pgd: bad options (eps ", o.eps, ", step ", o.step_size, ", steps ", o.steps, ", restarts ",
            o.restarts, ", tau ", o.tau, ")");
-  Tensor t = o.target == TargetMode::untargeted ? Tensor() : choose_targets(model, x, y, o.target, gen, o.targets);
+  Tensor t = o.target == TargetMode::untargeted ? Tensor() : choose_targets(model, x, y, o.target, rng, o.targets);
 
   Tensor best_x, best_fooled, best_obj;
   for (int r = 0; r < o.restarts; ++r) {
-    Tensor xa = o.random_start ? random_start(x, o, gen) : x;
+    Tensor xa = o.random_start ? random_start(x, o, rng) : x;
     for (int s = 0; s < o.steps; ++s) xa = step(xa, x, objective_and_grad(model, xa, y, t, o).second, o);
     Tensor fooled = goal_reached(model, xa, y, t);
     Tensor obj;

@@ -38,9 +38,9 @@ PgdOptions pgd20_options(double eps = 8.0 / 255);
 PgdOptions cw_options(double eps = 8.0 / 255);
 
 // The targets of a targeted attack: `given` (checked != y), `random` (uniform over the classes != y,
-// from gen) or `least_likely` (argmin of the clean logits over the classes != y). int64 [N] on x's device.
+// from rng) or `least_likely` (argmin of the clean logits over the classes != y). int64 [N] on x's device.
 Tensor choose_targets(const ModelFn& model, const Tensor& x, const Tensor& y, TargetMode mode,
-                      Generator& gen, const Tensor& given = {});
+                      const AttackRng& rng, const Tensor& given = {});
 
 // FGSM (Goodfellow et al. 2015): x + eps * sign(grad_x CE(F(x) / tau, y)), clamped to [0, 1].
 AttackResult fgsm(const ModelFn& model, const Tensor& x, const Tensor& y, double eps = 8.0 / 255,
@@ -52,6 +52,6 @@ AttackResult fgsm(const ModelFn& model, const Tensor& x, const Tensor& y, double
 // eps-ball and [0, 1]. Returns the last iterate of the best restart per example: a restart that
 // reaches the goal wins, otherwise the one with the highest objective.
 AttackResult pgd(const ModelFn& model, const Tensor& x, const Tensor& y, const PgdOptions& options,
-                 Generator& gen);
+                 const AttackRng& rng);
 
 }  // namespace tg::attacks

@@ -27,14 +27,14 @@ double square_p_selection(double p_init, int it, int n_iters) {
 namespace {
 
 // +-eps with probability 1/2 each, of the given shape.
-Tensor random_signs(const Shape& shape, double eps, const Tensor& like, Generator& gen) {
-  return affine(randint(shape, 0, 2, DType::i64, like.device(), &gen).to(like.dtype()), 2 * eps, -eps);
+Tensor random_signs(const Shape& shape, double eps, const Tensor& like, const AttackRng& rng) {
+  return affine(rng.randint(shape, 0, 2, like.device()).to(like.dtype()), 2 * eps, -eps);
 }
 
 }  // namespace
 
 AttackResult square_attack(const ModelFn& model, const Tensor& x, const Tensor& y, const SquareOptions& o,
-                           Generator& gen) {
+                           const AttackRng& rng) {
   TG_CHECK(x.dim() == 4, "square_attack: expects images [N, C, H, W], got ", x.str());
   TG_CHECK(x.size(0) == y.numel(), "square_attack: ", x.str(), " with labels ", y.str());
   TG_CHECK(o.eps >= 0 && o.n_queries >= 1 && o.p_init > 0 && o.p_init <= 1, "square_attack: bad options");
@@ -43,7 +43,7 @@ AttackResult square_attack(const ModelFn& model, const Tensor& x, const Tensor& 
   auto margin_of = [&](const Tensor& xs, const Tensor& ys) { return logit_margin(model(Variable(xs)).data(), ys); };
 
   // Vertical-stripe initialization.
-  Tensor x_best = clamp(add(x, random_signs({n, c, 1, w}, o.eps, x, gen)), 0.0, 1.0);
+  Tensor x_best = clamp(add(x, random_signs({n, c, 1, w}, o.eps, x, rng)), 0.0, 1.0);
   Tensor margin_min = margin_of(x_best, y);
   Tensor zero = Tensor::scalar(0.0, x.dtype(), x.device());
   Tensor rows = Tensor::arange(h, DType::i64, x.device()).to(x.dtype()).reshape({1, 1, h, 1});
@@ -53,6 +53,7 @@ AttackResult square_attack(const ModelFn& model, const Tensor& x, const Tensor& 
     std::vector<int64_t> idx = nonzero_indices(gt(margin_min, zero));
     if (idx.empty()) break;
     const int64_t m = static_cast<int64_t>(idx.size());
+    const AttackRng alive = rng.rows(idx);
     Tensor sel = index_tensor(idx, x.device());
     Tensor x_curr = index_select(x, 0, sel), x_best_curr = index_select(x_best, 0, sel);
     Tensor y_curr = index_select(y, 0, sel), margin_curr = index_select(margin_min, 0, sel);
@@ -61,13 +62,13 @@ AttackResult square_attack(const ModelFn& model, const Tensor& x, const Tensor& 
     int64_t s = std::max<int64_t>(std::llround(std::sqrt(p * static_cast<double>(h * w))), 1);
     s = std::min<int64_t>(s, std::max<int64_t>(h - 1, 1));
     // Window corners in [0, H - s) x [0, W - s) (the reference's randint(0, h - s)).
-    Tensor top = randint({m, 1, 1, 1}, 0, std::max<int64_t>(h - s, 1), DType::i64, x.device(), &gen).to(x.dtype());
-    Tensor left = randint({m, 1, 1, 1}, 0, std::max<int64_t>(w - s, 1), DType::i64, x.device(), &gen).to(x.dtype());
+    Tensor top = alive.randint({m, 1, 1, 1}, 0, std::max<int64_t>(h - s, 1), x.device()).to(x.dtype());
+    Tensor left = alive.randint({m, 1, 1, 1}, 0, std::max<int64_t>(w - s, 1), x.device()).to(x.dtype());
     Tensor in_rows = logical_and(ge(rows, top), lt(rows, add(top, static_cast<double>(s))));
     Tensor in_cols = logical_and(ge(cols, left), lt(cols, add(left, static_cast<double>(s))));
     Tensor window = logical_and(in_rows, in_cols);  // [m, 1, H, W]
 
-    Tensor deltas = where(window, random_signs({m, c, 1, 1}, o.eps, x, gen), sub(x_best_curr, x_curr));
+    Tensor deltas = where(window, random_signs({m, c, 1, 1}, o.eps, x, alive), sub(x_best_curr, x_curr));
     Tensor x_new = clamp(add(x_curr, deltas), 0.0, 1.0);
     Tensor margin_new = margin_of(x_new, y_curr);
     Tensor improved = lt(margin_new, margin_curr);

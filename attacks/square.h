@@ -27,6 +27,6 @@ double square_p_selection(double p_init, int it, int n_iters);
 
 // x: [N, C, H, W].
 AttackResult square_attack(const ModelFn& model, const Tensor& x, const Tensor& y, const SquareOptions& options,
-                           Generator& gen);
+                           const AttackRng& rng);
 
 }  // namespace tg::attacks

@@ -9,16 +9,27 @@
 #ifdef TAUGRAD_MPI
 #include <mpi.h>
 #endif
+#ifdef TAUGRAD_NCCL
+#include "distributed/nccl_backend.h"
+#endif
 
 namespace tg::distributed {
 
 namespace {
 
-// The checks every collective makes on its tensor: the MPI backend reads it as host memory.
-void check_tensor(const Tensor& t, const char* op) {
+constexpr bool kNccl =
+#ifdef TAUGRAD_NCCL
+    true;
+#else
+    false;
+#endif
+
+// The checks every collective makes on its tensor. gpu_ok: a CUDA tensor has a backend here (the single
+// process, or NCCL beside MPI).
+void check_tensor(const Tensor& t, const char* op, bool gpu_ok = true) {
   TG_CHECK(t.defined(), "distributed::", op, ": the tensor is undefined");
-  TG_CHECK(!t.is_cuda(), "distributed::", op, ": ", t.str(), " is on a GPU; the communicator's MPI backend takes CPU "
-           "tensors (move it with .cpu(), or use the NCCL backend when it exists)");
+  TG_CHECK(gpu_ok || !t.is_cuda(), "distributed::", op, ": ", t.str(), " is on a GPU, and this build has no NCCL "
+           "backend (MPI takes CPU tensors): move it with .cpu(), or build with CUDA and NCCL (meson -Dnccl=enabled)");
   TG_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64, "distributed::", op, ": ",
            t.str(), " has a dtype the communicator does not carry (f32, f64, i64)");
 }
@@ -56,32 +67,54 @@ void mpi_check(int rc, const char* call) {
   TG_FAIL("distributed: ", call, " failed: ", text);
 }
 
-// MPI_COMM_WORLD. MPI_Init in the constructor, MPI_Finalize in the destructor (at exit).
+// MPI_COMM_WORLD. MPI_Init in the constructor, MPI_Finalize in the destructor (at exit). CUDA tensors go
+// to NCCL (made on the first of them), CPU tensors to MPI.
 class Mpi final : public Communicator {
  public:
   Mpi() {
     mpi_check(MPI_Init(nullptr, nullptr), "MPI_Init");
-    int r = 0, n = 1;
+    int r = 0, n = 1, local = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &r);
     MPI_Comm_size(MPI_COMM_WORLD, &n);
-    rank_ = r, size_ = n;
+    MPI_Comm node;  // the ranks that share this node's memory (and GPUs)
+    mpi_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, r, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    rank_ = r, size_ = n, local_rank_ = local;
   }
-  ~Mpi() override { MPI_Finalize(); }
+  ~Mpi() override {
+#ifdef TAUGRAD_NCCL
+    // At exit the CUDA runtime may be torn down already (its handler was registered after this object
+    // was made), and ncclCommDestroy would call into it: the NCCL communicator ends with the process.
+    (void)nccl_.release();
+#endif
+    MPI_Finalize();
+  }
   int64_t rank() const override { return rank_; }
   int64_t size() const override { return size_; }
-  std::string backend() const override { return "MPI"; }
+  int64_t local_rank() const { return local_rank_; }
+  std::string backend() const override { return kNccl ? "MPI + NCCL" : "MPI"; }
   void allreduce_sum(Tensor& t) override {
-    check_tensor(t, "allreduce_sum");
+    check_tensor(t, "allreduce_sum", kNccl);
+#ifdef TAUGRAD_NCCL
+    if (t.is_cuda()) return gpu(t, "allreduce_sum").allreduce_sum(t);
+#endif
     mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD),
               "MPI_Allreduce");
   }
   void broadcast(Tensor& t, int64_t root) override {
-    check_tensor(t, "broadcast");
+    check_tensor(t, "broadcast", kNccl);
     TG_CHECK(root >= 0 && root < size_, "distributed::broadcast: root ", root, " is not a rank (0..", size_ - 1, ")");
+#ifdef TAUGRAD_NCCL
+    if (t.is_cuda()) return gpu(t, "broadcast").broadcast(t, root);
+#endif
     mpi_check(MPI_Bcast(t.raw(), count(t), mpi_type(t.dtype()), static_cast<int>(root), MPI_COMM_WORLD), "MPI_Bcast");
   }
   Tensor allgather(const Tensor& t) override {
-    check_tensor(t, "allgather");
+    check_tensor(t, "allgather", kNccl);
+#ifdef TAUGRAD_NCCL
+    if (t.is_cuda()) return gpu(t, "allgather").allgather(t);
+#endif
     Shape shape = t.shape();
     shape.insert(shape.begin(), size_);
     Tensor all = Tensor::empty(shape, t.dtype());
@@ -95,7 +128,22 @@ class Mpi final : public Communicator {
     TG_CHECK(t.numel() <= INT32_MAX, "distributed: ", t.str(), " has more elements than one MPI call carries (2^31 - 1)");
     return static_cast<int>(t.numel());
   }
-  int64_t rank_ = 0, size_ = 1;
+#ifdef TAUGRAD_NCCL
+  // NCCL on this rank's GPU, made by the first collective on a CUDA tensor (every rank makes it then).
+  Nccl& gpu(const Tensor& t, const char* op) {
+    const Device want = rank_gpu();
+    TG_CHECK(t.device() == want, "distributed::", op, ": ", t.str(), " is on ", t.device().str(), ", but rank ", rank_,
+             "'s GPU is ", want.str(), " (its rank on the node, ", local_rank_, ", mod the node's GPUs): put its "
+             "tensors there (--device ", want.str(), ")");
+    if (!nccl_)
+      nccl_ = std::make_unique<Nccl>(rank_, size_, static_cast<int>(want.index), [](void* id, int bytes) {
+        mpi_check(MPI_Bcast(id, bytes, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (the NCCL unique id)");
+      });
+    return *nccl_;
+  }
+  std::unique_ptr<Nccl> nccl_;
+#endif
+  int64_t rank_ = 0, size_ = 1, local_rank_ = 0;
 };
 
 // Started by an MPI launcher (Open MPI's mpirun, or a PMI-based one such as MPICH's or Slurm's srun).
@@ -121,6 +169,21 @@ Communicator& world() {
   static SingleProcess single;
   return single;
 }
+
+int64_t local_rank() {
+#ifdef TAUGRAD_MPI
+  if (launched_by_mpi()) return static_cast<Mpi&>(world()).local_rank();
+#endif
+  return 0;
+}
+
+Device rank_gpu() {
+  const int gpus = cuda_device_count();
+  TG_CHECK(gpus > 0, "distributed::rank_gpu: this process sees no GPU");
+  return Device::cuda(static_cast<int>(local_rank() % gpus));
+}
+
+bool nccl_built() { return kNccl; }
 
 bool mpi_built() {
 #ifdef TAUGRAD_MPI

@@ -1,11 +1,12 @@
 // The communicator (DESIGN.md §2, distributed/): the collectives that several processes training or
-// evaluating together need, on CPU tensors. One interface, two backends: MPI when the build found an
-// MPI library (meson -Dmpi=auto) and the process was started by mpirun (or another MPI launcher); else
-// the single process, where every collective is the identity. A GPU backend (NCCL) is to come beside
-// MPI behind the same interface (issue 14).
+// evaluating together need. One interface, and behind it: MPI when the build found an MPI library
+// (meson -Dmpi=auto) and the process was started by mpirun (or another MPI launcher), with NCCL
+// (distributed/nccl_backend.h) for CUDA tensors where the build has CUDA and NCCL (-Dnccl=auto); else the single
+// process, where every collective is the identity. A collective goes by its tensor's device: CPU
+// tensors to MPI, CUDA tensors to NCCL on taugrad's CUDA stream, on this rank's GPU (rank_gpu()).
 //
-// Every rank calls every collective in the same order with tensors of the same shape and dtype
-// (f32, f64 or i64, on the CPU); the result is the same on every rank.
+// Every rank calls every collective in the same order with tensors of the same shape, dtype (f32, f64
+// or i64) and device kind; the result is the same on every rank.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int64_t rank() const = 0;
   virtual int64_t size() const = 0;
-  // "MPI" or "single process".
+  // "MPI", "MPI + NCCL" or "single process".
   virtual std::string backend() const = 0;
 
   // t = the elementwise sum of every rank's t.
@@ -39,5 +40,12 @@ Communicator& world();
 
 // True when this build has the MPI backend.
 bool mpi_built();
+// True when this build has the NCCL backend (CUDA tensors; beside MPI).
+bool nccl_built();
+// This process's rank among the ranks on its node (MPI_COMM_TYPE_SHARED; 0 for a single process).
+int64_t local_rank();
+// This rank's GPU: cuda:(local_rank() mod the GPUs it sees). NCCL works on it, so a rank's CUDA tensors
+// must live there. Throws when there is no GPU.
+Device rank_gpu();
 
 }  // namespace tg::distributed

@@ -3,6 +3,9 @@
 // calibration, all at tau = 1. Given a `train` run folder it writes <run>/evaluation.json (reused when
 // run again with the same settings; a killed evaluation resumes at the stage it was in); given a
 // checkpoint, --model and --dataset, it writes --out. Prints the table row and the eps sweep.
+// Under `mpirun -np N evaluate ...` the N ranks share the evaluation: each evaluates its shard of every
+// set, the per-sample results are gathered, and rank 0 writes and prints the evaluation one process
+// makes (experiments/runner/evaluation.h, evaluate_model).
 #include <cstdio>
 
 #include "experiments/runner/evaluation.h"
@@ -45,10 +48,17 @@ int run(const Options& o, EvalConfig c, const GivenFlags& given) {
   eval_profile(o.profile == "quick", given, c);  // the tables' evaluation profiles
   validate(c);
 
+  distributed::Communicator& ranks = distributed::world();
+  const bool root = ranks.rank() == 0;
+  // Several ranks on a node: each on its own GPU (local rank mod GPUs), unless --device says otherwise.
+  if (ranks.size() > 1 && c.device == "auto" && cuda_device_count() > 1) c.device = distributed::rank_gpu().str();
+  if (ranks.size() > 1 && root)
+    std::fprintf(stderr, "evaluate: %lld ranks (%s) share the evaluation\n", static_cast<long long>(ranks.size()),
+                 ranks.backend().c_str());
   Evaluation e;
   if (!o.run.empty()) {
-    e = evaluate_run(o.run, c);
-    std::printf("%s: wrote %s/evaluation.json (%s)\n", o.run.c_str(), o.run.c_str(), format_duration(e.seconds).c_str());
+    e = evaluate_run(o.run, c, nullptr, &ranks);
+    if (root) std::printf("%s: wrote %s/evaluation.json (%s)\n", o.run.c_str(), o.run.c_str(), format_duration(e.seconds).c_str());
   } else {
     TG_CHECK(!o.checkpoint.empty() && !o.model.empty(),
              "evaluate: give --run DIR (a train run), or --checkpoint FILE with --model and --dataset");
@@ -62,14 +72,14 @@ int run(const Options& o, EvalConfig c, const GivenFlags& given) {
     const nn::InputContract contract = input_contract("auto", o.model, o.dataset, &weights);
     auto model = nn::create_model(o.model, {test.num_classes, test.channels(), contract});
     model->load_state_dict(nn::adapt_state_dict(*model, weights.tensors), true);
-    e = evaluate_model(*model, test, corrupted_sets(test, c), c, contract.input_size);
-    if (!o.out.empty()) {
+    e = evaluate_model(*model, test, corrupted_sets(test, c), c, contract.input_size, nullptr, nullptr, &ranks);
+    if (!o.out.empty() && root) {
       const Json source = Json::object().set("checkpoint", o.checkpoint).set("model", o.model).set("dataset", o.dataset);
       write_file_atomic(o.out, evaluation_file(e, c, source).dump());
       std::printf("evaluate: wrote %s\n", o.out.c_str());
     }
   }
-  print(e, c);
+  if (root) print(e, c);
   return e.status == "finished" ? 0 : 3;
 }
 
@@ -81,7 +91,9 @@ int main(int argc, char** argv) {
   Flags f("evaluate",
           "Evaluates one model at tau = 1: clean and -C accuracy, PGD-20, C&W, APGD-CE, APGD-DLR, APGD-T, Square and\n"
           "their worst case, exactly-zero input gradients (float32/float64), logit margins, eps sweep, calibration.\n"
-          "Example: evaluate --run results/train/fashion-mnist_resnet20_tau1_seed0 --profile quick");
+          "Example: evaluate --run results/train/fashion-mnist_resnet20_tau1_seed0 --profile quick\n"
+          "mpirun -np N evaluate ... shares one evaluation among N ranks (a shard of every set each, one GPU each);\n"
+          "the numbers are the single process's.");
   f.add("run", &o.run, "a train run folder (config.json, model.safetensors); writes <run>/evaluation.json");
   f.add("checkpoint", &o.checkpoint, "or: model weights (.safetensors: ours, torchvision's or timm's)");
   f.add("model", &o.model, "with --checkpoint: the model name (see train --help)");

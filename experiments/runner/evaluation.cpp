@@ -11,6 +11,7 @@
 #include "data/corruptions/corruptions.h"
 #include "data/tiny_imagenet.h"
 #include "data/transforms.h"
+#include "distributed/shard.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/schema.h"
 #include "experiments/runner/training.h"
@@ -362,8 +363,36 @@ std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& c) {
   return out;
 }
 
+namespace {
+
+// Who evaluates which rows: with ranks, each rank its shard of every set (distributed/shard.h: whole
+// batches, contiguous, in rank order) and the per-sample results gathered in set order; without, this
+// process all of them.
+struct Shards {
+  distributed::Communicator* ranks;
+  int64_t batch;
+  distributed::Shard of(int64_t n) const { return ranks ? distributed::shard_of(n, batch, *ranks) : distributed::Shard{0, n}; }
+  Tensor gather(const Tensor& local, int64_t n) const {
+    return ranks ? distributed::gather_shards(*ranks, local, n, batch) : local;
+  }
+};
+
+Tensor doubles(const std::vector<double>& v) { return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}); }
+
+// The ones of a host uint8 mask, and their fraction.
+int64_t ones(const Tensor& mask) {
+  const std::vector<uint8_t> m = mask.to_vector<uint8_t>();
+  return static_cast<int64_t>(std::count(m.begin(), m.end(), uint8_t{1}));
+}
+double mean_of(const Tensor& mask) {
+  return mask.numel() == 0 ? 0.0 : static_cast<double>(ones(mask)) / static_cast<double>(mask.numel());
+}
+
+}  // namespace
+
 Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vector<CorruptedSet>& corrupted,
-                          const EvalConfig& c, int64_t image_size, Json* partial, const std::function<void()>& save) {
+                          const EvalConfig& c, int64_t image_size, Json* partial, const std::function<void()>& save,
+                          distributed::Communicator* ranks) {
   validate(c);
   TG_CHECK(test.size() >= 2, "evaluate: the test set has ", test.size(), " images; at least 2 are needed");
   const auto t0 = std::chrono::steady_clock::now();
@@ -372,6 +401,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   model.eval();
   const attacks::ModelFn f = attacks::as_model_fn(model);
   const int64_t bs = c.batch_size;
+  const Shards shards{ranks, bs};
   Json local = Json::object();
   Json& done = partial ? *partial : local;
   // A stage runs once: its result is kept in `done` (and saved) so a resumed evaluation skips it.
@@ -382,13 +412,20 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
     if (save) save();
     return v;
   };
+  // The host logits [N, K] of a set's images: this rank's shard, gathered.
+  auto set_logits = [&](const Tensor& images) {
+    const distributed::Shard s = shards.of(images.size(0));
+    const Tensor z = s.size() == 0 ? Tensor::empty({0, test.num_classes})
+                                   : host_logits(f, images.slice_rows(s.begin, s.end), image_size, device, bs);
+    return shards.gather(z, images.size(0));
+  };
 
   Evaluation e;
   e.test_count = test.size();
   // Clean accuracy and calibration, from the logits of the whole test split.
   Json clean = stage("clean", [&] {
     std::fprintf(stderr, "evaluate: clean accuracy and calibration on %lld images\n", static_cast<long long>(test.size()));
-    Tensor z = host_logits(f, test.images, image_size, device, bs);
+    Tensor z = set_logits(test.images);
     std::vector<int64_t> even, odd;
     for (int64_t i = 0; i < test.size(); ++i) (i % 2 == 0 ? even : odd).push_back(i);
     auto rows = [&](const Tensor& t, const std::vector<int64_t>& idx) {
@@ -416,7 +453,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
         int64_t step = 0;
         for (const auto& set : corrupted) {
           if (set.severity != static_cast<int>(s)) continue;
-          j.set(set.corruption, accuracy_of(host_logits(f, set.data.images, image_size, device, bs), set.data.labels));
+          j.set(set.corruption, accuracy_of(set_logits(set.data.images), set.data.labels));
           progress.update(++step, set.corruption);
         }
         progress.finish();
@@ -433,12 +470,22 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
     if (count > 0) e.corrupted_mean = total / static_cast<double>(count);
   }
 
-  // The attack subset, on the device.
+  // The attack subset: this rank's shard of it, on the device. Point i of the subset draws its random
+  // numbers as sample i (attacks/rng.h), whichever rank and batch attack it.
   const Dataset sub = c.attack_subset > 0 && c.attack_subset < test.size() ? subset(test, c.attack_subset) : test;
   e.attack_count = sub.size();
-  const Tensor xa = model_pixels(sub.images, image_size).to(device), ya = sub.labels.to(device);
+  const distributed::Shard mine = shards.of(sub.size());
+  const int64_t n_mine = mine.size();
+  const Tensor xa = n_mine == 0 ? Tensor() : model_pixels(sub.images.slice_rows(mine.begin, mine.end), image_size).to(device);
+  const Tensor ya = sub.labels.slice_rows(mine.begin, mine.end).to(device);
+  auto gathered = [&](const Tensor& local) { return shards.gather(local, sub.size()); };
+  auto keyed_rng = [&](uint64_t stream) {
+    return attacks::AttackRng::per_sample(attacks::mix_seed(static_cast<uint64_t>(c.seed), stream), mine.begin, n_mine);
+  };
+  const Tensor no_rows = Tensor::zeros({0}, DType::u8);
   e.clean_subset = field(stage("clean_subset", [&] {
-    return Json::object().set("accuracy", 100.0 * attacks::accuracy(f, xa, ya, bs));
+    const Tensor correct = gathered(n_mine == 0 ? no_rows : attacks::correct_mask(f, xa, ya, bs));
+    return Json::object().set("accuracy", 100.0 * mean_of(correct));
   }), "accuracy");
 
   // Each attack on its own (every attack starts from all clean-correct points), then the worst case.
@@ -448,25 +495,25 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
     Json r = stage("attack_" + names[a], [&] {
       attacks::NamedAttack attack = attacks::make_attack(names[a], c.eps / 255, static_cast<int>(c.square_queries),
                                                          static_cast<int>(c.apgd_iters));
-      Generator gen;
-      gen.set_state(static_cast<uint64_t>(c.seed), (static_cast<uint64_t>(a) + 1) << 40);
-      const int64_t batches = (sub.size() + bs - 1) / bs;
+      const attacks::AttackRng rng = keyed_rng(static_cast<uint64_t>(a) + 1);
+      const int64_t batches = (n_mine + bs - 1) / bs;
       Progress progress(attack_title(names[a]) + " (" + std::to_string(a + 1) + "/" + std::to_string(names.size()) + ")",
-                        batches, std::min(bs, sub.size()));
-      std::string mask;
+                        batches, std::min(bs, n_mine));
+      std::vector<Tensor> masks = {no_rows};
       int64_t robust = 0;
       for (int64_t b = 0; b < batches; ++b) {
-        const int64_t lo = b * bs, hi = std::min(lo + bs, sub.size());
-        Tensor m = attacks::robust_mask(f, attack, xa.slice_rows(lo, hi), ya.slice_rows(lo, hi), gen, bs);
-        mask += mask_text(m);
-        robust = static_cast<int64_t>(std::count(mask.begin(), mask.end(), '1'));
+        const int64_t lo = b * bs, hi = std::min(lo + bs, n_mine);
+        masks.push_back(attacks::robust_mask(f, attack, xa.slice_rows(lo, hi), ya.slice_rows(lo, hi), rng.rows(lo, hi), bs));
+        robust += ones(masks.back());
         std::ostringstream os;
         os << "robust " << fixed(100.0 * static_cast<double>(robust) / static_cast<double>(hi), 1) << "%";
         progress.update(b + 1, os.str());
       }
       progress.finish();
-      return Json::object().set("accuracy", 100.0 * static_cast<double>(robust) / static_cast<double>(sub.size()))
-          .set("robust", mask);
+      const Tensor mask = gathered(concat(masks, 0));
+      return Json::object()
+          .set("accuracy", 100.0 * static_cast<double>(ones(mask)) / static_cast<double>(sub.size()))
+          .set("robust", mask_text(mask));
     });
     e.attacks.emplace_back(names[a], field(r, "accuracy"));
     const std::string& mask = r.get("robust")->string();
@@ -481,13 +528,16 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   Json mask = stage("masking", [&] {
     std::fprintf(stderr, "evaluate: masking diagnostics (float32 and float64 input gradients) on %lld images\n",
                  static_cast<long long>(sub.size()));
-    attacks::MaskingDiagnostics d = attacks::masking_diagnostics(model, xa, ya, bs);
-    const double above = static_cast<double>(std::count_if(d.margins.begin(), d.margins.end(),
-                                                           [](double m) { return m > 17; }));
+    attacks::MaskingDiagnostics d;
+    if (n_mine > 0) d = attacks::masking_diagnostics(model, xa, ya, bs);
+    const Tensor zero_f32 = gathered(n_mine > 0 ? d.zero_rows_f32 : no_rows);
+    const Tensor zero_f64 = gathered(n_mine > 0 ? d.zero_rows_f64 : no_rows);
+    const std::vector<double> margins = gathered(doubles(d.margins)).to_vector<double>();
+    const double above = static_cast<double>(std::count_if(margins.begin(), margins.end(), [](double m) { return m > 17; }));
     Json j = Json::object();
-    j.set(kZeroGradF32, d.zero_grad_f32).set(kZeroGradF64, d.zero_grad_f64);
-    set_fields(j, attacks::summarize(d.margins), kMarginFields);
-    return j.set(kAbove17, above / static_cast<double>(d.margins.size()));
+    j.set(kZeroGradF32, mean_of(zero_f32)).set(kZeroGradF64, mean_of(zero_f64));
+    set_fields(j, attacks::summarize(margins), kMarginFields);
+    return j.set(kAbove17, above / static_cast<double>(margins.size()));
   });
   e.zero_grad_f32 = field(mask, kZeroGradF32);
   e.zero_grad_f64 = field(mask, kZeroGradF64);
@@ -513,10 +563,13 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
         };
         std::vector<double> eps;
         for (double v : c.sweep_eps) eps.push_back(v / 255);
-        Generator gen;
-        gen.set_state(static_cast<uint64_t>(c.seed), static_cast<uint64_t>(names.size() + 1 + k) << 40);
-        auto points = attacks::eps_sweep(f, make, eps, xa, ya, gen, bs);
-        for (auto& p : points) p = {p.first * 255, 100.0 * p.second};
+        const Tensor masks = n_mine == 0 ? Tensor::zeros({static_cast<int64_t>(eps.size()), 0}, DType::u8)
+            : attacks::eps_sweep_masks(f, make, eps, xa, ya, keyed_rng(names.size() + 1 + k), bs);
+        std::vector<std::pair<double, double>> points;
+        for (size_t i = 0; i < eps.size(); ++i) {
+          const int64_t row = static_cast<int64_t>(i);
+          points.emplace_back(eps[i] * 255, 100.0 * mean_of(gathered(masks.slice_rows(row, row + 1).reshape({-1}))));
+        }
         curves.set(sweeps[k], number_pairs(points));
       }
       return curves;
@@ -547,7 +600,8 @@ std::optional<Evaluation> load_evaluation(const std::string& run_dir, const Eval
   return j ? std::optional(evaluation_from_json(*j)) : std::nullopt;
 }
 
-Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const std::vector<CorruptedSet>* corrupted) {
+Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const std::vector<CorruptedSet>* corrupted,
+                        distributed::Communicator* ranks) {
   validate(c);
   if (std::optional<Evaluation> done = load_evaluation(run_dir, c)) {
     std::fprintf(stderr, "%s: evaluated before with the same settings; reusing %s\n", run_dir.c_str(),
@@ -555,7 +609,9 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const s
     return *done;
   }
   const std::string partial_path = run_dir + "/evaluation.partial.json";
+  const bool writer = !ranks || ranks->rank() == 0;
   auto write = [&](const Evaluation& e) {
+    if (!writer) return;
     write_file_atomic(run_dir + "/" + schema::kEvaluationFile, evaluation_file(e, c).dump());
     std::filesystem::remove(partial_path);
   };
@@ -579,13 +635,15 @@ Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& c, const s
     std::fprintf(stderr, "%s: resuming the evaluation (%zu stages done)\n", run_dir.c_str(), stages.fields().size());
   }
   auto save = [&] {
+    if (!writer) return;
     Json p = Json::object();
     p.set("config", config).set("stages", stages);
     write_file_atomic(partial_path, p.dump());
   };
   std::vector<CorruptedSet> built;
   if (!corrupted) built = corrupted_sets(test, c);
-  Evaluation e = evaluate_model(*run.model, test, corrupted ? *corrupted : built, c, run.contract.input_size, &stages, save);
+  Evaluation e = evaluate_model(*run.model, test, corrupted ? *corrupted : built, c, run.contract.input_size, &stages, save,
+                                ranks);
   write(e);
   return e;
 }

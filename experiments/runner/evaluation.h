@@ -28,6 +28,7 @@
 
 #include "attacks/evaluate.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
 #include "experiments/analysis/calibration.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/results.h"
@@ -130,15 +131,23 @@ std::vector<std::string> table_cells(const Evaluation& e, const EvalConfig& conf
 // Evaluates `model` (moved to config.device and put in eval mode here) on `test`. image_size: resize
 // inputs to it first (the input contract's input_size; 0 = as they are). `partial` (optional) holds the stages
 // already done and receives each finished one; `save` (optional) is called after each stage.
+// ranks (optional): the processes that share this evaluation (sharded evaluation). Each evaluates its
+// shard of every set (distributed/shard.h: whole batches of config.batch_size, contiguous, in rank
+// order), the per-sample results (logits, correct and robust flags per attack and eps, zero-gradient
+// flags, margins) are gathered in set order, and every number is computed from them once, so every rank
+// returns the evaluation one process makes (the same bits: the same batches, and the attacks' random
+// numbers drawn per sample, attacks/rng.h). A collective: every rank calls it with the same arguments.
 Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vector<CorruptedSet>& corrupted,
                           const EvalConfig& config, int64_t image_size = 0, Json* partial = nullptr,
-                          const std::function<void()>& save = nullptr);
+                          const std::function<void()>& save = nullptr, distributed::Communicator* ranks = nullptr);
 
 // Evaluates the `train` run in run_dir (config.json, metrics.json, model.safetensors) and writes
 // <run_dir>/evaluation.json; reuses it when it was made with the same config. A diverged run gives
 // status "diverged". `corrupted`: sets already built (a sweep builds them once); nullptr = build here.
+// ranks: as evaluate_model's (rank 0 alone writes the files; the ranks read run_dir, so it must be on a
+// file system they share); nullptr = this process alone (a sweep, whose ranks evaluate different runs).
 Evaluation evaluate_run(const std::string& run_dir, const EvalConfig& config,
-                        const std::vector<CorruptedSet>* corrupted = nullptr);
+                        const std::vector<CorruptedSet>* corrupted = nullptr, distributed::Communicator* ranks = nullptr);
 
 // True when <run_dir>/evaluation.json exists and was made with this config.
 bool evaluation_done(const std::string& run_dir, const EvalConfig& config);

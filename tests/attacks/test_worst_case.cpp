@@ -16,7 +16,7 @@ namespace {
 
 NamedAttack breaks_label(const LinearModel& m, int64_t label) {
   return {"breaks-label-" + std::to_string(label),
-          [m, label](const ModelFn& f, const Tensor& x, const Tensor& y, Generator&) {
+          [m, label](const ModelFn& f, const Tensor& x, const Tensor& y, const AttackRng&) {
             const Tensor other = sub(Tensor::scalar(1, DType::i64), y);  // labels are 0 and 1
             const Tensor broken = optimal_linf_attack(m, x, y, other, 1.0);
             const Tensor mine = eq(y, Tensor::scalar(label, DType::i64));

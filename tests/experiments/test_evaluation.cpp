@@ -1,7 +1,9 @@
 // The evaluation of one run: every field present and in range on a tiny model, attacks never above
 // clean accuracy and the worst case never above any attack, the -C sets generated, a stage-by-stage
-// resume, and evaluation.json reused on a second call. The run-folder case trains a tiny ResNet-20 on
-// a few hundred Fashion-MNIST images and skips, saying so, when the dataset is not installed.
+// resume, evaluation.json reused on a second call, and a sharded evaluation on three ranks (threads
+// standing for them, tests/support/thread_ranks.h) equal to one process's. The run-folder case trains a
+// tiny ResNet-20 on a few hundred Fashion-MNIST images and skips, saying so, when the dataset is not
+// installed.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -11,10 +13,12 @@
 #include "data/tiny_imagenet.h"
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/training.h"
+#include "nn/layers.h"
 #include "nn/models/factory.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "support/scratch.h"
+#include "support/thread_ranks.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -72,17 +76,29 @@ void check_ranges(const Evaluation& e) {
   for (size_t i = 0; i < 3; ++i) CHECK(e.sweeps[1].points[i].second <= e.sweeps[0].points[i].second + 1e-9);
 }
 
-}  // namespace
-
-TEST_CASE("evaluation: a tiny model on synthetic images; generated -C sets; stage resume") {
+// n random 16x16 gray images of 4 classes.
+Dataset synthetic_test_set(int64_t n = 12) {
   Generator gen(3);
   Dataset test;
   test.name = "synthetic/test";
-  test.images = mul(rand({12, 1, 16, 16}, DType::f32, Device::cpu(), &gen), 255.0).to(DType::u8);
+  test.images = mul(rand({n, 1, 16, 16}, DType::f32, Device::cpu(), &gen), 255.0).to(DType::u8);
   std::vector<int64_t> labels;
-  for (int64_t i = 0; i < 12; ++i) labels.push_back(i % 4);
-  test.labels = Tensor::from_vector(labels, {12});
+  for (int64_t i = 0; i < n; ++i) labels.push_back(i % 4);
+  test.labels = Tensor::from_vector(labels, {n});
   test.num_classes = 4;
+  return test;
+}
+
+// The results without the time they took.
+std::string numbers_of(Evaluation e) {
+  e.seconds = 0;
+  return evaluation_json(e).dump();
+}
+
+}  // namespace
+
+TEST_CASE("evaluation: a tiny model on synthetic images; generated -C sets; stage resume") {
+  const Dataset test = synthetic_test_set();
   manual_seed(0);
   auto model = nn::create_model("resnet20", 4, 1);
 
@@ -113,6 +129,38 @@ TEST_CASE("evaluation: a tiny model on synthetic images; generated -C sets; stag
   CHECK(again.attacks == e.attacks);
   CHECK(again.worst_case == e.worst_case);
   CHECK(evaluation_from_json(evaluation_json(e)).attacks == e.attacks);
+}
+
+TEST_CASE("evaluation: three ranks (threads) give the single process's numbers, one of them with no attack rows") {
+  // 48 test images in batches of 8: two batches a rank. The attack subset's 14 (and each -C set's):
+  // batches of 8 and 6 for ranks 0 and 1, none for rank 2. (That a point's random draws do not depend
+  // on its rank is checked point by point in tests/attacks/test_rng.cpp: the outcomes here do not move
+  // with them.)
+  const Dataset test = synthetic_test_set(48);
+  EvalConfig c = fast_config();
+  c.attack_subset = 14;
+  c.batch_size = 8;
+  c.sweep_eps = {0, 0.5, 1, 2, 4};
+  c.corrupted = "generate";
+  c.severities = {3};
+  const auto sets = corrupted_sets(test, c);
+  // A random linear model: its predictions vary, and attacks fool some points and not others. The same weights, one model a rank (the masking diagnostics turn it to float64 and back).
+  std::vector<std::shared_ptr<nn::Module>> models;
+  for (int i = 0; i < 4; ++i) {
+    Generator init(5);
+    models.push_back(std::make_shared<nn::Sequential>(
+        std::vector<nn::ModulePtr>{std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(256, 4, true, &init)}));
+  }
+  const std::string single = numbers_of(evaluate_model(*models[3], test, sets, c));
+
+  tg::test::Threads threads(3);
+  std::vector<std::string> shared(3);
+  tg::test::run_ranks(threads, [&](tg::test::ThreadRank& comm) {
+    const size_t r = static_cast<size_t>(comm.rank());
+    shared[r] = numbers_of(evaluate_model(*models[r], test, sets, c, 0, nullptr, nullptr, &comm));
+  });
+  CHECK(!threads.shapes_differ);
+  for (const std::string& numbers : shared) CHECK(numbers == single);
 }
 
 TEST_CASE("evaluation: a trained run's folder; evaluation.json written and reused") {
