@@ -164,6 +164,9 @@ Json eval_config_json(const EvalConfig& c) {
   j.set("sweep_eps_255", sweep).set("sweep_attacks", c.sweep_attacks);
   j.set("corrupted", c.corrupted).set("corrupted_dir", c.corrupted_dir).set("corrupted_subset", c.corrupted_subset);
   j.set("severities", sev).set("seed", c.seed);
+  // Random attack starts are drawn per test sample (attacks/rng.h), so sharded and whole evaluations
+  // agree; files written before (per-batch draws, other numbers) lack this key and are evaluated anew.
+  j.set("attack_random", "per-sample");
   return j;
 }
 
