@@ -2,7 +2,8 @@
 """Writes report.md and report.json of scripts/gpu-check from the files it left in its folder:
 steps.tsv (step, exit status, milliseconds, command), versions.log, tier2.log (doctest's output, with
 -d's per-case seconds and the model-level cases' "tier2 ..." lines: the worst error per comparison),
-bench.jsonl (one JSON line per benchmark run: taugrad's bench_step and PyTorch's bench/bench_step.py),
+tier2-errors.tsv (every tensor the model-level cases compared: comparison, tensor, relative error,
+tolerance, ok), bench.jsonl (one JSON line per benchmark run: taugrad's bench_step and PyTorch's bench/bench_step.py),
 curve-cpu.json and curve-device.json (the loss per step of the same seeded ResNet-20 training on the
 CPU and the device).
 
@@ -50,6 +51,18 @@ def tier2_results(log):
     comparisons = re.findall(r"MESSAGE: (tier2 .*)$", log, flags=re.M)
     return {"counts": counts, "failed_cases": failed, "seconds": sorted(seconds, key=lambda r: -r["seconds"]),
             "comparisons": comparisons}
+
+
+def tier2_errors(path):
+    """Every compared tensor, grouped by comparison, worst first (error over tolerance)."""
+    groups = {}
+    for line in read_text(path).splitlines():
+        comparison, tensor, error, tolerance, ok = line.split("\t")
+        groups.setdefault(comparison, []).append(
+            {"tensor": tensor, "error": float(error), "tolerance": float(tolerance), "ok": ok == "ok"})
+    for rows in groups.values():
+        rows.sort(key=lambda r: -(r["error"] / r["tolerance"] if r["tolerance"] > 0 else float(not r["ok"])))
+    return groups
 
 
 def curve_comparison(folder):
@@ -106,6 +119,12 @@ def markdown(report):
         md += ["", "Failed cases:", ""] + [f"- {name}" for name in tier2["failed_cases"]]
     if tier2["comparisons"]:
         md += ["", "Model level (worst relative error per comparison):", ""] + [f"- {line}" for line in tier2["comparisons"]]
+    if report["tier2_errors"]:
+        md += ["", "Worst tensors per comparison (relative error / tolerance):", ""]
+        for comparison, rows in report["tier2_errors"].items():
+            worst = ", ".join(f"{r['tensor']} {r['error']:.2e} / {r['tolerance']:.1e}{'' if r['ok'] else ' FAILED'}"
+                              for r in rows[:3])
+            md.append(f"- {comparison} ({len(rows)} tensors): {worst}")
     if tier2["seconds"]:
         md += ["", "Slowest cases (s): " + ", ".join(f"{r['case']} {r['seconds']:.1f}" for r in tier2["seconds"][:8])]
     md += ["", "## Speed beside PyTorch (images/s; ratio > 1: taugrad is faster)", "",
@@ -142,6 +161,7 @@ def main():
               "total_seconds": sum(s["seconds"] for s in steps),
               "versions": "".join(read_text(os.path.join(folder, f)) for f in ("versions.log", "versions-torch.log", "libraries.log")),
               "tier2": tier2_results(read_text(os.path.join(folder, "tier2.log"))),
+              "tier2_errors": tier2_errors(os.path.join(folder, "tier2-errors.tsv")),
               "bench": bench_table(read_json_lines(os.path.join(folder, "bench.jsonl"))), "curve": curve}
     with open(os.path.join(folder, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks scripts/gpu-check and tools/gpu_report.py end to end in a scratch tree with stub programs (a
-# few seconds, no build, no GPU, no PyTorch): the report names the failed tier-2 case and the
-# model-level comparison lines, sets taugrad's images/s beside PyTorch's with the ratio and peak
+# few seconds, no build, no GPU, no PyTorch): the report names the failed tier-2 case, the
+# model-level comparison lines and every compared tensor's error (worst first), sets taugrad's images/s beside PyTorch's with the ratio and peak
 # memory, gives the curves' largest difference, marks a step killed at its limit as timed out and the
 # steps past the budget as not run, --export copies report.md, report.json and logs.tar.gz, and the
 # script's exit status is 1 when something failed. Run: tests/scripts/test_gpu_check.sh (.ci/run does).
@@ -15,6 +15,7 @@ cp "$repo/tools/gpu_report.py" "$t/tools/"
 cat > "$t/build/taugrad_tests" <<'STUB'
 #!/usr/bin/env bash
 if [[ " $* " == *" --list-test-cases "* ]]; then printf 'cuda: models: ResNet-50\ncuda vs cpu: fill and cast\n'; exit 0; fi
+printf 'resnet50_cifar train, TF32 off\tgrad fc.weight\t3.10e-07\t4.05e-04\tok\nresnet50_cifar train, TF32 off\tlogits\t9.00e-04\t4.05e-04\tFAILED\n' >> "$TG_TIER2_ERRORS"
 cat <<'OUT'
 ===============================================================================
 tests/cuda/test_cuda_models.cpp:10:
@@ -79,6 +80,9 @@ r=export1/report.json
 [ "$(field $r 'r["tier2"]["failed_cases"]')" = "['cuda: models: broken']" ] || fail "failed cases: $(field $r 'r["tier2"]["failed_cases"]')"
 field $r 'r["tier2"]["comparisons"][0]' | grep -q 'worst grad fc.weight 3.10e-07' || fail "comparison line missing"
 [ "$(field $r 'r["tier2"]["counts"]["failed"]')" = 1 ] || fail "counts"
+[ "$(field $r '[(e["tensor"], e["ok"]) for e in r["tier2_errors"]["resnet50_cifar train, TF32 off"]]')" = "[('logits', False), ('grad fc.weight', True)]" ] ||
+  fail "per-tensor errors, worst first: $(field $r 'r["tier2_errors"]')"
+grep -q 'logits 9.00e-04 / 4.0e-04 FAILED' export1/report.md || fail "report.md lacks the worst tensor"
 [ "$(field $r 'r["tier2"]["seconds"][0]["case"]')" = "cuda: models: broken" ] || fail "slowest case"
 [ "$(field $r 'len(r["bench"])')" = 3 ] || fail "bench rows"
 [ "$(field $r '[(b["ratio_vs_torch_fp32"], b["ratio_vs_torch_bf16"], b["torch_bf16_peak_bytes"], b["taugrad_device_bytes_in_use"]) for b in r["bench"]][0]')" = "(2.0, 0.5, 2097152, 1048576)" ] ||

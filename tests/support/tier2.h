@@ -5,6 +5,8 @@
 // same test bodies run in CI without a GPU (scripts/gpu-check --dry-run): the CPU is compared with itself
 // and must agree, which exercises every comparison; `tier 2 support:` cases show that a perturbed result
 // fails them. `TG_TIER2_SIZE=tiny|real` picks the shapes (default: real on a GPU, tiny for the stand-in).
+// `TG_TIER2_ERRORS=FILE` appends every compared tensor's error to FILE (comparison, tensor, error,
+// tolerance, ok: tab-separated), which scripts/gpu-check puts into its report.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -161,6 +164,13 @@ class Comparison {
         worst = r.tensor + " " + sci(r.error) + " (tolerance " + sci(r.tolerance) + ")";
       }
     MESSAGE("tier2 ", name_, ": ", rows_.size(), " tensors, worst ", worst, ", ", failed_.size(), " failed");
+    // Every tensor's error, for the device report (scripts/gpu-check sets TG_TIER2_ERRORS).
+    if (const std::string path = tier2_env("TG_TIER2_ERRORS"); !path.empty()) {
+      std::ofstream f(path, std::ios::app);
+      for (const Row& r : rows_)
+        f << name_ << '\t' << r.tensor << '\t' << sci(r.error) << '\t' << sci(r.tolerance) << '\t' << (r.ok ? "ok" : "FAILED") << '\n';
+      CHECK_MESSAGE(f.good(), "TG_TIER2_ERRORS=", path, ": cannot append to it; point it at a writable file");
+    }
     for (const Row& r : failed_)
       CHECK_MESSAGE(r.ok, name_, ": ", r.tensor, " relative error ", sci(r.error),
                     r.tolerance > 0 ? " over " + sci(r.tolerance) : std::string(", bits differ"));
