@@ -59,6 +59,8 @@ Pass forward_backward(nn::Module& model, const Tensor& x, const Tensor& y) {
   Variable loss = cross_entropy(logits, y);
   loss.backward();
   Pass p{logits.data(), loss.data(), xv.grad(), {}};
+  // NaN is skipped where both sides have it: a model that overflowed must not pass by comparing NaNs.
+  REQUIRE_MESSAGE(std::isfinite(p.loss.cpu().item()), "the loss is ", p.loss.cpu().item(), " on ", x.device().str());
   for (const auto& [name, v] : model.named_parameters()) {
     REQUIRE_MESSAGE(v.grad().defined(), name, " has no gradient");
     p.grads.emplace_back(name, v.grad());
