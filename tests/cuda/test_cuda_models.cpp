@@ -132,20 +132,6 @@ void add_adam_update(Comparison& c, const std::string& name, const Tensor& want,
   c.add_bounded("update " + name, want, got, bound);
 }
 
-}  // namespace
-
-#define TG_TIER2_CASE(name) TEST_CASE("cuda: models: " name * doctest::skip(!testing::tier2_runs()))
-
-TEST_CASE("cuda: models: where tier 2 runs") {
-  const auto t = testing::tier2();
-  if (!t) MESSAGE("model-level tier 2: skipped, no GPU (TG_TIER2_DEVICE=cpu runs it with the CPU in its place)");
-  else
-    MESSAGE("model-level tier 2: on ", t->device.str(), t->stand_in ? " (the CPU standing in for the GPU)" : "",
-            ", ", t->tiny ? "tiny" : "real", " shapes");
-}
-
-namespace {
-
 Named values(const optim::Optimizer& opt) {
   Named out;
   for (const auto& [name, v] : opt.params()) out.emplace_back(name, v.data().clone());
@@ -327,6 +313,16 @@ AttackAgreement attack_agreement(const attacks::ModelFn& judge, const Tensor& y,
 }
 
 }  // namespace
+
+#define TG_TIER2_CASE(name) TEST_CASE("cuda: models: " name * doctest::skip(!testing::tier2_runs()))
+
+TEST_CASE("cuda: models: where tier 2 runs") {
+  const auto t = testing::tier2();
+  if (!t) MESSAGE("model-level tier 2: skipped, no GPU (TG_TIER2_DEVICE=cpu runs it with the CPU in its place)");
+  else
+    MESSAGE("model-level tier 2: on ", t->device.str(), t->stand_in ? " (the CPU standing in for the GPU)" : "",
+            ", ", t->tiny ? "tiny" : "real", " shapes");
+}
 
 TG_TIER2_CASE("ResNet-50 (CIFAR stem) on the device against the CPU") { check_model("resnet50_cifar", false); }
 
