@@ -71,22 +71,22 @@ void for_each_step(int64_t n, F&& f) {
 }  // namespace
 
 void fill(Tensor& x, double value) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = x.data<T>();
-    T v = static_cast<T>(value);
+    const T v = convert<T>(value);
     parallel_for(x.numel(), 1, [&](int64_t i) { p[i] = v; });
   });
 }
 
 void cast(const Tensor& x, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zx) {
-    visit_dtype(y.dtype(), [&](auto zy) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zx) {
+    visit_dtype_or_bf16(y.dtype(), [&](auto zy) {
       using X = decltype(zx);
       using Y = decltype(zy);
       const X* px = x.data<X>();
       Y* py = y.data<Y>();
-      parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = static_cast<Y>(px[i]); });
+      parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = convert<Y>(px[i]); });
     });
   });
 }
