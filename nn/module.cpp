@@ -143,6 +143,11 @@ void Module::train(bool on) {
   for (auto& [n, m] : children_) m->train(on);
 }
 
+void Module::set_precision(Precision p) {
+  precision_ = p;
+  for (auto& [n, m] : children_) m->set_precision(p);
+}
+
 void Module::apply_to_tensors(const std::function<Tensor(const Tensor&)>& f) {
   for (auto& [n, p] : params_) {
     p->data() = f(p->data());

@@ -127,6 +127,9 @@ void add_eval_flags(Flags& f, EvalConfig& c) {
   f.add("corrupted-subset", &c.corrupted_subset, "first N images of each corrupted set (0 = all; generated: the attack subset)");
   f.add("severities", &c.severities, "corruption severities to measure (the -C column is severity 3)");
   f.add("eval-batch-size", &c.batch_size, "batch size of the evaluation and the attacks");
+  f.add("eval-precision", &c.precision,
+        "fp32 | tf32 | bf16: the evaluation's and the attacks' GEMMs and convolutions (the masking diagnostics "
+        "always run in fp32 and fp64)");
 }
 
 void validate(const EvalConfig& c) {
@@ -134,6 +137,7 @@ void validate(const EvalConfig& c) {
   TG_CHECK(c.attack_subset >= 0, "--attack-subset must be >= 0, got ", c.attack_subset);
   TG_CHECK(c.apgd_iters >= 1 && c.square_queries >= 1, "--apgd-iters and --square-queries must be >= 1");
   TG_CHECK(c.batch_size >= 1, "--eval-batch-size must be >= 1, got ", c.batch_size);
+  nn::parse_precision(c.precision, "--eval-precision");
   const auto known = attacks::attack_names();
   for (const auto& name : attack_list(c))
     TG_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "--attacks: unknown attack '", name,
@@ -163,6 +167,7 @@ Json eval_config_json(const EvalConfig& c) {
   j.set("sweep_eps_255", sweep).set("sweep_attacks", c.sweep_attacks);
   j.set("corrupted", c.corrupted).set("corrupted_dir", c.corrupted_dir).set("corrupted_subset", c.corrupted_subset);
   j.set("severities", sev).set("seed", c.seed);
+  if (c.precision != "fp32") j.set("precision", c.precision);  // only then: fp32 evaluations keep their identity
   return j;
 }
 
@@ -370,6 +375,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   const Device device = parse_device(c.device);
   model.to(device);
   model.eval();
+  nn::PrecisionScope precision(model, nn::parse_precision(c.precision, "--eval-precision"));
   const attacks::ModelFn f = attacks::as_model_fn(model);
   const int64_t bs = c.batch_size;
   Json local = Json::object();
@@ -481,6 +487,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   Json mask = stage("masking", [&] {
     std::fprintf(stderr, "evaluate: masking diagnostics (float32 and float64 input gradients) on %lld images\n",
                  static_cast<long long>(sub.size()));
+    nn::PrecisionScope fp32(model, nn::Precision::fp32);  // whatever --eval-precision says
     attacks::MaskingDiagnostics d = attacks::masking_diagnostics(model, xa, ya, bs);
     const double above = static_cast<double>(std::count_if(d.margins.begin(), d.margins.end(),
                                                            [](double m) { return m > 17; }));
