@@ -222,7 +222,7 @@ void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
     using T = decltype(zero);
     launch_map(x.numel(), ClampOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(lo), static_cast<T>(hi)},
                "clamp", x.shape());
-  });
+  }, "clamp");
 }
 
 void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
@@ -240,7 +240,7 @@ void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
     } else {
       run(out.data<T>());
     }
-  });
+  }, binary_name(op));
 }
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -249,7 +249,7 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     using T = decltype(zero);
     launch_map(out.numel(), WhereFn<T>{cond.data<uint8_t>(), a.data<T>(), b.data<T>(), out.data<T>(), dims},
                "where", out.shape());
-  });
+  }, "where");
 }
 
 void expand(const Tensor& x, Tensor& y) {
@@ -257,7 +257,7 @@ void expand(const Tensor& x, Tensor& y) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), ExpandFn<T>{x.data<T>(), y.data<T>(), dims}, "expand", y.shape());
-  });
+  }, "expand");
 }
 
 }  // namespace tg::cuda

@@ -119,6 +119,8 @@ TEST_CASE("bf16: kernels without bf16 fail naming the op and the dtype") {
   const std::string unary = error_of([&] { exp(h); });
   CHECK(unary.find("exp") != std::string::npos);
   CHECK(unary.find("bfloat16") != std::string::npos);
+  const std::string binary = error_of([&] { add(h, h); });
+  CHECK(binary.find("add: bfloat16") != std::string::npos);
   const std::string reduce = error_of([&] { sum(h); });
   CHECK(reduce.find("bfloat16") != std::string::npos);
   CHECK(error_of([&] { matmul(h, Tensor::ones({2, 2})); }).find("dtype") != std::string::npos);  // mixed operands
