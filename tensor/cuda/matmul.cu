@@ -14,17 +14,32 @@ namespace tg::cuda {
 
 // launchers
 
+namespace {
+
+// A [..., rows, cols] operand as its matrices: the batch is the product of the leading dims (1 for a
+// 2-D operand), as the tensor op hands them over (any rank, e.g. attention's [B, heads, N, d]).
+struct MatrixDims {
+  int64_t batch, rows, cols;
+};
+MatrixDims matrix_dims(const Tensor& t) {
+  return {numel(Shape(t.shape().begin(), t.shape().end() - 2)), t.size(-2), t.size(-1)};
+}
+
+}  // namespace
+
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, double alpha,
             double beta) {
-  const int64_t batch = c.size(0), m = c.size(1), n = c.size(2);
-  const int64_t ra = a.size(1), ca = a.size(2), rb = b.size(1), cb = b.size(2);
+  const MatrixDims da = matrix_dims(a), db = matrix_dims(b), dc = matrix_dims(c);
+  const int64_t batch = dc.batch, m = dc.rows, n = dc.cols;
+  const int64_t ra = da.rows, ca = da.cols, rb = db.rows, cb = db.cols;
   const int64_t k = trans_a ? ra : ca;
   auto shapes = [&] {
     return detail::concat(shape_str(a.shape()), trans_a ? "^T" : "", " @ ", shape_str(b.shape()),
                           trans_b ? "^T" : "", " -> ", shape_str(c.shape()));
   };
-  TG_CHECK((trans_a ? ca : ra) == m && (trans_b ? cb : rb) == n && (trans_b ? rb : cb) == k, "matmul: ",
-           shapes(), ": sizes do not agree");
+  TG_CHECK((trans_a ? ca : ra) == m && (trans_b ? cb : rb) == n && (trans_b ? rb : cb) == k &&
+               (da.batch == batch || da.batch == 1) && (db.batch == batch || db.batch == 1),
+           "matmul: ", shapes(), ": sizes do not agree");
   constexpr int64_t kIntMax = 2147483647;
   TG_CHECK(m <= kIntMax && n <= kIntMax && k <= kIntMax && batch <= kIntMax, "matmul: ", shapes(),
            ": a size exceeds cuBLAS's int range");
@@ -33,7 +48,7 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool tran
     TG_CUDA_CHECK(cudaMemsetAsync(c.raw(), 0, c.nbytes(), stream()), "matmul ", shapes());
     return;
   }
-  const long long stride_a = a.size(0) == 1 ? 0 : ra * ca, stride_b = b.size(0) == 1 ? 0 : rb * cb;
+  const long long stride_a = da.batch == 1 ? 0 : ra * ca, stride_b = db.batch == 1 ? 0 : rb * cb;
   const long long stride_c = m * n;
   // Column-major view: C^T [n, m] = op(B)^T [n, k] @ op(A)^T [k, m]; B's memory is B^T with ld = cb.
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -3,7 +3,7 @@
 // (tests/tensor/test_bf16.cpp holds that emulation to exact arithmetic), matmul with k = 0, and a
 // training step of a tiny ResNet and ViT under bf16 on the GPU against fp32 and against the CPU's bf16.
 // Tolerances: both sides compute exact products of the same bf16 operands and differ only in the order
-// of float32 sums, at most 2 k 2^-24 sum |a b| per element (Higham's gamma_k, twice); cuDNN rounds its
+// of float32 sums, at most 4 k 2^-24 sum |a b| per element (order_bound says why); cuDNN rounds its
 // output to bf16, which may then differ by one bf16 unit (2^-7 relative). Without a GPU every case is
 // skipped, with the reason printed.
 #include <doctest/doctest.h>
@@ -61,9 +61,11 @@ void expect_within(const Tensor& got, const Tensor& want, double rel, const Tens
   CHECK_MESSAGE(worst <= 1, what, ": element ", at, " gpu ", g[at], " cpu ", w[at], " error / bound ", worst);
 }
 
-// The GPU's and the CPU's float32 sums of the same k exact products differ by at most 2 k e sum |a b|.
+// The GPU's and the CPU's float32 sums of the same k exact products: each within k e sum |a b| of the
+// exact sum (e = 2^-24, Higham's gamma_k), the tensor cores' within twice that if their accumulator
+// truncates rather than rounds; 4 k e sum |a b| covers both sides.
 Tensor order_bound(const Tensor& abs_products, int64_t k) {
-  return affine(abs_products, 2.0 * static_cast<double>(k) * std::ldexp(1.0, -24), 0.0);
+  return affine(abs_products, 4.0 * static_cast<double>(k) * std::ldexp(1.0, -24), 0.0);
 }
 
 }  // namespace
@@ -92,7 +94,9 @@ TG_BF16_CASE("GEMM against the CPU emulation (cuBLAS, float32 accumulation)") {
   const Case cases[] = {{{64, 300}, {300, 96}, false, false},          {{300, 64}, {96, 300}, true, true},
                         {{4, 33, 70}, {70, 17}, false, false},         {{4, 70, 33}, {4, 17, 70}, true, true},
                         {{1, 50, 40}, {3, 40, 20}, false, false},      {{8, 197, 64}, {8, 197, 64}, false, true},
-                        {{2048, 384}, {1152, 384}, false, true},       {{2048, 1152}, {2048, 384}, true, false}};
+                        {{2048, 384}, {1152, 384}, false, true},       {{2048, 1152}, {2048, 384}, true, false},
+                        {{2, 3, 20, 16}, {2, 3, 24, 16}, false, true}, {{2, 3, 20, 24}, {2, 3, 24, 16}, false, false},
+                        {{2, 40, 16}, {40, 24}, true, false}};  // 4-D as attention; a 2-D b beside a transposed a
   uint64_t seed = 10;
   for (const Case& c : cases) {
     const Tensor a = bf(rand64(c.a, ++seed)), b = bf(rand64(c.b, ++seed));
