@@ -178,28 +178,39 @@ TG_BF16_CASE("a training step of a tiny ResNet and ViT: GPU bf16 against GPU fp3
     for (const Variable& v : model->parameters()) out.push_back(v.grad().cpu());
     return out;
   };
-  auto relative_l2 = [](const Tensor& a, const Tensor& b) {
-    const auto x = a.to(DType::f64).to_vector<double>(), y = b.to(DType::f64).to_vector<double>();
+  // ||a - b|| / ||b|| over every gradient as one vector (entry 0, the loss, left out).
+  auto relative_l2 = [](const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
     double dd = 0, n = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      dd += (x[i] - y[i]) * (x[i] - y[i]);
-      n += y[i] * y[i];
+    for (size_t t = 1; t < a.size(); ++t) {
+      const auto x = a[t].to(DType::f64).to_vector<double>(), y = b[t].to(DType::f64).to_vector<double>();
+      for (size_t i = 0; i < x.size(); ++i) {
+        dd += (x[i] - y[i]) * (x[i] - y[i]);
+        n += y[i] * y[i];
+      }
     }
-    return n > 0 ? std::sqrt(dd / n) : std::sqrt(dd);
+    return std::sqrt(dd / n);
   };
-  const std::pair<const char*, std::function<std::shared_ptr<nn::Module>()>> models[] = {
-      {"resnet", [&] { Generator g(1); return std::make_shared<nn::ResNet>(rc, &g); }},
-      {"vit", [&] { Generator g(2); return std::make_shared<nn::VisionTransformer>(vc, &g); }}};
+  // Tolerances as tests/tensor/test_bf16.cpp measured them on the CPU: BatchNorm's cancellation lets the
+  // ResNet's gradients move by up to 15% under bf16, the ViT's by 3%.
+  struct Model {
+    const char* name;
+    std::function<std::shared_ptr<nn::Module>()> make;
+    double tol;
+  };
+  const Model models[] = {{"resnet", [&] { Generator g(1); return std::make_shared<nn::ResNet>(rc, &g); }, 0.15},
+                          {"vit", [&] { Generator g(2); return std::make_shared<nn::VisionTransformer>(vc, &g); }, 0.03}};
   const bool tf32 = cuda::allow_tf32();
   cuda::set_allow_tf32(false);
-  for (const auto& [name, make] : models) {
-    const auto gpu16 = step(make, kGpu, nn::Precision::bf16), gpu32 = step(make, kGpu, nn::Precision::fp32),
-               cpu16 = step(make, Device::cpu(), nn::Precision::bf16);
-    for (size_t i = 0; i < gpu16.size(); ++i) {
-      const std::string what = std::string(name) + (i == 0 ? " loss" : " gradient " + std::to_string(i - 1));
-      CHECK_MESSAGE(relative_l2(gpu16[i], gpu32[i]) < 0.05, what, ": bf16 vs fp32 ", relative_l2(gpu16[i], gpu32[i]));
-      CHECK_MESSAGE(relative_l2(gpu16[i], cpu16[i]) < 0.02, what, ": GPU vs CPU bf16 ", relative_l2(gpu16[i], cpu16[i]));
-    }
+  for (const Model& m : models) {
+    const auto gpu16 = step(m.make, kGpu, nn::Precision::bf16), gpu32 = step(m.make, kGpu, nn::Precision::fp32),
+               cpu16 = step(m.make, Device::cpu(), nn::Precision::bf16);
+    const double loss16 = gpu16[0].item(), loss32 = gpu32[0].item(), loss_cpu = cpu16[0].item();
+    CHECK_MESSAGE(std::fabs(loss16 - loss32) <= 8 * std::ldexp(1.0, -8) * std::fabs(loss32), m.name, ": loss ", loss16,
+                  " vs fp32 ", loss32);
+    CHECK_MESSAGE(std::fabs(loss16 - loss_cpu) <= 8 * std::ldexp(1.0, -8) * std::fabs(loss_cpu), m.name, ": loss ",
+                  loss16, " vs the CPU's bf16 ", loss_cpu);
+    CHECK_MESSAGE(relative_l2(gpu16, gpu32) < m.tol, m.name, ": gradients bf16 vs fp32 ", relative_l2(gpu16, gpu32));
+    CHECK_MESSAGE(relative_l2(gpu16, cpu16) < m.tol, m.name, ": gradients GPU vs CPU bf16 ", relative_l2(gpu16, cpu16));
   }
   cuda::set_allow_tf32(tf32);
 }
