@@ -283,6 +283,8 @@ TEST_CASE("bf16 policy: names, parsing, the default on the CPU") {
   CHECK(e.find("--precision") != std::string::npos);
   CHECK(e.find("fp16") != std::string::npos);
   CHECK(nn::default_precision(Device::cpu()) == nn::Precision::fp32);
+  nn::Linear layer(3, 2);
+  CHECK(error_of([&] { layer.to(DType::bf16); }).find("set_precision") != std::string::npos);
 }
 
 TEST_CASE("bf16 policy: Linear, Conv2d and attention round their operands and give float32") {
