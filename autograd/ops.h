@@ -20,6 +20,9 @@ Variable minimum(const Variable& a, const Variable& b);
 Variable add(const Variable& a, double s);
 Variable mul(const Variable& a, double s);
 Variable affine(const Variable& x, double scale, double shift);
+// x converted to `dtype`; its gradient is dy converted back to x's dtype (rounding has derivative 1, as
+// torch's .to() has it).
+Variable cast(const Variable& x, DType dtype);
 Variable pow(const Variable& x, double p);
 Variable unary(UnaryOp op, const Variable& x);
 Variable neg(const Variable& x);

@@ -42,6 +42,7 @@ namespace {
 
 struct Options {
   std::string workload = "train", model = "resnet20", device = "cpu", init_file;
+  std::string precision = "tf32";  // what the GPU ran before the flag (TF32 was on by default)
   int64_t classes = 10, batch = 128, channels = 1, size = 28, steps = 20, warmup = 3, seed = 0, attack_steps = 20;
   double lr = 0.01;
   bool versions = false;
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
   flags.add("warmup", &o.warmup, "untimed steps first (not for curve)");
   flags.add("attack-steps", &o.attack_steps, "PGD steps of the pgd20 workload (20; fewer only for a dry run)");
   flags.add("device", &o.device, "cpu | cuda | cuda:N");
+  flags.add("precision", &o.precision, "fp32 | tf32 | bf16 (nn/precision.h; on the CPU tf32 is fp32 and bf16 emulated)");
   flags.add("seed", &o.seed, "seed of the weights, inputs and attack starts");
   flags.add("lr", &o.lr, "SGD learning rate (train, curve)");
   flags.add("init-file", &o.init_file, "write the initial state_dict and the batch here (for bench/bench_step.py)");
@@ -120,6 +122,9 @@ int main(int argc, char** argv) {
     manual_seed(static_cast<uint64_t>(o.seed));
     auto model = nn::create_model(o.model, o.classes, o.channels, o.size, "");  // ViTs are built for --size
     model->to(device);
+    const nn::Precision precision = nn::parse_precision(o.precision, "--precision");
+    model->set_precision(precision);
+    nn::apply_tf32(precision);
     const bool curve = o.workload == "curve";
     // curve: one fixed set of steps * batch images, visited once in order; else one batch reused.
     const int64_t images = curve ? o.steps * o.batch : o.batch;
@@ -176,10 +181,10 @@ int main(int argc, char** argv) {
     std::ostringstream loss_list;
     for (size_t i = 0; curve && i < losses.size(); ++i) loss_list << (i ? ", " : "") << losses[i];
     std::printf("{\"framework\": \"taugrad\", \"workload\": \"%s\", \"model\": \"%s\", \"device\": \"%s\", "
-                "\"precision\": \"fp32\", \"batch\": %lld, \"input\": [%lld, %lld, %lld], \"step_ms\": %.3f, "
+                "\"precision\": \"%s\", \"batch\": %lld, \"input\": [%lld, %lld, %lld], \"step_ms\": %.3f, "
                 "\"images_per_s\": %.1f, \"cpu_ms\": %.3f, \"images_per_cpu_s\": %.1f, "
                 "\"loss0\": %.6f, \"device_bytes_in_use\": %.0f%s%s%s}\n",
-                o.workload.c_str(), o.model.c_str(), o.device.c_str(), static_cast<long long>(o.batch),
+                o.workload.c_str(), o.model.c_str(), o.device.c_str(), o.precision.c_str(), static_cast<long long>(o.batch),
                 static_cast<long long>(o.channels), static_cast<long long>(o.size), static_cast<long long>(o.size),
                 step_ms, 1000.0 * static_cast<double>(o.batch) / step_ms, step_cpu_ms,
                 1000.0 * static_cast<double>(o.batch) / step_cpu_ms, loss0,

@@ -108,6 +108,7 @@ const char* descr_of(DType t) {
     case DType::i32: return "<i4";
     case DType::i64: return "<i8";
     case DType::u8: return "|u1";
+    case DType::bf16: TG_FAIL(".npy has no bfloat16 type: cast to float32 before saving");
   }
   return "?";
 }

@@ -7,6 +7,14 @@
 
 namespace tg::nn {
 
+namespace {
+
+// A GEMM or convolution operand under precision p: cast to bfloat16 under bf16 (its gradient comes
+// back as float32), itself otherwise.
+Variable operand(const Variable& v, Precision p) { return p == Precision::bf16 ? cast(v, DType::bf16) : v; }
+
+}  // namespace
+
 // ---- Linear ----
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, Generator* gen)
@@ -23,10 +31,11 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, Generat
 Variable Linear::forward(const Variable& x) {
   TG_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "Linear(", in_features, " -> ", out_features,
            "): input ", shape_str(x.shape()), " does not end in ", in_features);
-  if (x.dim() == 2) return linear(x, weight, bias);
+  const Variable w = operand(weight, precision());
+  if (x.dim() == 2) return linear(operand(x, precision()), w, bias);
   Shape out = x.shape();
   out.back() = out_features;
-  return reshape(linear(reshape(x, {-1, in_features}), weight, bias), out);
+  return reshape(linear(operand(reshape(x, {-1, in_features}), precision()), w, bias), out);
 }
 
 // ---- Conv2d ----
@@ -46,7 +55,12 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
   if (has_bias) register_parameter("bias", &bias);
 }
 
-Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+// Under bf16 the convolution gives bfloat16 (cuDNN's bf16 output), cast to float32 before the bias.
+Variable Conv2d::forward(const Variable& x) {
+  if (precision() != Precision::bf16) return conv2d(x, weight, bias, params);
+  Variable y = cast(conv2d(operand(x, precision()), operand(weight, precision()), Variable(), params), DType::f32);
+  return bias.defined() ? add(y, reshape(bias, {1, out_channels, 1, 1})) : y;
+}
 
 // ---- normalization ----
 
@@ -151,8 +165,9 @@ Variable MultiheadSelfAttention::forward(const Variable& x) {
   Variable t = permute(reshape(qkv->forward(x), {B, N, 3, num_heads, head_dim}), {2, 0, 3, 1, 4});
   auto part = [&](int64_t i) { return reshape(slice(t, 0, i, i + 1), {B, num_heads, N, head_dim}); };
   Variable q = part(0), k = part(1), v = part(2);
-  Variable attn = softmax(mul(matmul(q, k, false, true), scale), -1);
-  Variable out = permute(matmul(attn, v), {0, 2, 1, 3});
+  const Precision p = precision();  // the scores and their softmax stay float32
+  Variable attn = softmax(mul(matmul(operand(q, p), operand(k, p), false, true), scale), -1);
+  Variable out = permute(matmul(operand(attn, p), operand(v, p)), {0, 2, 1, 3});
   return proj->forward(reshape(out, {B, N, dim}));
 }
 

@@ -143,6 +143,11 @@ void Module::train(bool on) {
   for (auto& [n, m] : children_) m->train(on);
 }
 
+void Module::set_precision(Precision p) {
+  precision_ = p;
+  for (auto& [n, m] : children_) m->set_precision(p);
+}
+
 void Module::apply_to_tensors(const std::function<Tensor(const Tensor&)>& f) {
   for (auto& [n, p] : params_) {
     p->data() = f(p->data());
@@ -159,6 +164,8 @@ Module& Module::to(Device device) {
 
 Module& Module::to(DType dtype) {
   TG_CHECK(is_floating(dtype), type_name_, ".to: expected a floating dtype, got ", dtype_name(dtype));
+  TG_CHECK(dtype != DType::bf16, type_name_, ".to(bfloat16): parameters stay float32 (the master weights); for ",
+           "bf16 GEMMs and convolutions use set_precision(Precision::bf16) (--precision bf16)");
   apply_to_tensors([&](const Tensor& t) { return is_floating(t.dtype()) ? t.to(dtype) : t; });
   return *this;
 }

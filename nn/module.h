@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "nn/precision.h"
 #include "tensor/state_dict.h"
 
 namespace tg::nn {
@@ -60,6 +61,10 @@ class Module {
   void train(bool on = true);  // recursive
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  // The precision policy of this module's GEMMs and convolutions (nn/precision.h); recursive. fp32
+  // until set. Parameters stay float32 whatever it is.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
   Module& to(Device device);  // parameters and buffers
   Module& to(DType dtype);    // floating parameters and buffers only (counters stay int64)
   void zero_grad();           // drops every parameter's gradient
@@ -90,12 +95,34 @@ class Module {
 
   std::string type_name_;
   bool training_ = true;
+  Precision precision_ = Precision::fp32;
   std::vector<std::pair<std::string, Variable*>> params_;
   std::vector<BufferEntry> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+// Runs a scope under precision p: sets the module's policy and the GPU's TF32 switch (apply_tf32), and
+// restores both when it ends. Evaluation and attacks run in fp32 this way whatever the training ran in.
+class PrecisionScope {
+ public:
+  PrecisionScope(Module& m, Precision p) : module_(m), saved_(m.precision()), saved_tf32_(allow_tf32()) {
+    m.set_precision(p);
+    apply_tf32(p);
+  }
+  ~PrecisionScope() {
+    module_.set_precision(saved_);
+    set_allow_tf32(saved_tf32_);
+  }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Module& module_;
+  Precision saved_;
+  bool saved_tf32_;
+};
 
 // Runs its children in order; they are named "0", "1", ... as torch.nn.Sequential names them.
 class Sequential : public Module {

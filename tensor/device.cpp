@@ -102,4 +102,26 @@ void require_cuda(const char* what) {
 #endif
 }
 
+bool cuda_supports_bf16(Device d) {
+#ifdef TAUGRAD_CUDA
+  if (!d.is_cuda() || cuda::device_count() <= d.index) return false;
+  int major = 0;
+  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d.index) == cudaSuccess && major >= 8;
+#else
+  (void)d;
+  return false;
+#endif
+}
+
+#ifdef TAUGRAD_CUDA
+void set_allow_tf32(bool allow) { cuda::set_allow_tf32(allow); }
+bool allow_tf32() { return cuda::allow_tf32(); }
+#else
+namespace {
+bool tf32_flag = true;  // what cuda::allow_tf32 starts as
+}  // namespace
+void set_allow_tf32(bool allow) { tf32_flag = allow; }
+bool allow_tf32() { return tf32_flag; }
+#endif
+
 }  // namespace tg

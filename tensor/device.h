@@ -35,6 +35,12 @@ bool cuda_is_available();
 int cuda_device_count();
 // True when this build has the CUDA backend at all.
 bool cuda_is_built();
+// True when `d` is a GPU with bfloat16 tensor cores (compute capability 8.0 or later); false on the CPU.
+bool cuda_supports_bf16(Device d);
+// TF32 tensor cores for float32 GEMMs and convolutions on the GPU (cuda::set_allow_tf32); without the
+// CUDA backend the flag is kept but nothing reads it.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 // Throws a clear error unless a CUDA device can be used (built with CUDA, driver present, a GPU).
 void require_cuda(const char* what);
 

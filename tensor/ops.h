@@ -35,6 +35,8 @@ Tensor square(const Tensor& x);
 Tensor pow(const Tensor& x, double p);
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor affine(const Tensor& x, double scale, double shift);  // scale * x + shift
+// x converted to `dtype` (x itself when it has it): C++'s conversions, bfloat16 rounded to nearest even.
+Tensor cast(const Tensor& x, DType dtype);
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasting
 Tensor add(const Tensor& a, const Tensor& b);

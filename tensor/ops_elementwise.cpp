@@ -76,6 +76,11 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return y;
 }
 
+Tensor cast(const Tensor& x, DType dtype) {
+  TG_CHECK(x.defined(), "cast: undefined tensor");
+  return x.to(dtype);
+}
+
 Tensor affine(const Tensor& x, double scale, double shift) {
   Device d = common_device({&x}, "affine");
   Tensor y = Tensor::empty_like(x);

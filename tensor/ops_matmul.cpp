@@ -20,7 +20,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   TG_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dims (reshape vectors first): ",
            operands_str(a, b, trans_a, trans_b));
   check_same_dtype(a, b, "matmul");
-  TG_CHECK(is_floating(a.dtype()), "matmul: expected float32 or float64 operands, got ",
+  TG_CHECK(is_floating(a.dtype()), "matmul: expected float32, float64 or bfloat16 operands, got ",
            operands_str(a, b, trans_a, trans_b));
   const int64_t m = trans_a ? a.size(-1) : a.size(-2), ka = trans_a ? a.size(-2) : a.size(-1);
   const int64_t kb = trans_b ? b.size(-1) : b.size(-2), n = trans_b ? b.size(-2) : b.size(-1);
@@ -35,7 +35,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor c = Tensor::empty(out_shape, a.dtype(), d);
+  // bfloat16 operands give a float32 product (the mixed-precision GEMM: float32 accumulation).
+  Tensor c = Tensor::empty(out_shape, a.dtype() == DType::bf16 ? DType::f32 : a.dtype(), d);
 
   if (b_single && !trans_a && numel(batch) > 1) {
     // Fold a's batch into its rows: one GEMM [B*m, k] @ op(b).

@@ -75,6 +75,7 @@ const char* file_dtype_name(DType t) {
     case DType::i32: return "I32";
     case DType::i64: return "I64";
     case DType::u8: return "U8";
+    case DType::bf16: return "BF16";
   }
   return "?";
 }
@@ -112,8 +113,6 @@ float half_to_float(uint16_t h) {
   }
   return std::bit_cast<float>(bits);
 }
-
-float bfloat16_to_float(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
 
 // ---- header fields ---------------------------------------------------------------------------
 
@@ -345,7 +344,7 @@ SafetensorsFile read_safetensors(const ByteReader& in) {
     if (e.file_dtype.size == 2) {
       float* p = t.data<float>();
       bool bf = e.dtype == "BF16";
-      for (size_t i = 0; i < halves.size(); ++i) p[i] = bf ? bfloat16_to_float(halves[i]) : half_to_float(halves[i]);
+      for (size_t i = 0; i < halves.size(); ++i) p[i] = bf ? bf16::from_bits(halves[i]).to_float() : half_to_float(halves[i]);
     }
     out.tensors.emplace_back(e.name, std::move(t));
     out.file_dtypes.push_back(e.dtype);

@@ -41,7 +41,8 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads every tensor onto the CPU. File dtypes F32, F64, I32, I64 and U8 load as themselves; BOOL
-// loads as uint8; F16 and BF16 (timm checkpoints) are converted to float32.
+// loads as uint8; F16 and BF16 (timm checkpoints) are converted to float32. A bfloat16 tensor is
+// written as BF16 (so it reads back as float32, exactly: models keep float32 weights).
 SafetensorsFile load_safetensors(const std::string& path);
 // The same from a file's bytes in memory (`name` stands for the path in errors); load_safetensors
 // reads through this parser, so the fuzzer (fuzz/) and the tests drive the same checks.

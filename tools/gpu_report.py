@@ -78,23 +78,26 @@ def curve_comparison(folder):
 
 
 def bench_table(rows):
-    """Groups runs by (workload, model, batch) and sets taugrad's images/s beside each PyTorch mode's."""
+    """Groups runs by (workload, model, batch) and sets taugrad's images/s beside each PyTorch mode's:
+    taugrad's tf32 (or fp32) run beside torch fp32, its bf16 run (else the tf32 one) beside torch AMP bf16."""
     groups = {}
     for r in rows:
         key = (r["workload"], r["model"], r["batch"])
-        name = "taugrad" if r["framework"] == "taugrad" else f"torch {r['precision']}"
-        groups.setdefault(key, {})[name] = r
+        groups.setdefault(key, {})[f"{r['framework']} {r['precision']}"] = r
     table = []
     for (workload, model, batch), runs in groups.items():
-        ours = runs.get("taugrad", {}).get("images_per_s")
-        row = {"workload": workload, "model": model, "batch": batch, "taugrad_images_per_s": ours}
+        full = runs.get("taugrad tf32") or runs.get("taugrad fp32") or {}
+        half = runs.get("taugrad bf16", {})
+        ours = {"fp32": full.get("images_per_s"), "bf16": half.get("images_per_s") or full.get("images_per_s")}
+        row = {"workload": workload, "model": model, "batch": batch, "taugrad_images_per_s": full.get("images_per_s"),
+               "taugrad_bf16_images_per_s": half.get("images_per_s")}
         for mode in ("fp32", "bf16"):
             theirs = runs.get(f"torch {mode}", {}).get("images_per_s")
             row[f"torch_{mode}_images_per_s"] = theirs
-            row[f"ratio_vs_torch_{mode}"] = ours / theirs if ours and theirs else None
+            row[f"ratio_vs_torch_{mode}"] = ours[mode] / theirs if ours[mode] and theirs else None
             row[f"torch_{mode}_peak_bytes"] = runs.get(f"torch {mode}", {}).get("peak_bytes")
-        # The caching allocator keeps what it took: memory in use at the end is taugrad's peak.
-        row["taugrad_device_bytes_in_use"] = runs.get("taugrad", {}).get("device_bytes_in_use")
+        # The caching allocator keeps what it took: memory in use at the end is what taugrad held.
+        row["taugrad_device_bytes_in_use"] = full.get("device_bytes_in_use")
         table.append(row)
     return table
 
@@ -130,13 +133,13 @@ def markdown(report):
     if tier2["seconds"]:
         md += ["", "Slowest cases (s): " + ", ".join(f"{r['case']} {r['seconds']:.1f}" for r in tier2["seconds"][:8])]
     md += ["", "## Speed beside PyTorch (images/s; ratio > 1: taugrad is faster)", "",
-           "| workload | model | batch | taugrad fp32 | torch fp32 | ratio | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad held (MiB) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| workload | model | batch | taugrad tf32 | torch fp32 | ratio | taugrad bf16 | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad held (MiB) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     mib = lambda v: fmt(v / 2**20 if v is not None else None, "{:.0f}")
     for r in report["bench"]:
         md.append(f"| {r['workload']} | {r['model']} | {r['batch']} | {fmt(r['taugrad_images_per_s'])} | "
                   f"{fmt(r['torch_fp32_images_per_s'])} | {fmt(r['ratio_vs_torch_fp32'], '{:.2f}')} | "
-                  f"{fmt(r['torch_bf16_images_per_s'])} | {fmt(r['ratio_vs_torch_bf16'], '{:.2f}')} | "
+                  f"{fmt(r['taugrad_bf16_images_per_s'])} | {fmt(r['torch_bf16_images_per_s'])} | {fmt(r['ratio_vs_torch_bf16'], '{:.2f}')} | "
                   f"{mib(r['torch_fp32_peak_bytes'])} / {mib(r['torch_bf16_peak_bytes'])} | "
                   f"{mib(r['taugrad_device_bytes_in_use'])} |")
     md += ["", "## CPU against device: ResNet-20 loss curve from one seed", ""]

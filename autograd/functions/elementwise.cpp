@@ -82,6 +82,14 @@ struct Affine : Node {
   std::vector<Tensor> backward(const Tensor& dy) override { return {tg::affine(dy, scale, 0.0)}; }
 };
 
+// y = x in another dtype.  dx = dy in x's dtype (the rounding's derivative is taken as 1).
+struct Cast : Node {
+  DType from;
+  explicit Cast(DType d) : from(d) {}
+  const char* name() const override { return "cast"; }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {tg::cast(dy, from)}; }
+};
+
 // y = x^p.  dx = dy * p * x^(p-1).
 struct PowScalar : Node {
   double p;
@@ -174,6 +182,12 @@ Variable minimum(const Variable& a, const Variable& b) {
 Variable affine(const Variable& x, double scale, double shift) {
   Tensor y = tg::affine(x.data(), scale, shift);
   return needs_graph({&x}) ? attach(std::make_shared<Affine>(scale), {x}, std::move(y)) : Variable(std::move(y));
+}
+Variable cast(const Variable& x, DType dtype) {
+  if (dtype == x.dtype()) return x;
+  Tensor y = tg::cast(x.data(), dtype);
+  if (!needs_graph({&x})) return Variable(std::move(y));
+  return attach(std::make_shared<Cast>(x.dtype()), {x}, std::move(y));
 }
 Variable add(const Variable& a, double s) { return affine(a, 1.0, s); }
 Variable mul(const Variable& a, double s) { return affine(a, s, 0.0); }

@@ -7,6 +7,13 @@ namespace tg {
 
 namespace {
 
+// dy as a GEMM operand beside operands of dtype `operands`: a bfloat16 GEMM's gradients are bfloat16
+// GEMMs too (dy rounded to bf16, as autocast's bf16 output gradient is), with float32 products, so
+// the gradients of bf16 operands are float32 (their cast's backward keeps them so).
+Tensor as_operand(const Tensor& dy, DType operands) {
+  return operands == DType::bf16 ? tg::cast(dy, DType::bf16) : dy;
+}
+
 // Y = op(A) @ op(B), batched over leading dims, op = transpose when the flag is set.
 // With L = <dY, Y>, the four cases (matrix calculus, e.g. Giles 2008, "Collected matrix derivative
 // results", Sec. 2.2.2) and how each is one matmul with flags:
@@ -20,14 +27,15 @@ namespace {
 // reference::matmul (tensor/reference/matmul.cpp)
 struct MatMul : Node {
   bool trans_a, trans_b;
+  DType operands;
   Tensor saved_a, saved_b;  // each factor only when the other one's gradient can be asked for
-  MatMul(bool ta, bool tb, const Variable& a, const Variable& b) : trans_a(ta), trans_b(tb) {
+  MatMul(bool ta, bool tb, const Variable& a, const Variable& b) : trans_a(ta), trans_b(tb), operands(a.dtype()) {
     if (b.requires_grad()) saved_a = a.data();
     if (a.requires_grad()) saved_b = b.data();
   }
   const char* name() const override { return "matmul"; }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    const Tensor &a = saved_a, &b = saved_b;
+  std::vector<Tensor> backward(const Tensor& dy_out) override {
+    const Tensor &a = saved_a, &b = saved_b, dy = as_operand(dy_out, operands);
     Tensor da, db;
     if (needs_input_grad(0)) {
       da = !trans_a ? tg::matmul(dy, b, false, !trans_b) : tg::matmul(b, dy, trans_b, true);
@@ -51,17 +59,18 @@ struct MatMul : Node {
 struct Linear : Node {
   Shape x_shape;
   int64_t in;
+  DType operands;
   Tensor saved_x, saved_w;  // x only when w's gradient can be asked for, w only when x's can
-  Linear(const Variable& x, const Variable& w) : x_shape(x.shape()), in(w.size(1)) {
+  Linear(const Variable& x, const Variable& w) : x_shape(x.shape()), in(w.size(1)), operands(w.dtype()) {
     if (w.requires_grad()) saved_x = x.data();
     if (x.requires_grad()) saved_w = w.data();
   }
   const char* name() const override { return "linear"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dy2 = dy.reshape({-1, dy.size(-1)});
+    Tensor dy2 = dy.reshape({-1, dy.size(-1)}), g = as_operand(dy2, operands);
     Tensor dx, dw, db;
-    if (needs_input_grad(0)) dx = tg::matmul(dy2, saved_w).reshape(x_shape);
-    if (needs_input_grad(1)) dw = tg::matmul(dy2, saved_x.reshape({-1, in}), true, false);
+    if (needs_input_grad(0)) dx = tg::matmul(g, saved_w).reshape(x_shape);
+    if (needs_input_grad(1)) dw = tg::matmul(g, saved_x.reshape({dy2.size(0), in}), true, false);
     if (needs_input_grad(2)) db = tg::sum(dy2, {0});
     return {dx, dw, db};
   }
@@ -83,7 +92,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
            " must be [out] for w ", wd.str());
   Shape out_shape = xd.shape();
   out_shape.back() = wd.size(0);
-  Tensor y = tg::matmul(xd.reshape({-1, xd.size(-1)}), wd, false, true);
+  const int64_t rows = numel(Shape(xd.shape().begin(), xd.shape().end() - 1));  // no -1: in may be 0
+  Tensor y = tg::matmul(xd.reshape({rows, xd.size(-1)}), wd, false, true);
   if (b.defined()) tg::add_(y, b.data());
   y = y.reshape(out_shape);
   if (!needs_graph({&x, &w, &b})) return Variable(std::move(y));

@@ -128,6 +128,9 @@ void add_eval_flags(Flags& f, EvalConfig& c) {
   f.add("corrupted-subset", &c.corrupted_subset, "first N images of each corrupted set (0 = all; generated: the attack subset)");
   f.add("severities", &c.severities, "corruption severities to measure (the -C column is severity 3)");
   f.add("eval-batch-size", &c.batch_size, "batch size of the evaluation and the attacks");
+  f.add("eval-precision", &c.precision,
+        "fp32 | tf32 | bf16: the evaluation's and the attacks' GEMMs and convolutions (the masking diagnostics "
+        "always run in fp32 and fp64)");
 }
 
 void validate(const EvalConfig& c) {
@@ -135,6 +138,7 @@ void validate(const EvalConfig& c) {
   TG_CHECK(c.attack_subset >= 0, "--attack-subset must be >= 0, got ", c.attack_subset);
   TG_CHECK(c.apgd_iters >= 1 && c.square_queries >= 1, "--apgd-iters and --square-queries must be >= 1");
   TG_CHECK(c.batch_size >= 1, "--eval-batch-size must be >= 1, got ", c.batch_size);
+  nn::parse_precision(c.precision, "--eval-precision");
   const auto known = attacks::attack_names();
   for (const auto& name : attack_list(c))
     TG_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "--attacks: unknown attack '", name,
@@ -167,6 +171,7 @@ Json eval_config_json(const EvalConfig& c) {
   // Random attack starts are drawn per test sample (attacks/rng.h), so sharded and whole evaluations
   // agree; files written before (per-batch draws, other numbers) lack this key and are evaluated anew.
   j.set("attack_random", "per-sample");
+  if (c.precision != "fp32") j.set("precision", c.precision);
   return j;
 }
 
@@ -402,6 +407,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   const Device device = parse_device(c.device);
   model.to(device);
   model.eval();
+  nn::PrecisionScope precision(model, nn::parse_precision(c.precision, "--eval-precision"));
   const attacks::ModelFn f = attacks::as_model_fn(model);
   const int64_t bs = c.batch_size;
   const Shards shards{ranks, bs};
@@ -531,6 +537,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   Json mask = stage("masking", [&] {
     std::fprintf(stderr, "evaluate: masking diagnostics (float32 and float64 input gradients) on %lld images\n",
                  static_cast<long long>(sub.size()));
+    nn::PrecisionScope fp32(model, nn::Precision::fp32);  // whatever --eval-precision says
     attacks::MaskingDiagnostics d;
     if (n_mine > 0) d = attacks::masking_diagnostics(model, xa, ya, bs);
     const Tensor zero_f32 = gathered(n_mine > 0 ? d.zero_rows_f32 : no_rows);

@@ -52,10 +52,14 @@ struct EvalConfig {
   int64_t batch_size = 256;
   std::string device = "auto";
   int64_t seed = 0;                   // attacks' random starts and the generated corruptions
+  // fp32 | tf32 | bf16 (nn/precision.h): the precision of the evaluation and the attacks, fp32 by default
+  // whatever the training ran in (an attack's gradient precision decides whether masking appears). The
+  // masking diagnostics run in fp32 and fp64 regardless.
+  std::string precision = "fp32";
 };
 
 // --eps, --attack-subset, --attacks, --apgd-iters, --square-queries, --sweep-eps, --sweep-attacks,
-// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size. --device and
+// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size, --eval-precision. --device and
 // --seed are left to the binary (the train flags have them).
 void add_eval_flags(Flags& flags, EvalConfig& config);
 // Checks the values (attack names, severities, sizes); throws tg::Error naming the flag.

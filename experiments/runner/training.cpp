@@ -52,6 +52,10 @@ void add_train_flags(Flags& f, TrainConfig& c) {
         "a dataset's name (cifar10, imagenet, ...) | MEAN/STD (0.5/0.5, or per channel: 0.485,0.456,0.406/0.229,0.224,0.225). "
         "Recorded in model.safetensors, which evaluate and predict then use");
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
+  f.add("precision", &c.precision,
+        "auto | fp32 | tf32 | bf16: the GEMMs and convolutions of training (bf16: bfloat16 operands, float32 "
+        "accumulation, weights, optimizer state and loss). auto: a resumed run's own, else bf16 on GPUs that "
+        "have it (compute capability >= 8.0), fp32 on the CPU. Evaluation runs in fp32 (--eval-precision)");
   f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
   f.add("train-subset", &c.train_subset, "train on the first N training images (0 = all)");
   f.add("test-subset", &c.test_subset, "evaluate on the first N test images (0 = all)");
@@ -69,6 +73,7 @@ Json config_json(const TrainConfig& c) {
   j.set("label_smoothing", c.label_smoothing).set("schedule", c.schedule).set("warmup_epochs", c.warmup_epochs);
   j.set("grad_clip", c.grad_clip).set("augment", c.augment).set("init", c.init).set("seed", c.seed);
   j.set("train_subset", c.train_subset).set("test_subset", c.test_subset);
+  if (c.precision != "fp32" && c.precision != "auto") j.set("precision", c.precision);  // see TrainConfig
   // Only when it can matter, so runs from scratch keep the identity they had before the flag (a fine-tune
   // from before it normalized with the dataset's statistics, not the checkpoint's: another run now).
   if (!c.init.empty() || c.normalize != "auto") j.set("normalize", c.normalize);
@@ -192,6 +197,7 @@ void validate(const TrainConfig& c) {
   TG_CHECK(c.augment == "auto" || c.augment == "none" || c.augment == "crop-flip", "--augment: '", c.augment,
            "' is not auto, none or crop-flip");
   TG_CHECK(c.workers >= 0, "--workers must be >= 0");
+  if (c.precision != "auto") nn::parse_precision(c.precision, "--precision");
   TG_CHECK(c.adversarial == "none" || c.adversarial == "pgd" || c.adversarial == "tempered", "--adversarial: '",
            c.adversarial, "' is not none, pgd or tempered");
   if (c.adversarial == "none") return;
@@ -307,11 +313,28 @@ TrainOutcome outcome_from_metrics(const Json& m, const std::string& dir) {
   return o;
 }
 
+// --precision resolved for the run in `dir`: the run's own (its config.json) when it exists, which an
+// explicit other value may not change; else auto's choice for the device.
+std::string resolve_precision(const TrainConfig& c, const std::string& dir) {
+  std::optional<std::string> saved;
+  if (const std::string path = dir + "/" + schema::kConfigFile; file_exists(path)) {
+    const Json j = Json::parse(read_file(path), path);
+    const Json* p = j.get("precision");
+    saved = p ? p->string() : "fp32";
+  }
+  if (c.precision == "auto")
+    return saved ? *saved : nn::precision_name(nn::default_precision(parse_device(c.device)));
+  TG_CHECK(!saved || *saved == c.precision, "--precision ", c.precision, ": ", dir, " holds a run trained in ", *saved,
+           "; resume it with --precision ", *saved, " (or auto), or give this one another --run-id or --out-dir");
+  return c.precision;
+}
+
 }  // namespace
 
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
                          bool input_gradients, int64_t image_size) {
   model.eval();
+  nn::PrecisionScope fp32(model, nn::Precision::fp32);  // evaluation and the zero-gradient count: fp32
   // Sums stay on the device (float64 for the loss) and are read once, at the end.
   Tensor loss_sum = Tensor::zeros({}, DType::f64, device), correct = Tensor::zeros({}, DType::i64, device),
          zero_grads = Tensor::zeros({}, DType::i64, device);
@@ -339,9 +362,11 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
   return r;
 }
 
-TrainOutcome train(const TrainConfig& c) {
-  validate(c);
-  const std::string dir = run_dir(c);
+TrainOutcome train(const TrainConfig& config_in) {
+  validate(config_in);
+  const std::string dir = run_dir(config_in);
+  TrainConfig c = config_in;
+  c.precision = resolve_precision(config_in, dir);
   const Json config = config_json(c);
   if (const std::string path = dir + "/" + schema::kMetricsFile; file_exists(path)) {
     Json m = Json::parse(read_file(path), path);
@@ -377,6 +402,9 @@ TrainOutcome train(const TrainConfig& c) {
     init.reset();  // the weights are in the model now
   }
   model->to(device);
+  const nn::Precision precision = nn::parse_precision(c.precision, "--precision");
+  model->set_precision(precision);
+  nn::apply_tf32(precision);
   auto opt = make_optimizer(c, *model);
 
   LoaderOptions lo;

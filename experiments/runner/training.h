@@ -46,6 +46,10 @@ struct TrainConfig {
   std::string init;                       // checkpoint to start from (ours, torchvision's or timm's)
   std::string normalize = "auto";         // the model's input normalization: see input_contract
   std::string device = "auto";
+  // fp32 | tf32 | bf16 (nn/precision.h) | auto: a run's own when it resumes or is reused, else bf16 on a GPU
+  // with bf16 tensor cores and fp32 elsewhere. train() stores the resolved one in config.json (tf32 and
+  // bf16 only, so fp32 runs keep the identity they had before the flag).
+  std::string precision = "auto";
   int64_t seed = 0;
   int64_t train_subset = 0;               // 0 = the whole training set
   int64_t test_subset = 0;                // 0 = the whole test set

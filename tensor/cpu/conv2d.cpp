@@ -207,10 +207,23 @@ void forward_impl(const T* px, const T* pw, T* py, const Geometry& g, bool accum
   });
 }
 
+// A bfloat16 convolution (the mixed-precision operands): a and b widened to float32 (exactly), the
+// float32 kernel, its result rounded to bfloat16. That is cuDNN's bf16 convolution (float32
+// accumulation, bf16 output) up to the order of the sums, so the CPU runs the GPU's numerics.
+template <class Kernel>
+void via_float32(const Tensor& a, const Tensor& b, Tensor& out, const Conv2dParams& params, Kernel kernel) {
+  Tensor a32 = Tensor::empty(a.shape()), b32 = Tensor::empty(b.shape()), out32 = Tensor::empty(out.shape());
+  cast(a, a32);
+  cast(b, b32);
+  kernel(a32, b32, out32, params);
+  cast(out32, out);
+}
+
 }  // namespace
 
 // y[n, k, p, q] = sum_{c, r, s} w[k, c, r, s] x[n, c, p*sh - ph + r, q*sw - pw + s]  (zero outside).
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& params) {
+  if (x.dtype() == DType::bf16) return via_float32(x, w, y, params, conv2d_forward);
   if (dnnl_conv2d_forward(x, w, y, params)) return;
   fix_gemm_blocking();
   visit_floating(x.dtype(), "conv2d", [&](auto zero) {
@@ -224,6 +237,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
 // the convolution dx[n, c, h, v] = sum_{k, r, s} w[k, c, R-1-r, S-1-s] dy[n, k, h - (R-1-ph) + r, ...],
 // run as a forward with the flipped, transposed weight.
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& params) {
+  if (dy.dtype() == DType::bf16) return via_float32(dy, w, dx, params, conv2d_backward_data);
   if (dnnl_conv2d_backward_data(dy, w, dx, params)) return;
   fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_data", [&](auto zero) {
@@ -258,6 +272,7 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
 // Let L = <dy, y>. Writes dL/dw into dw: dW = sum over chunks of dY col^T. Threads sum into their
 // own dW, which are then summed into dw in thread order (a fixed order: the same bits every call).
 void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const Conv2dParams& params) {
+  if (dy.dtype() == DType::bf16) return via_float32(dy, x, dw, params, conv2d_backward_filter);
   if (dnnl_conv2d_backward_filter(dy, x, dw, params)) return;
   fix_gemm_blocking();
   visit_floating(dy.dtype(), "conv2d_backward_filter", [&](auto zero) {

@@ -71,22 +71,22 @@ void for_each_step(int64_t n, F&& f) {
 }  // namespace
 
 void fill(Tensor& x, double value) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = x.data<T>();
-    T v = static_cast<T>(value);
+    const T v = convert<T>(value);
     parallel_for(x.numel(), 1, [&](int64_t i) { p[i] = v; });
   });
 }
 
 void cast(const Tensor& x, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zx) {
-    visit_dtype(y.dtype(), [&](auto zy) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zx) {
+    visit_dtype_or_bf16(y.dtype(), [&](auto zy) {
       using X = decltype(zx);
       using Y = decltype(zy);
       const X* px = x.data<X>();
       Y* py = y.data<Y>();
-      parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = static_cast<Y>(px[i]); });
+      parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = convert<Y>(px[i]); });
     });
   });
 }
@@ -153,7 +153,7 @@ void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
     T* py = y.data<T>();
     T l = static_cast<T>(lo), h = static_cast<T>(hi);
     parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = px[i] < l ? l : (px[i] > h ? h : px[i]); });
-  });
+  }, "clamp");
 }
 
 namespace {
@@ -209,7 +209,7 @@ void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
         run(out.data<T>(), k);
       }
     });
-  });
+  }, binary_name(op));
 }
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -221,7 +221,7 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     T* po = out.data<T>();
     broadcast_loop(out.shape(), a.shape(), b.shape(), cond.shape(),
                    [&](int64_t o, int64_t ia, int64_t ib, int64_t ic) { po[o] = pc[ic] ? pa[ia] : pb[ib]; });
-  });
+  }, "where");
 }
 
 void expand(const Tensor& x, Tensor& y) {
@@ -230,7 +230,7 @@ void expand(const Tensor& x, Tensor& y) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     broadcast_loop(y.shape(), x.shape(), {}, {}, [&](int64_t o, int64_t ix, int64_t, int64_t) { py[o] = px[ix]; });
-  });
+  }, "expand");
 }
 
 }  // namespace tg::cpu

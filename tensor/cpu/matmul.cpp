@@ -1,6 +1,8 @@
 // CPU batched GEMM: Eigen on row-major maps of each batch's matrices. Small matrices run one per
 // OpenMP thread over the batch; large ones run one after another, each threaded by Eigen itself
 // (Eigen runs single-threaded when it is called inside an OpenMP team, so the two never nest).
+// bfloat16 operands are widened to float32 (exactly) and multiplied in float32: the numerics of a
+// tensor-core bf16 GEMM with float32 accumulation, up to the order of the sums.
 #include <Eigen/Core>
 
 #include "tensor/cpu/gemm_blocking.h"
@@ -53,6 +55,13 @@ void gemm(const T* pa, const T* pb, T* pc, const MatrixDims& da, const MatrixDim
 
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, double alpha,
             double beta) {
+  if (a.dtype() == DType::bf16) {
+    Tensor a32 = Tensor::empty(a.shape()), b32 = Tensor::empty(b.shape());
+    cast(a, a32);
+    cast(b, b32);
+    matmul(a32, b32, c, trans_a, trans_b, alpha, beta);
+    return;
+  }
   const MatrixDims da = matrix_dims(a), db = matrix_dims(b), dc = matrix_dims(c);
   fix_gemm_blocking();
   visit_floating(c.dtype(), "matmul", [&](auto zero) {

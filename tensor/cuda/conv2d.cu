@@ -1,4 +1,5 @@
-// CUDA 2-D convolution (NCHW, cross-correlation as torch) through cuDNN. For each geometry (dtype,
+// CUDA 2-D convolution (NCHW, cross-correlation as torch) through cuDNN; float32, float64, and bfloat16
+// (tensor cores, float32 accumulation, bf16 output). For each geometry (dtype,
 // shapes, stride, padding, TF32 setting) a plan holds the cuDNN descriptors and, found once with
 // cudnnFind*AlgorithmEx (benchmarked, fastest first), the algorithm of each direction and its
 // workspace size. Workspaces come from the caching allocator. Every direction writes its output (beta = 0).
@@ -56,7 +57,11 @@ ConvPlan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, DType dtyp
   for (const Shape* s : {&xs, &ws, &ys})
     for (int64_t d : *s) TG_CHECK(d <= 2147483647, "conv2d: ", what, ": a size exceeds cuDNN's int range");
   auto plan = std::make_unique<ConvPlan>();
-  const cudnnDataType_t type = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  const cudnnDataType_t type = dtype == DType::f64    ? CUDNN_DATA_DOUBLE
+                               : dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16
+                                                      : CUDNN_DATA_FLOAT;
+  // bfloat16 data accumulates in float32 (cuDNN's PSEUDO_BFLOAT16_CONFIG).
+  const cudnnDataType_t compute = type == CUDNN_DATA_BFLOAT16 ? CUDNN_DATA_FLOAT : type;
   auto i = [](int64_t v) { return static_cast<int>(v); };
   TG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x), "conv2d ", what);
   TG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y), "conv2d ", what);
@@ -69,10 +74,13 @@ ConvPlan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, DType dtyp
   TG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, type, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])),
                  "conv2d w descriptor ", what);
   TG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, i(p.pad_h), i(p.pad_w), i(p.stride_h), i(p.stride_w),
-                                                 1, 1, CUDNN_CROSS_CORRELATION, type),
+                                                 1, 1, CUDNN_CROSS_CORRELATION, compute),
                  "conv2d descriptor ", what);
-  // CUDNN_DEFAULT_MATH lets float32 use TF32 tensor cores; FMA_MATH keeps full float32.
-  const cudnnMathType_t math = (type == CUDNN_DATA_FLOAT && !tf32) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  // CUDNN_DEFAULT_MATH lets float32 use TF32 tensor cores; FMA_MATH keeps full float32; bf16 asks for
+  // tensor cores explicitly.
+  const cudnnMathType_t math = type == CUDNN_DATA_BFLOAT16         ? CUDNN_TENSOR_OP_MATH
+                               : (type == CUDNN_DATA_FLOAT && !tf32) ? CUDNN_FMA_MATH
+                                                                     : CUDNN_DEFAULT_MATH;
   TG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, math), "conv2d math type ", what);
   slot = std::move(plan);
   return *slot;
@@ -120,6 +128,9 @@ struct Scalars {
   T one = T(1), zero = T(0);
 };
 
+// The type of cuDNN's alpha and beta: float for bfloat16 data.
+DType scaling_dtype(DType data) { return data == DType::bf16 ? DType::f32 : data; }
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
@@ -138,7 +149,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
     plan.have_fwd = true;
   }
   Scratch ws(plan.fwd_ws);
-  visit_floating(x.dtype(), "conv2d", [&](auto zero) {
+  visit_floating(scaling_dtype(x.dtype()), "conv2d", [&](auto zero) {
     Scalars<decltype(zero)> s;
     TG_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &s.one, plan.x, x.raw(), plan.w, w.raw(), plan.conv, plan.fwd,
                                            ws.p, plan.fwd_ws, &s.zero, plan.y, y.raw()),
@@ -163,7 +174,7 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
     plan.have_bwd_data = true;
   }
   Scratch ws(plan.bwd_data_ws);
-  visit_floating(dy.dtype(), "conv2d_backward_data", [&](auto zero) {
+  visit_floating(scaling_dtype(dy.dtype()), "conv2d_backward_data", [&](auto zero) {
     Scalars<decltype(zero)> s;
     TG_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &s.one, plan.w, w.raw(), plan.y, dy.raw(), plan.conv,
                                                 plan.bwd_data, ws.p, plan.bwd_data_ws, &s.zero, plan.x, dx.raw()),
@@ -192,7 +203,7 @@ void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dw, const
     plan.have_bwd_filter = true;
   }
   Scratch ws(plan.bwd_filter_ws);
-  visit_floating(dy.dtype(), "conv2d_backward_filter", [&](auto zero) {
+  visit_floating(scaling_dtype(dy.dtype()), "conv2d_backward_filter", [&](auto zero) {
     Scalars<decltype(zero)> s;
     TG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &s.one, plan.x, x.raw(), plan.y, dy.raw(), plan.conv,
                                                   plan.bwd_filter, ws.p, plan.bwd_filter_ws, &s.zero, plan.w,

@@ -22,7 +22,7 @@ template <class X, class Y>
 struct CastOp {
   const X* x;
   Y* y;
-  __device__ void operator()(int64_t i) const { y[i] = static_cast<Y>(x[i]); }
+  __device__ void operator()(int64_t i) const { y[i] = convert<Y>(x[i]); }
 };
 
 template <class T>
@@ -170,15 +170,15 @@ Dims broadcast_dims(const Shape& out, const Shape& sa, const Shape& sb, const Sh
 }  // namespace
 
 void fill(Tensor& x, double value) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    launch_map(x.numel(), FillOp<T>{x.data<T>(), static_cast<T>(value)}, "fill", x.shape());
+    launch_map(x.numel(), FillOp<T>{x.data<T>(), convert<T>(value)}, "fill", x.shape());
   });
 }
 
 void cast(const Tensor& x, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zx) {
-    visit_dtype(y.dtype(), [&](auto zy) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zx) {
+    visit_dtype_or_bf16(y.dtype(), [&](auto zy) {
       using X = decltype(zx);
       using Y = decltype(zy);
       launch_map(x.numel(), CastOp<X, Y>{x.data<X>(), y.data<Y>()}, "cast", x.shape());
@@ -222,7 +222,7 @@ void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
     using T = decltype(zero);
     launch_map(x.numel(), ClampOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(lo), static_cast<T>(hi)},
                "clamp", x.shape());
-  });
+  }, "clamp");
 }
 
 void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
@@ -240,7 +240,7 @@ void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
     } else {
       run(out.data<T>());
     }
-  });
+  }, binary_name(op));
 }
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -249,7 +249,7 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     using T = decltype(zero);
     launch_map(out.numel(), WhereFn<T>{cond.data<uint8_t>(), a.data<T>(), b.data<T>(), out.data<T>(), dims},
                "where", out.shape());
-  });
+  }, "where");
 }
 
 void expand(const Tensor& x, Tensor& y) {
@@ -257,7 +257,7 @@ void expand(const Tensor& x, Tensor& y) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), ExpandFn<T>{x.data<T>(), y.data<T>(), dims}, "expand", y.shape());
-  });
+  }, "expand");
 }
 
 }  // namespace tg::cuda

@@ -3,6 +3,7 @@
 // send it to a on ties). GELU is the exact form x Phi(x) (Hendrycks & Gimpel 2016).
 #include "tensor/reference/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/reference/common.h"
@@ -20,6 +21,27 @@ double normal_cdf(double x) { return 0.5 * (1 + std::erf(x * kInvSqrt2)); }
 Tensor like(const Tensor& x) { return Tensor::empty(x.shape(), DType::f64); }
 
 }  // namespace
+
+// bfloat16 keeps 8 significant bits and float32's exponent range: a finite x = m 2^e (1 <= |m| < 2)
+// rounds to a multiple of 2^(max(e, -126) - 7), ties to the even multiple (nearbyint's default mode);
+// a result of 2^128 or more is infinity. NaN and infinities stay as they are.
+Tensor round_to_bf16(const Tensor& x) {
+  check_f64(x, "round_to_bf16");
+  Tensor y = like(x);
+  const double* px = x.data<double>();
+  double* py = y.data<double>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double v = px[i];
+    if (!std::isfinite(v) || v == 0) {
+      py[i] = v;
+      continue;
+    }
+    const double quantum = std::ldexp(1.0, std::max(std::ilogb(v), -126) - 7);
+    const double r = std::nearbyint(v / quantum) * quantum;
+    py[i] = std::fabs(r) >= std::ldexp(1.0, 128) ? std::copysign(INFINITY, v) : r;
+  }
+  return y;
+}
 
 // y = f(x) for f in neg, exp, log, sqrt, rsqrt, abs, sign, relu, gelu, tanh, sigmoid, square, 1/x.
 Tensor unary(const Tensor& x, UnaryOp op) {

@@ -11,6 +11,9 @@ Tensor unary(const Tensor& x, UnaryOp op);
 Tensor unary_backward(const Tensor& dy, const Tensor& x, UnaryOp op);
 
 Tensor affine(const Tensor& x, double scale, double shift);
+// x rounded to the nearest bfloat16 (ties to even; past the largest finite bf16, infinity), as float64.
+// The backward of a cast is the identity (its derivative is taken as 1), so it has no kernel here.
+Tensor round_to_bf16(const Tensor& x);
 Tensor pow_scalar(const Tensor& x, double p);
 Tensor pow_scalar_backward(const Tensor& dy, const Tensor& x, double p);
 Tensor clamp(const Tensor& x, double lo, double hi);

@@ -277,3 +277,29 @@ TEST_CASE("evaluation: Tiny-ImageNet-C folders read by corrupted_sets, labels ma
   CHECK_THROWS_WITH_AS(corrupted_sets(fewer, c), doctest::Contains("n40"), Error);
   fs::remove_all(dir);
 }
+
+TEST_CASE("evaluation: --eval-precision runs the attacks in bf16, the masking diagnostics still in fp32") {
+  Generator gen(4);
+  Dataset test;
+  test.name = "synthetic/test";
+  test.images = mul(rand({8, 1, 16, 16}, DType::f32, Device::cpu(), &gen), 255.0).to(DType::u8);
+  test.labels = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 3}, {8});
+  test.num_classes = 4;
+  manual_seed(1);
+  auto model = nn::create_model("resnet20", 4, 1);
+  EvalConfig c = fast_config();
+  c.attacks = "fgsm";
+  c.sweep_eps = {};
+  const Evaluation fp32 = evaluate_model(*model, test, {}, c, 0, nullptr, nullptr);
+  c.precision = "bf16";
+  const Evaluation bf16 = evaluate_model(*model, test, {}, c, 0, nullptr, nullptr);
+  CHECK(model->precision() == nn::Precision::fp32);  // restored
+  CHECK(bf16.zero_grad_f32 == fp32.zero_grad_f32);
+  CHECK(bf16.zero_grad_f64 == fp32.zero_grad_f64);
+  CHECK(bf16.margins.median == fp32.margins.median);
+  CHECK(bf16.margins.max == fp32.margins.max);
+  CHECK(eval_config_json(c).get("precision")->string() == "bf16");
+  CHECK(eval_config_json(fast_config()).get("precision") == nullptr);  // fp32 evaluations keep their identity
+  c.precision = "fp16";
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("--eval-precision"), Error);
+}

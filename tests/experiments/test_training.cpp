@@ -310,3 +310,38 @@ TEST_CASE("training: table2's fine-tune from a timm-like ViT-Ti/16 checkpoint tr
   check_stats(*recorded, {{0.5}, {0.5}});
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("training: --precision is recorded in config.json, kept on resume, and a change names the flag") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  auto dir = tg::test::scratch_path("taugrad_test_precision");
+  std::filesystem::remove_all(dir);
+  TrainConfig c = tiny_config(dir.string(), "bf16");
+  c.train_subset = 96;
+  c.test_subset = 64;
+  c.precision = "bf16";
+  c.stop_after = 1;
+  CHECK(train(c).paused);
+  const std::string run = dir.string() + "/bf16";
+  CHECK(Json::parse(read_file(run + "/config.json"), "config.json").get("precision")->string() == "bf16");
+  TrainConfig changed = c;
+  changed.precision = "fp32";
+  CHECK_THROWS_WITH_AS(train(changed), doctest::Contains("--precision fp32"), Error);
+  TrainConfig resumed = c;
+  resumed.precision = "auto";  // the run's own: bf16, though auto is fp32 on the CPU
+  resumed.stop_after = 0;
+  const TrainOutcome done = train(resumed);
+  CHECK(done.status == "finished");
+  CHECK(done.epochs_done == 2);
+  CHECK_THROWS_WITH_AS(train(changed), doctest::Contains("--precision"), Error);  // finished: still refused
+  // auto on the CPU is fp32, which config.json leaves out (runs from before the flag keep their identity).
+  TrainConfig plain = tiny_config(dir.string(), "auto");
+  plain.train_subset = 64;
+  plain.test_subset = 32;
+  plain.epochs = 1;
+  train(plain);
+  CHECK(Json::parse(read_file(dir.string() + "/auto/config.json"), "config.json").get("precision") == nullptr);
+  std::filesystem::remove_all(dir);
+}

@@ -122,6 +122,11 @@ void add_elementwise(std::vector<OpCase>& t) {
   t.push_back({"affine", {in({2, 5})}, [](auto& v) { return affine(v[0], -1.5, 0.25); },
                [](auto& x) { return ref::affine(x[0], -1.5, 0.25); },
                [](auto& dy, auto&) { return Tensors{ref::affine(dy, -1.5, 0.0)}; }});
+  // cast through float64 and back: exact in both dtypes, two Cast nodes whose backward casts dy back
+  // (the rounding casts to bfloat16 are checked against reference::round_to_bf16 in test_bf16.cpp).
+  t.push_back({"cast (to float64 and back)", {in({2, 5})},
+               [](auto& v) { return cast(cast(v[0], DType::f64), v[0].dtype()); }, [](auto& x) { return x[0]; },
+               [](auto& dy, auto&) { return Tensors{dy}; }});
   t.push_back({"pow", {in({2, 5}, 0.2, 3.0)}, [](auto& v) { return pow(v[0], 2.5); },
                [](auto& x) { return ref::pow_scalar(x[0], 2.5); },
                [](auto& dy, auto& x) { return Tensors{ref::pow_scalar_backward(dy, x[0], 2.5)}; }});
