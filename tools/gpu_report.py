@@ -54,6 +54,7 @@ def bench_table(rows):
             row[f"ratio_vs_torch_{mode}"] = ours / theirs if ours and theirs else None
             row[f"torch_{mode}_peak_bytes"] = runs.get(f"torch {mode}", {}).get("peak_bytes")
         row["taugrad_device_bytes_in_use"] = runs.get("taugrad", {}).get("device_bytes_in_use")
+        row["taugrad_peak_bytes"] = runs.get("taugrad", {}).get("peak_allocated_bytes")
         table.append(row)
     return table
 
@@ -85,7 +86,7 @@ def main():
           "## Steps", "", "| step | exit | seconds | command |", "|---|---|---|---|"]
     md += [f"| {s['step']} | {s['exit']} | {s['seconds']:.1f} | `{s['command'][:120]}` |" for s in steps]
     md += ["", "## Speed beside PyTorch (images/s; ratio > 1: taugrad is faster)", "",
-           "| workload | model | batch | taugrad fp32 | torch fp32 | ratio | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad in use (MiB) |",
+           "| workload | model | batch | taugrad fp32 | torch fp32 | ratio | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad peak / in use (MiB) |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     mib = lambda v: fmt(v / 2**20 if v is not None else None, "{:.0f}")
     for r in bench:
@@ -93,7 +94,7 @@ def main():
                   f"{fmt(r['torch_fp32_images_per_s'])} | {fmt(r['ratio_vs_torch_fp32'], '{:.2f}')} | "
                   f"{fmt(r['torch_bf16_images_per_s'])} | {fmt(r['ratio_vs_torch_bf16'], '{:.2f}')} | "
                   f"{mib(r['torch_fp32_peak_bytes'])} / {mib(r['torch_bf16_peak_bytes'])} | "
-                  f"{mib(r['taugrad_device_bytes_in_use'])} |")
+                  f"{mib(r['taugrad_peak_bytes'])} / {mib(r['taugrad_device_bytes_in_use'])} |")
     md += ["", "## CPU against device: ResNet-20 loss curve from one seed", ""]
     if "max_relative_difference" in curve:
         md.append(f"{curve['steps']} steps; largest relative difference {curve['max_relative_difference']:.2e} "
