@@ -3,10 +3,12 @@
 // there would be silently 100x slower.
 #include "tensor/device.h"
 
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 
+#include "tensor/determinism.h"
 #include "util/error.h"
 
 #ifdef TAUGRAD_CUDA
@@ -101,5 +103,12 @@ void require_cuda(const char* what) {
           "`meson setup build -Dcuda=enabled` on a machine with the CUDA Toolkit, or use --device cpu.");
 #endif
 }
+
+namespace {
+std::atomic<bool> g_deterministic{true};
+}  // namespace
+
+void set_deterministic_algorithms(bool on) { g_deterministic = on; }
+bool deterministic_algorithms() { return g_deterministic; }
 
 }  // namespace tg
