@@ -50,18 +50,20 @@ struct EvalConfig {
   std::vector<double> severities = {1, 2, 3, 4, 5};
   int64_t batch_size = 256;
   std::string device = "auto";
+  bool deterministic = true;          // deterministic GPU algorithms (tensor/determinism.h)
   int64_t seed = 0;                   // attacks' random starts and the generated corruptions
 };
 
 // --eps, --attack-subset, --attacks, --apgd-iters, --square-queries, --sweep-eps, --sweep-attacks,
-// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size. --device and
-// --seed are left to the binary (the train flags have them).
+// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size. --device,
+// --deterministic and --seed are left to the binary (the train flags have them).
 void add_eval_flags(Flags& flags, EvalConfig& config);
 // Checks the values (attack names, severities, sizes); throws tg::Error naming the flag.
 void validate(const EvalConfig& config);
 std::vector<std::string> attack_list(const EvalConfig& config);
 std::vector<std::string> sweep_attack_list(const EvalConfig& config);
-// The config as it identifies an evaluation (device and batch size left out: they do not change it).
+// The config as it identifies an evaluation (device, determinism and batch size left out: they do not
+// change what is measured).
 Json eval_config_json(const EvalConfig& config);
 
 // A display name for an attack of make_attack: "PGD-20", "C&W", "APGD-CE", "APGD-DLR", "APGD-T", "Square"

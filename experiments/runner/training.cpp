@@ -17,6 +17,7 @@
 #include "nn/models/factory.h"
 #include "optim/optimizer.h"
 #include "optim/scheduler.h"
+#include "tensor/determinism.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "tensor/safetensors.h"
@@ -52,6 +53,7 @@ void add_train_flags(Flags& f, TrainConfig& c) {
         "a dataset's name (cifar10, imagenet, ...) | MEAN/STD (0.5/0.5, or per channel: 0.485,0.456,0.406/0.229,0.224,0.225). "
         "Recorded in model.safetensors, which evaluate and predict then use");
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
+  add_deterministic_flag(f, &c.deterministic);
   f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
   f.add("train-subset", &c.train_subset, "train on the first N training images (0 = all)");
   f.add("test-subset", &c.test_subset, "evaluate on the first N test images (0 = all)");
@@ -72,6 +74,7 @@ Json config_json(const TrainConfig& c) {
   // Only when it can matter, so runs from scratch keep the identity they had before the flag (a fine-tune
   // from before it normalized with the dataset's statistics, not the checkpoint's: another run now).
   if (!c.init.empty() || c.normalize != "auto") j.set("normalize", c.normalize);
+  if (!c.deterministic) j.set("deterministic", false);  // likewise: absent means on, the default
   if (c.adversarial != "none")  // only then, so standard runs keep the identity they always had
     j.set("adversarial", c.adversarial).set("adv_eps", c.adv_eps).set("adv_step", c.adv_step).set("adv_steps", c.adv_steps);
   return j;
@@ -353,6 +356,7 @@ TrainOutcome train(const TrainConfig& c) {
   }
   const Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
+  set_deterministic_algorithms(c.deterministic);
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
   std::optional<SafetensorsFile> init;
   if (!c.init.empty()) init = load_safetensors(c.init);

@@ -46,6 +46,8 @@ struct TrainConfig {
   std::string init;                       // checkpoint to start from (ours, torchvision's or timm's)
   std::string normalize = "auto";         // the model's input normalization: see input_contract
   std::string device = "auto";
+  bool deterministic = true;              // deterministic GPU algorithms (tensor/determinism.h); recorded
+                                          // in config.json only when off, so older runs keep their identity
   int64_t seed = 0;
   int64_t train_subset = 0;               // 0 = the whole training set
   int64_t test_subset = 0;                // 0 = the whole test set
