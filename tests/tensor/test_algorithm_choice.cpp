@@ -20,6 +20,7 @@ std::vector<AlgoRecord> found() {
       {6, true, 0.5f, 300 * MiB, false, 1},  // fastest, atomics
       {1, true, 0.7f, 64 * MiB, true, 1},
       {7, false, 0.8f, 0, true, 0},          // failed
+      {4, true, 0.9f, 128 * MiB, true, 0},   // slower and hungrier than algorithm 1
       {2, true, 1.1f, 8 * MiB, true, 0},
       {5, true, 1.3f, 2 * MiB, false, 0},
       {0, true, 2.0f, 0, true, 0},
@@ -34,8 +35,8 @@ std::vector<int> algos(const std::vector<AlgoRecord>& r) {
 }  // namespace
 
 TEST_CASE("algorithm choice: ranks what succeeded and fits, deterministic ones only when asked") {
-  CHECK(algos(rank(found(), false, 1024 * MiB, "c")) == std::vector<int>{6, 1, 2, 5, 0});
-  CHECK(algos(rank(found(), true, 1024 * MiB, "c")) == std::vector<int>{1, 2, 0});
+  CHECK(algos(rank(found(), false, 1024 * MiB, "c")) == std::vector<int>{6, 1, 4, 2, 5, 0});
+  CHECK(algos(rank(found(), true, 1024 * MiB, "c")) == std::vector<int>{1, 4, 2, 0});
   CHECK(algos(rank(found(), true, 10 * MiB, "c")) == std::vector<int>{2, 0});
   CHECK(rank(found(), true, 1024 * MiB, "c")[0].math_type == 1);  // the record keeps its math type
   std::vector<AlgoRecord> only_atomics = {{6, true, 0.5f, 0, false, 0}, {7, false, 0.1f, 0, true, 0}};
@@ -61,7 +62,7 @@ TEST_CASE("algorithm choice: a workspace that cannot be allocated falls back to 
     CHECK((ws != nullptr) == (r.memory > 0));
   };
   run_with_workspace(c, acquire, release, run, "c");
-  CHECK(ran == 2);  // 300 MiB and 64 MiB failed; 8 MiB fits
+  CHECK(ran == 2);  // 300 MiB and 64 MiB failed (128 MiB is not tried after 64 MiB failed); 8 MiB fits
   CHECK(asked == std::vector<size_t>{300 * MiB, 64 * MiB, 8 * MiB});
   CHECK(released.size() == 1);
   CHECK(c.fallbacks == 2);
