@@ -302,6 +302,25 @@ TEST_CASE("block allocator: random allocations and frees keep the invariants, an
   CHECK(a.stats().reserved_bytes == 0);
 }
 
+TEST_CASE("block allocator: steps of shrinking batch sizes reuse the largest step's segments") {
+  // Activations of a 5-layer net per image, and a batch size that varies from step to step (a last,
+  // partial batch; a shrinking evaluation batch): exact-size free lists would cudaMalloc every new size.
+  FakeSource src;
+  BlockAllocator a(src);
+  const std::vector<size_t> per_image = {3 * 32 * 32 * 4, 64 * 32 * 32 * 4, 128 * 16 * 16 * 4, 256 * 8 * 8 * 4, 40};
+  size_t after_first = 0;
+  for (int step = 0; step < 40; ++step) {
+    const size_t batch = 64 - static_cast<size_t>(step * 7 % 61);
+    std::vector<void*> live;
+    for (size_t bytes : per_image) live.push_back(a.allocate(batch * bytes, s1));
+    for (auto it = live.rbegin(); it != live.rend(); ++it) a.free(*it);
+    if (step == 0) after_first = a.stats().malloc_calls;
+  }
+  a.check_invariants();
+  CHECK(a.stats().malloc_calls == after_first);
+  CHECK(a.stats().releasable_bytes == a.stats().reserved_bytes);
+}
+
 // ---- a ResNet-50 training step's allocation pattern -------------------------------------------------
 
 namespace {
