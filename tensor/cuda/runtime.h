@@ -56,8 +56,8 @@ struct CacheStats {
   size_t cache_hits = 0;      // allocations served from the cache
 };
 
-// Page-locked (pinned) host memory, cached like device blocks: cudaHostAlloc is slow (it maps and
-// locks pages), and the loader asks for the same batch sizes every step. Pinned memory lets a
+// Page-locked (pinned) host memory, cached in free lists by rounded size: cudaHostAlloc is slow (it
+// maps and locks pages), and the loader asks for the same batch sizes every step. Pinned memory lets a
 // host -> device cudaMemcpyAsync run without staging, overlapping kernels. allocate_pinned returns
 // nullptr (never throws) when there is no GPU or the driver refuses: the caller falls back to
 // ordinary host memory. A block must not be freed while a copy from it may still be running (the
