@@ -12,10 +12,14 @@ size_t round_size(size_t bytes) {
   return bytes <= kGranule ? kGranule : (bytes + kGranule - 1) / kGranule * kGranule;
 }
 
+namespace {
+size_t own_segment(size_t rounded) { return (rounded + kLargeRound - 1) / kLargeRound * kLargeRound; }
+}  // namespace
+
 size_t segment_size(size_t rounded) {
   if (rounded <= kSmallLimit) return kSmallSegment;
   if (rounded < kMediumLimit) return kMediumSegment;
-  return (rounded + kLargeRound - 1) / kLargeRound * kLargeRound;
+  return own_segment(rounded);
 }
 
 namespace {
@@ -53,12 +57,15 @@ void* BlockAllocator::allocate(size_t bytes, StreamId stream) {
   if (b) {
     ++stats_.cache_hits;
   } else {
-    b = new_segment_locked(size, small, stream);
+    b = new_segment_locked(segment_size(size), small, stream);
     if (!b) {  // out of memory: give back what is cached and try once more
       ++stats_.pressure_releases;
       process_events_locked(true);
       release_free_segments_locked();
-      b = new_segment_locked(size, small, stream);
+      b = new_segment_locked(segment_size(size), small, stream);
+      // A medium request whose shared 20 MiB segment no longer fits: a segment of its own size.
+      if (!b && !small && own_segment(size) < segment_size(size))
+        b = new_segment_locked(own_segment(size), small, stream);
       if (!b) out_of_memory_locked(bytes, size, stream);
     }
   }
@@ -134,8 +141,7 @@ BlockAllocator::Block* BlockAllocator::find_free_locked(size_t size, bool small,
   return b;
 }
 
-BlockAllocator::Block* BlockAllocator::new_segment_locked(size_t size, bool small, StreamId stream) {
-  const size_t bytes = small ? kSmallSegment : segment_size(size);
+BlockAllocator::Block* BlockAllocator::new_segment_locked(size_t bytes, bool small, StreamId stream) {
   ++stats_.malloc_calls;
   void* p = source_.allocate(bytes);
   if (!p) return nullptr;

@@ -18,7 +18,8 @@
 //   event on `other`, and the block returns to the pool only once that event has completed.
 // - Pressure. When the source has no memory for a new segment, the allocator releases every cached
 //   segment that is wholly free, after synchronizing only the streams those segments belong to and
-//   the events of blocks still waiting, and asks again; when that fails too it throws a tg::Error that
+//   the events of blocks still waiting, and asks again (a medium request then also for a segment of
+//   its own size, when its 20 MiB one does not fit); when that fails too it throws a tg::Error that
 //   says how much was requested, reserved, allocated and cached.
 // Thread-safe: one mutex guards the state (the source is called under it).
 #pragma once
@@ -116,7 +117,7 @@ class BlockAllocator {
 
   Pool& pool_of(const Block* b) { return b->small ? small_ : large_; }
   Block* find_free_locked(size_t size, bool small, StreamId stream);
-  Block* new_segment_locked(size_t size, bool small, StreamId stream);
+  Block* new_segment_locked(size_t bytes, bool small, StreamId stream);
   void split_locked(Block* b, size_t size);
   void return_block_locked(Block* b);  // into its pool, merged with free neighbours
   void process_events_locked(bool wait);

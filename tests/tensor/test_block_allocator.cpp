@@ -242,6 +242,17 @@ TEST_CASE("block allocator: out of memory releases wholly free segments of the s
   a.free(q);
 }
 
+TEST_CASE("block allocator: near the limit, a medium request gets a segment of its own size") {
+  FakeSource src;
+  src.capacity = 16 * MiB;
+  BlockAllocator a(src);
+  void* p = a.allocate(3 * MiB, s1);  // a 20 MiB segment does not fit: 4 MiB of its own
+  CHECK(src.live.begin()->second == 4 * MiB);
+  CHECK(a.block_size(p) == 4 * MiB);  // the rest, 1 MiB, is not worth a block
+  CHECK(a.stats().malloc_calls == 3);  // 20 MiB, 20 MiB after releasing the cache, then 4 MiB
+  a.check_invariants();
+}
+
 TEST_CASE("block allocator: pending events are waited for before segments go under pressure") {
   FakeSource src;
   src.capacity = 20 * MiB;
