@@ -9,7 +9,8 @@
 // holds on a shared machine), the loss of the untrained model on the batch (loss0: train mode for
 // train, eval mode for pgd20; the PyTorch twin must print the same), the per-step losses for curve,
 // and the device memory in use at the end (CUDA: total - free, what the caching allocator holds; the
-// CPU reports 0). `--init-file F` writes the initial state_dict and the batch (input.x, input.y) to
+// CPU reports 0), and on CUDA the caching allocator's peak of allocated bytes, its reserved bytes and its
+// cudaMalloc calls. `--init-file F` writes the initial state_dict and the batch (input.x, input.y) to
 // F, from which bench/bench_step.py starts with the same weights and data. `--versions` prints the
 // CUDA runtime, driver, cuBLAS and cuDNN versions this binary was built with and runs on.
 //   bench_step --workload train --model resnet50_cifar --batch 256 --channels 3 --size 32 --device cuda
@@ -34,6 +35,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+
+#include "tensor/cuda/runtime.h"
 #endif
 
 using namespace tg;
@@ -57,6 +60,21 @@ double device_bytes_in_use(Device device) {
 #endif
   (void)device;
   return 0;
+}
+
+// The caching allocator's figures as JSON fields (", \"peak_allocated_bytes\": ..."); "" on the CPU.
+std::string allocator_fields(Device device) {
+#ifdef TAUGRAD_CUDA
+  if (device.is_cuda()) {
+    const memory::AllocatorStats s = cuda::cache_stats();
+    std::ostringstream os;
+    os << ", \"peak_allocated_bytes\": " << s.peak_allocated_bytes << ", \"reserved_bytes\": " << s.reserved_bytes
+       << ", \"cuda_malloc_calls\": " << s.malloc_calls;
+    return os.str();
+  }
+#endif
+  (void)device;
+  return "";
 }
 
 void print_versions() {
@@ -183,12 +201,12 @@ int main(int argc, char** argv) {
     std::printf("{\"framework\": \"taugrad\", \"workload\": \"%s\", \"model\": \"%s\", \"device\": \"%s\", "
                 "\"precision\": \"%s\", \"batch\": %lld, \"input\": [%lld, %lld, %lld], \"step_ms\": %.3f, "
                 "\"images_per_s\": %.1f, \"cpu_ms\": %.3f, \"images_per_cpu_s\": %.1f, "
-                "\"loss0\": %.6f, \"device_bytes_in_use\": %.0f%s%s%s}\n",
+                "\"loss0\": %.6f, \"device_bytes_in_use\": %.0f%s%s%s%s}\n",
                 o.workload.c_str(), o.model.c_str(), o.device.c_str(), o.precision.c_str(), static_cast<long long>(o.batch),
                 static_cast<long long>(o.channels), static_cast<long long>(o.size), static_cast<long long>(o.size),
                 step_ms, 1000.0 * static_cast<double>(o.batch) / step_ms, step_cpu_ms,
                 1000.0 * static_cast<double>(o.batch) / step_cpu_ms, loss0,
-                device_bytes_in_use(device),
+                device_bytes_in_use(device), allocator_fields(device).c_str(),
                 curve ? ", \"losses\": [" : "", loss_list.str().c_str(), curve ? "]" : "");
     return 0;
   } catch (const Error& e) {

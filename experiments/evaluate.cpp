@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
                                "queries, severity 3); explicit flags override it");
   add_eval_flags(f, c);
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
+  add_deterministic_flag(f, &c.deterministic);
   f.add("seed", &c.seed, "seed of the attacks' random starts and the generated corruptions");
   try {
     GivenFlags given;

@@ -3,10 +3,12 @@
 // there would be silently 100x slower.
 #include "tensor/device.h"
 
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 
+#include "tensor/determinism.h"
 #include "util/error.h"
 
 #ifdef TAUGRAD_CUDA
@@ -123,5 +125,11 @@ bool tf32_flag = true;  // what cuda::allow_tf32 starts as
 void set_allow_tf32(bool allow) { tf32_flag = allow; }
 bool allow_tf32() { return tf32_flag; }
 #endif
+namespace {
+std::atomic<bool> g_deterministic{true};
+}  // namespace
+
+void set_deterministic_algorithms(bool on) { g_deterministic = on; }
+bool deterministic_algorithms() { return g_deterministic; }
 
 }  // namespace tg

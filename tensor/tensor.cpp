@@ -5,6 +5,7 @@
 
 #include "tensor/dispatch.h"
 #include "tensor/host_allocator.h"
+#include "tensor/storage_observer.h"
 
 #ifdef TAUGRAD_CUDA
 #include "tensor/cuda/runtime.h"
@@ -14,7 +15,14 @@ namespace tg {
 
 // ---- storage ---------------------------------------------------------------------------------
 
+namespace {
+detail::StorageObserver g_storage_observer = nullptr;
+}  // namespace
+
+void detail::set_storage_observer(StorageObserver observer) { g_storage_observer = observer; }
+
 Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
+  if (g_storage_observer) g_storage_observer(this, bytes, true);
   if (device.is_cuda()) {
     require_cuda("allocate");
 #ifdef TAUGRAD_CUDA
@@ -33,6 +41,7 @@ Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), devi
 }
 
 Storage::~Storage() {
+  if (g_storage_observer) g_storage_observer(this, bytes_, false);
 #ifdef TAUGRAD_CUDA
   if (pinned_) {
     cuda::deallocate_pinned(data_);

@@ -98,6 +98,7 @@ def bench_table(rows):
             row[f"torch_{mode}_peak_bytes"] = runs.get(f"torch {mode}", {}).get("peak_bytes")
         # The caching allocator keeps what it took: memory in use at the end is what taugrad held.
         row["taugrad_device_bytes_in_use"] = full.get("device_bytes_in_use")
+        row["taugrad_peak_bytes"] = full.get("peak_allocated_bytes")
         table.append(row)
     return table
 
@@ -133,7 +134,7 @@ def markdown(report):
     if tier2["seconds"]:
         md += ["", "Slowest cases (s): " + ", ".join(f"{r['case']} {r['seconds']:.1f}" for r in tier2["seconds"][:8])]
     md += ["", "## Speed beside PyTorch (images/s; ratio > 1: taugrad is faster)", "",
-           "| workload | model | batch | taugrad tf32 | torch fp32 | ratio | taugrad bf16 | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad held (MiB) |",
+           "| workload | model | batch | taugrad tf32 | torch fp32 | ratio | taugrad bf16 | torch bf16 AMP | ratio | torch peak fp32 / bf16 (MiB) | taugrad peak / held (MiB) |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     mib = lambda v: fmt(v / 2**20 if v is not None else None, "{:.0f}")
     for r in report["bench"]:
@@ -141,7 +142,7 @@ def markdown(report):
                   f"{fmt(r['torch_fp32_images_per_s'])} | {fmt(r['ratio_vs_torch_fp32'], '{:.2f}')} | "
                   f"{fmt(r['taugrad_bf16_images_per_s'])} | {fmt(r['torch_bf16_images_per_s'])} | {fmt(r['ratio_vs_torch_bf16'], '{:.2f}')} | "
                   f"{mib(r['torch_fp32_peak_bytes'])} / {mib(r['torch_bf16_peak_bytes'])} | "
-                  f"{mib(r['taugrad_device_bytes_in_use'])} |")
+                  f"{mib(r['taugrad_peak_bytes'])} / {mib(r['taugrad_device_bytes_in_use'])} |")
     md += ["", "## CPU against device: ResNet-20 loss curve from one seed", ""]
     if "max_relative_difference" in curve:
         md.append(f"{curve['steps']} steps; largest relative difference {curve['max_relative_difference']:.2e} "

@@ -16,6 +16,7 @@
 #include "experiments/runner/schema.h"
 #include "experiments/runner/training.h"
 #include "experiments/runner/verdict.h"
+#include "tensor/determinism.h"
 #include "tensor/ops.h"
 
 namespace tg::runner {
@@ -405,6 +406,7 @@ Evaluation evaluate_model(nn::Module& model, const Dataset& test, const std::vec
   TG_CHECK(test.size() >= 2, "evaluate: the test set has ", test.size(), " images; at least 2 are needed");
   const auto t0 = std::chrono::steady_clock::now();
   const Device device = parse_device(c.device);
+  set_deterministic_algorithms(c.deterministic);
   model.to(device);
   model.eval();
   nn::PrecisionScope precision(model, nn::parse_precision(c.precision, "--eval-precision"));

@@ -51,6 +51,7 @@ struct EvalConfig {
   std::vector<double> severities = {1, 2, 3, 4, 5};
   int64_t batch_size = 256;
   std::string device = "auto";
+  bool deterministic = true;          // deterministic GPU algorithms (tensor/determinism.h)
   int64_t seed = 0;                   // attacks' random starts and the generated corruptions
   // fp32 | tf32 | bf16 (nn/precision.h): the precision of the evaluation and the attacks, fp32 by default
   // whatever the training ran in (an attack's gradient precision decides whether masking appears). The
@@ -59,14 +60,15 @@ struct EvalConfig {
 };
 
 // --eps, --attack-subset, --attacks, --apgd-iters, --square-queries, --sweep-eps, --sweep-attacks,
-// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size, --eval-precision. --device and
-// --seed are left to the binary (the train flags have them).
+// --corrupted, --corrupted-dir, --corrupted-subset, --severities, --eval-batch-size, --eval-precision. --device,
+// --deterministic and --seed are left to the binary (the train flags have them).
 void add_eval_flags(Flags& flags, EvalConfig& config);
 // Checks the values (attack names, severities, sizes); throws tg::Error naming the flag.
 void validate(const EvalConfig& config);
 std::vector<std::string> attack_list(const EvalConfig& config);
 std::vector<std::string> sweep_attack_list(const EvalConfig& config);
-// The config as it identifies an evaluation (device and batch size left out: they do not change it).
+// The config as it identifies an evaluation (device, determinism and batch size left out: they do not
+// change what is measured).
 Json eval_config_json(const EvalConfig& config);
 
 // A display name for an attack of make_attack: "PGD-20", "C&W", "APGD-CE", "APGD-DLR", "APGD-T", "Square"

@@ -135,6 +135,13 @@ bool Flags::parse(int argc, char** argv, std::vector<std::string>* set) {
   return true;
 }
 
+void add_deterministic_flag(Flags& flags, bool* deterministic) {
+  flags.add("deterministic", deterministic,
+            "deterministic GPU algorithms: cuDNN convolutions chosen by its heuristics among the deterministic "
+            "ones, so a run (and a resumed run) gives the same bits on the same GPU; --no-deterministic times "
+            "them and takes the fastest. No effect on the CPU");
+}
+
 std::string Flags::help() const {
   std::ostringstream os;
   os << "usage: " << program_ << " [flags]\n\n" << summary_ << "\n\nflags:\n";

@@ -41,4 +41,8 @@ class Flags {
 
 std::string join_numbers(const std::vector<double>& v);
 
+// --deterministic / --no-deterministic (train, evaluate, the tables and figures): deterministic GPU
+// algorithms (tensor/determinism.h), on by default.
+void add_deterministic_flag(Flags& flags, bool* deterministic);
+
 }  // namespace tg::runner

@@ -213,6 +213,7 @@ int run(const SweepBinary& binary, SweepOptions o, TrainConfig t, EvalConfig e, 
   if (o.seeds.empty()) o.seeds = {static_cast<double>(t.seed)};
   if (!given("out-dir")) t.out_dir = sweep_dir(binary.name, t);
   e.device = t.device;
+  e.deterministic = t.deterministic;
   validate(e);
   if (binary.check) binary.check(o, t);
 

@@ -17,6 +17,7 @@
 #include "nn/models/factory.h"
 #include "optim/optimizer.h"
 #include "optim/scheduler.h"
+#include "tensor/determinism.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "tensor/safetensors.h"
@@ -56,6 +57,7 @@ void add_train_flags(Flags& f, TrainConfig& c) {
         "auto | fp32 | tf32 | bf16: the GEMMs and convolutions of training (bf16: bfloat16 operands, float32 "
         "accumulation, weights, optimizer state and loss). auto: a resumed run's own, else bf16 on GPUs that "
         "have it (compute capability >= 8.0), fp32 on the CPU. Evaluation runs in fp32 (--eval-precision)");
+  add_deterministic_flag(f, &c.deterministic);
   f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
   f.add("train-subset", &c.train_subset, "train on the first N training images (0 = all)");
   f.add("test-subset", &c.test_subset, "evaluate on the first N test images (0 = all)");
@@ -77,6 +79,7 @@ Json config_json(const TrainConfig& c) {
   // Only when it can matter, so runs from scratch keep the identity they had before the flag (a fine-tune
   // from before it normalized with the dataset's statistics, not the checkpoint's: another run now).
   if (!c.init.empty() || c.normalize != "auto") j.set("normalize", c.normalize);
+  if (!c.deterministic) j.set("deterministic", false);  // likewise: absent means on, the default
   if (c.adversarial != "none")  // only then, so standard runs keep the identity they always had
     j.set("adversarial", c.adversarial).set("adv_eps", c.adv_eps).set("adv_step", c.adv_step).set("adv_steps", c.adv_steps);
   return j;
@@ -378,6 +381,7 @@ TrainOutcome train(const TrainConfig& config_in) {
   }
   const Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
+  set_deterministic_algorithms(c.deterministic);
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
   std::optional<SafetensorsFile> init;
   if (!c.init.empty()) init = load_safetensors(c.init);

@@ -50,6 +50,8 @@ struct TrainConfig {
   // with bf16 tensor cores and fp32 elsewhere. train() stores the resolved one in config.json (tf32 and
   // bf16 only, so fp32 runs keep the identity they had before the flag).
   std::string precision = "auto";
+  bool deterministic = true;              // deterministic GPU algorithms (tensor/determinism.h); recorded
+                                          // in config.json only when off, so older runs keep their identity
   int64_t seed = 0;
   int64_t train_subset = 0;               // 0 = the whole training set
   int64_t test_subset = 0;                // 0 = the whole test set

@@ -182,20 +182,80 @@ bool allow_tf32() { return context().tf32; }
 void set_allow_tf32(bool allow) { context().tf32 = allow; }
 
 // ---- caching allocator -----------------------------------------------------------------------
-// Sizes are rounded up (512 B below 1 MiB, 2 MiB above) and freed blocks wait in a free list per
-// rounded size. Blocks are reused in stream order: all kernels run on the one stream, so a block
-// freed by the host may be handed out again at once. On out-of-memory the cache is released and
-// the cudaMalloc retried once.
+// The bookkeeping is memory::BlockAllocator (tensor/block_allocator.h: pools, best fit, splitting,
+// coalescing, streams, out-of-memory retry, statistics); this is its source of segments and events.
+// Every Storage is allocated on the compute stream.
 
 namespace {
-// The bookkeeping shared by the device and the pinned caches; callers hold `mutex`. `free_block` is
-// cudaFree or cudaFreeHost.
-struct Allocator {
-  using FreeFn = cudaError_t (*)(void*);
-  explicit Allocator(FreeFn free_fn) : free_block(free_fn) {}
+cudaStream_t as_stream(memory::StreamId s) { return reinterpret_cast<cudaStream_t>(s); }
+cudaEvent_t as_event(memory::EventId e) { return reinterpret_cast<cudaEvent_t>(e); }
 
+struct CudaSegments final : memory::SegmentSource {
+  void* allocate(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();  // not sticky: clear it, the allocator releases its cache and retries
+      return nullptr;
+    }
+    TG_CUDA_CHECK(err, "cudaMalloc of ", bytes, " bytes");
+    return p;
+  }
+  void release(void* segment) override { TG_CUDA_CHECK(cudaFree(segment), "cudaFree of a cached segment"); }
+  void synchronize(memory::StreamId s) override {
+    TG_CUDA_CHECK(cudaStreamSynchronize(as_stream(s)), "synchronizing a stream before releasing cached memory");
+  }
+  memory::EventId record_event(memory::StreamId s) override {
+    return reinterpret_cast<memory::EventId>(cuda::record_event(as_stream(s)));
+  }
+  bool event_done(memory::EventId e) override {
+    const cudaError_t err = cudaEventQuery(as_event(e));
+    if (err == cudaErrorNotReady) {
+      (void)cudaGetLastError();  // "not ready" is an answer, not an error
+      return false;
+    }
+    TG_CUDA_CHECK(err, "querying an event of a freed block (an earlier kernel may have failed)");
+    return true;
+  }
+  void synchronize_event(memory::EventId e) override { cuda::synchronize_event(as_event(e)); }
+  void destroy_event(memory::EventId e) override { cuda::destroy_event(as_event(e)); }
+};
+
+memory::BlockAllocator& device_allocator() {
+  static auto* a = new memory::BlockAllocator(*new CudaSegments());  // leaked on purpose: outlives static tensors
+  return *a;
+}
+memory::StreamId stream_id(cudaStream_t s) { return reinterpret_cast<memory::StreamId>(s); }
+}  // namespace
+
+void* allocate(size_t bytes) {
+  bind_thread("cuda::allocate");
+  return device_allocator().allocate(bytes, stream_id(stream()));
+}
+
+void deallocate(void* p) { device_allocator().free(p); }
+
+void record_stream(void* p, cudaStream_t s) { device_allocator().record_stream(p, stream_id(s)); }
+
+memory::AllocatorStats cache_stats() { return device_allocator().stats(); }
+
+void reset_peak_memory() { device_allocator().reset_peak(); }
+
+void empty_cache() {
+  if (device_count() == 0) return;
+  bind_thread("cuda::empty_cache");
+  device_allocator().release_cached();
+}
+
+// ---- pinned host memory ----------------------------------------------------------------------
+// Sizes are rounded (512 B below 1 MiB, 2 MiB above) and freed blocks wait in a free list per rounded
+// size. Up to kMaxPinnedCached bytes are kept; beyond that a freed block goes back (cudaFreeHost).
+
+namespace {
+// Free lists by rounded size (no splitting: the loader asks for a few batch sizes, again and again);
+// callers hold `mutex`.
+struct PinnedCache {
   std::mutex mutex;
-  FreeFn free_block;
   std::unordered_map<size_t, std::vector<void*>> free_lists;  // rounded size -> free blocks
   std::unordered_map<void*, size_t> live;                      // handed-out block -> rounded size
   CacheStats stats;
@@ -234,75 +294,23 @@ struct Allocator {
   }
   void release_cache_locked() {
     for (auto& [size, blocks] : free_lists)
-      for (void* p : blocks) (void)free_block(p);  // best effort: a failed free leaves nothing to do
+      for (void* p : blocks) (void)cudaFreeHost(p);  // best effort: a failed free leaves nothing to do
     free_lists.clear();
     stats.cached_bytes = 0;
   }
 };
-Allocator& allocator() {
-  static Allocator* a = new Allocator(cudaFree);  // leaked on purpose: outlives static tensors
+
+constexpr size_t kMaxPinnedCached = size_t(2) << 30;
+
+PinnedCache& pinned_allocator() {
+  static auto* a = new PinnedCache();  // leaked on purpose: outlives static tensors
   return *a;
 }
 
-size_t round_size(size_t bytes) {
+size_t round_pinned(size_t bytes) {
   constexpr size_t kSmall = 512, kLarge = size_t(2) << 20, kSmallLimit = size_t(1) << 20;
   if (bytes == 0) bytes = 1;
   return bytes < kSmallLimit ? (bytes + kSmall - 1) / kSmall * kSmall : (bytes + kLarge - 1) / kLarge * kLarge;
-}
-}  // namespace
-
-void* allocate(size_t bytes) {
-  bind_thread("cuda::allocate");
-  const size_t size = round_size(bytes);
-  Allocator& a = allocator();
-  std::lock_guard<std::mutex> lock(a.mutex);
-  if (void* cached = a.reuse_locked(size)) return cached;
-  void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, size);
-  if (err == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();
-    a.release_cache_locked();
-    err = cudaMalloc(&p, size);
-  }
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
-    TG_FAIL("CUDA out of memory (or error) allocating ", bytes, " bytes: ", cudaGetErrorString(err),
-            "; in use ", a.stats.in_use_bytes >> 20, " MiB by taugrad tensors. Reduce the batch size.");
-  }
-  return a.track_locked(p, size);
-}
-
-void deallocate(void* p) {
-  if (p == nullptr) return;
-  Allocator& a = allocator();
-  std::lock_guard<std::mutex> lock(a.mutex);
-  if (const size_t size = a.take_back_locked(p)) a.cache_locked(p, size);
-}
-
-CacheStats cache_stats() {
-  Allocator& a = allocator();
-  std::lock_guard<std::mutex> lock(a.mutex);
-  return a.stats;
-}
-
-void empty_cache() {
-  if (device_count() == 0) return;
-  synchronize();  // cached blocks may still be read by queued kernels
-  Allocator& a = allocator();
-  std::lock_guard<std::mutex> lock(a.mutex);
-  a.release_cache_locked();
-}
-
-// ---- pinned host memory ----------------------------------------------------------------------
-// Sizes are rounded as for device blocks; freed blocks wait in a free list per rounded size. Up to
-// kMaxPinnedCached bytes are kept; beyond that a freed block goes back (cudaFreeHost).
-
-namespace {
-constexpr size_t kMaxPinnedCached = size_t(2) << 30;
-
-Allocator& pinned_allocator() {
-  static Allocator* a = new Allocator(cudaFreeHost);  // leaked on purpose: outlives static tensors
-  return *a;
 }
 }  // namespace
 
@@ -313,8 +321,8 @@ void* allocate_pinned(size_t bytes) {
   } catch (const Error&) {
     return nullptr;
   }
-  const size_t size = round_size(bytes);
-  Allocator& a = pinned_allocator();
+  const size_t size = round_pinned(bytes);
+  PinnedCache& a = pinned_allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   if (void* cached = a.reuse_locked(size)) return cached;
   void* p = nullptr;
@@ -333,7 +341,7 @@ void* allocate_pinned(size_t bytes) {
 
 void deallocate_pinned(void* p) {
   if (p == nullptr) return;
-  Allocator& a = pinned_allocator();
+  PinnedCache& a = pinned_allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   const size_t size = a.take_back_locked(p);
   if (size == 0) return;
@@ -345,13 +353,13 @@ void deallocate_pinned(void* p) {
 }
 
 CacheStats pinned_cache_stats() {
-  Allocator& a = pinned_allocator();
+  PinnedCache& a = pinned_allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   return a.stats;
 }
 
 void empty_pinned_cache() {
-  Allocator& a = pinned_allocator();
+  PinnedCache& a = pinned_allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   a.release_cache_locked();
 }

@@ -13,6 +13,9 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
+#include "tensor/algorithm_choice.h"
+#include "tensor/block_allocator.h"
+
 namespace tg::cuda {
 
 int device_count();              // 0 when there is no driver or no GPU; never throws; cached
@@ -26,21 +29,35 @@ std::string no_device_reason();  // why device_count() is 0 (the CUDA error stri
 void use_device(int index);
 int current_device();
 
-// Caching allocator: freed blocks go to free lists by rounded size and are reused, so a training
-// step that repeats its shapes calls cudaMalloc only in its first iteration. Thread-safe.
+// The caching device allocator (the bookkeeping: tensor/block_allocator.h). Sizes round to 512 B;
+// small blocks come from 2 MiB segments, large ones from 20 MiB segments or their own; a free block is
+// split to fit and merges with its free neighbours when freed; so a training step that repeats its
+// shapes calls cudaMalloc only in its first iteration. Blocks are allocated on stream() and reused in
+// its order (a block freed by the host may be handed out again while queued kernels still read it).
+// On out-of-memory the wholly free cached segments are released (after synchronizing the streams
+// that own them) and cudaMalloc retried once; then a tg::Error says what was requested, reserved,
+// allocated and cached. Thread-safe.
 void* allocate(size_t bytes);
 void deallocate(void* p);
+// Another stream's use of a block (rule: tensor/block_allocator.h, "Streams"). Work on `s` that
+// touches p must either be ordered before later work of stream() (stream() waits on an event
+// recorded on s after it, as the prefetcher does) or be declared here: deallocate(p) then records an
+// event on s and reuses p only once it has completed.
+void record_stream(void* p, cudaStream_t s);
+memory::AllocatorStats cache_stats();  // allocated, reserved, peak, cudaMalloc calls, splits, hits
+void reset_peak_memory();              // peaks restart from what is allocated and reserved now
+void empty_cache();                    // cudaFree every wholly free cached segment
+
+// Counts of the pinned cache (below).
 struct CacheStats {
   size_t in_use_bytes = 0;    // handed out and not yet freed
   size_t cached_bytes = 0;    // freed, kept for reuse
-  size_t malloc_calls = 0;    // cudaMalloc calls so far
+  size_t malloc_calls = 0;    // cudaHostAlloc calls so far
   size_t cache_hits = 0;      // allocations served from the cache
 };
-CacheStats cache_stats();
-void empty_cache();  // cudaFree every cached (free) block
 
-// Page-locked (pinned) host memory, cached like device blocks: cudaHostAlloc is slow (it maps and
-// locks pages), and the loader asks for the same batch sizes every step. Pinned memory lets a
+// Page-locked (pinned) host memory, cached in free lists by rounded size: cudaHostAlloc is slow (it
+// maps and locks pages), and the loader asks for the same batch sizes every step. Pinned memory lets a
 // host -> device cudaMemcpyAsync run without staging, overlapping kernels. allocate_pinned returns
 // nullptr (never throws) when there is no GPU or the driver refuses: the caller falls back to
 // ordinary host memory. A block must not be freed while a copy from it may still be running (the
@@ -92,5 +109,9 @@ void check_index_error();          // throws (and clears) a recorded error; call
 // compare with the CPU at float32 tolerance.
 bool allow_tf32();
 void set_allow_tf32(bool allow);
+
+// The cuDNN convolution algorithm cache (tensor/cuda/conv2d.cu, choice: tensor/algorithm_choice.h):
+// searches made, lookups served from it, and leaner algorithms taken when a workspace did not fit.
+algorithm::CacheStats conv_algorithm_stats();
 
 }  // namespace tg::cuda
