@@ -14,29 +14,16 @@
 
 #include "distributed/communicator.h"
 #include "experiments/runner/results.h"
+#include "support/mpirun.h"
 #include "support/scratch.h"
 #include "support/sweep.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
+using test::find_mpirun;
+using test::mpirun_env;
 
 namespace {
-
-// mpirun on PATH, or "" when there is none.
-std::string find_mpirun() {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');)
-    if (!dir.empty() && access((fs::path(dir) / "mpirun").c_str(), X_OK) == 0) return (fs::path(dir) / "mpirun").string();
-  return "";
-}
-
-// Open MPI refuses to run as root (as CI does) unless told that it is meant; this says so, for one scope.
-test::Env mpirun_env() {
-  const bool root = getuid() == 0;
-  return test::Env{{"OMP_NUM_THREADS", "1"}, {"OMPI_ALLOW_RUN_AS_ROOT", root ? "1" : nullptr},
-                   {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", root ? "1" : nullptr}};
-}
 
 int64_t count_of(const std::string& text, const std::string& what) {
   int64_t n = 0;
