@@ -90,53 +90,45 @@ std::vector<double> train_losses(const std::string& run_dir) {
   return out;
 }
 
-int64_t count_of(const std::string& text, const std::string& what) {
-  int64_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
+// A fresh scratch folder for one test's runs, removed after, and mpirun's environment while it lives.
+struct RunFolder {
+  fs::path dir;
+  test::Env env = test::mpirun_env();
+  explicit RunFolder(const std::string& name) : dir(test::scratch_path(name)) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~RunFolder() { fs::remove_all(dir); }
+  std::string run_dir(const std::string& id) const { return (dir / id).string(); }
+};
 
 }  // namespace
 
 TEST_CASE("mpirun: sync batch norm and bucketed data-parallel SGD on two ranks equal one process on the whole batch" *
           doctest::skip(test::find_mpirun().empty() || !distributed::mpi_built())) {
-  const fs::path check = fs::read_symlink("/proc/self/exe").parent_path() / "distributed" / "taugrad_dp_check";
-  REQUIRE_MESSAGE(fs::exists(check), check.string(), " is not built (ninja -C build distributed/taugrad_dp_check)");
-  const fs::path dir = test::scratch_path("taugrad_test_dp_check");
-  fs::create_directories(dir);
-  test::Env env = test::mpirun_env();
-  const std::string log = (dir / "mpirun.log").string();
-  const int status = test::wait_exit(test::spawn(test::find_mpirun(), {"--oversubscribe", "-np", "2", check.string()}, log));
-  const std::string text = runner::read_file(log);
-  CHECK_MESSAGE(status == 0, text);
-  CHECK_MESSAGE(count_of(text, "rank 0 of 2: dp ok") == 1, text);
-  CHECK_MESSAGE(count_of(text, "rank 1 of 2: dp ok") == 1, text);
-  fs::remove_all(dir);
+  test::check_on_two_ranks("taugrad_dp_check", "dp ok");
 }
 
 TEST_CASE("mpirun: train on two ranks is the one run one rank trains (--sync-bn); per-rank BN; rank 0 alone writes" *
           doctest::skip(!can_run())) {
-  const fs::path dir = test::scratch_path("taugrad_test_data_parallel");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string out = dir.string();
-  test::Env env = test::mpirun_env();
-  auto run_dir = [&](const std::string& id) { return out + "/" + id; };
+  const RunFolder f("taugrad_test_data_parallel");
+  const std::string out = f.dir.string();
+  const fs::path& dir = f.dir;
 
   // --sync-bn: two ranks train what one trains, up to float32 summation order.
   run_train(1, tiny_run(out, "one", {"--sync-bn"}), dir / "one.log");
   const std::string two = run_train(2, tiny_run(out, "two", {"--sync-bn"}), dir / "two.log");
-  const double sync_diff = max_difference(run_dir("one"), run_dir("two"));
+  const double sync_diff = max_difference(f.run_dir("one"), f.run_dir("two"));
   MESSAGE("--sync-bn, 2 ranks against 1: max |parameter difference| ", sync_diff);
   CHECK(sync_diff <= kTolerance);
   CHECK(sync_diff > 0);  // another summation order: not bit for bit (if it were, the tolerance would be moot)
-  CHECK(count_of(two, "finished after 2 epochs") == 1);  // rank 0 reports; rank 1 is silent
+  CHECK(test::count_of(two, "finished after 2 epochs") == 1);  // rank 0 reports; rank 1 is silent
   std::vector<std::string> files;
-  for (const auto& f : fs::directory_iterator(run_dir("two"))) files.push_back(f.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(f.run_dir("two"))) files.push_back(entry.path().filename().string());
   std::sort(files.begin(), files.end());
   CHECK(files == std::vector<std::string>{"checkpoint.safetensors", "config.json", "log.csv", "metrics.json",
                                           "model.safetensors"});
-  const std::vector<double> loss_one = train_losses(run_dir("one")), loss_two = train_losses(run_dir("two"));
+  const std::vector<double> loss_one = train_losses(f.run_dir("one")), loss_two = train_losses(f.run_dir("two"));
   REQUIRE(loss_two.size() == 2);
   for (size_t e = 0; e < 2; ++e) CHECK(loss_two[e] == doctest::Approx(loss_one[e]).epsilon(1e-4));
 
@@ -144,37 +136,32 @@ TEST_CASE("mpirun: train on two ranks is the one run one rank trains (--sync-bn)
   // hold one model (check_replicas at each epoch's end would fail the run otherwise) and learn alike.
   run_train(1, tiny_run(out, "plain"), dir / "plain.log");
   run_train(2, tiny_run(out, "per-rank"), dir / "per-rank.log");
-  const std::vector<double> loss_plain = train_losses(run_dir("plain")), loss_ranks = train_losses(run_dir("per-rank"));
+  const std::vector<double> loss_plain = train_losses(f.run_dir("plain")), loss_ranks = train_losses(f.run_dir("per-rank"));
   REQUIRE(loss_ranks.size() == 2);
   MESSAGE("per-rank BN train loss per epoch: ", loss_ranks[0], ", ", loss_ranks[1], " (one rank: ", loss_plain[0], ", ",
           loss_plain[1], ")");
   for (size_t e = 0; e < 2; ++e) CHECK(loss_ranks[e] == doctest::Approx(loss_plain[e]).epsilon(0.05));  // measured: 0.2%, 1.4% off
-  fs::remove_all(dir);
 }
 
 TEST_CASE("mpirun: a run paused on two ranks resumes on one and vice versa; a batch that does not split is refused" *
           doctest::skip(!can_run())) {
-  const fs::path dir = test::scratch_path("taugrad_test_data_parallel_resume");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string out = dir.string();
-  test::Env env = test::mpirun_env();
-  auto run_dir = [&](const std::string& id) { return out + "/" + id; };
+  const RunFolder f("taugrad_test_data_parallel_resume");
+  const std::string out = f.dir.string();
+  const fs::path& dir = f.dir;
   run_train(1, tiny_run(out, "one", {"--sync-bn"}), dir / "one.log");
   // The checkpoint holds nothing per rank: the global step, the epoch (the data position), the optimizer.
   run_train(2, tiny_run(out, "two-then-one", {"--sync-bn", "--stop-after", "1"}), dir / "a1.log");
   CHECK(runner::read_file((dir / "a1.log").string()).find("paused after epoch 1") != std::string::npos);
   CHECK(run_train(1, tiny_run(out, "two-then-one", {"--sync-bn"}), dir / "a2.log").find("resuming after epoch 1") !=
         std::string::npos);
-  CHECK(max_difference(run_dir("one"), run_dir("two-then-one")) <= kTolerance);
+  CHECK(max_difference(f.run_dir("one"), f.run_dir("two-then-one")) <= kTolerance);
   run_train(1, tiny_run(out, "one-then-two", {"--sync-bn", "--stop-after", "1"}), dir / "b1.log");
   run_train(2, tiny_run(out, "one-then-two", {"--sync-bn"}), dir / "b2.log");
-  CHECK(max_difference(run_dir("one"), run_dir("one-then-two")) <= kTolerance);
+  CHECK(max_difference(f.run_dir("one"), f.run_dir("one-then-two")) <= kTolerance);
 
   // A global batch that does not split over the ranks.
   const std::string refused = run_train(2, tiny_run(out, "odd", {"--batch-size", "31"}), dir / "odd.log", 2);
   CHECK(refused.find("--batch-size 31 does not split evenly over the 2 ranks") != std::string::npos);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("train: one process through the binary (data parallelism on, one rank) writes what train() writes in-process" *
