@@ -460,6 +460,11 @@ TrainOutcome train(const TrainConfig& c) {
     if (c.sync_bn) distributed::convert_sync_batch_norm(*model, *comm);
     dp.emplace(*model, *comm);  // rank 0's parameters and buffers on every rank
     dp->check_replicas("at the start");
+    // Every rank read the same checkpoint (or none): the ranks share the run folder.
+    const auto at = comm->allgather(Tensor::from_vector(std::vector<int64_t>{start_epoch, step}, {2})).to_vector<int64_t>();
+    for (int64_t r = 1; r < comm->size(); ++r)
+      TG_CHECK(at[2 * r] == at[0] && at[2 * r + 1] == at[1], "rank ", r, " starts ", dir, " at epoch ", at[2 * r],
+               " but rank 0 at epoch ", at[0], ": the ranks of mpirun -np N train must share --out-dir (one file system)");
   }
   distributed::DataParallel* const ranks = dp ? &*dp : nullptr;
   const std::string log_path = dir + "/" + schema::kLogFile;
