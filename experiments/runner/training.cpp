@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -335,6 +336,20 @@ EpochSums epoch_sums(const Tensor& loss_sum, const Tensor& correct, int64_t seen
   return {v[0], v[1], v[2]};
 }
 
+// evaluate_clean on rank 0 alone (every rank holds its model), the result sent to the other ranks.
+CleanEval evaluate_once(nn::Module& model, const Dataset& data, Device device, bool input_gradients,
+                        int64_t image_size, distributed::DataParallel* dp) {
+  if (!dp) return evaluate_clean(model, data, device, 256, input_gradients, image_size);
+  CleanEval r;
+  if (dp->rank() == 0) r = evaluate_clean(model, data, device, 256, input_gradients, image_size);
+  Tensor t = Tensor::from_vector(
+      std::vector<double>{r.accuracy, r.loss, r.zero_grad_fraction, static_cast<double>(r.count)}, {4});
+  dp->communicator().broadcast(t, 0);
+  const std::vector<double> v = t.to_vector<double>();
+  r.accuracy = v[0], r.loss = v[1], r.zero_grad_fraction = v[2], r.count = static_cast<int64_t>(v[3]);
+  return r;
+}
+
 }  // namespace
 
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
@@ -366,24 +381,6 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
   r.zero_grad_fraction = zero_grads.item() / n;
   return r;
 }
-
-namespace {
-
-// evaluate_clean on rank 0 alone (every rank holds its model), the result sent to the other ranks.
-CleanEval evaluate_once(nn::Module& model, const Dataset& data, Device device, bool input_gradients,
-                        int64_t image_size, distributed::DataParallel* dp) {
-  if (!dp) return evaluate_clean(model, data, device, 256, input_gradients, image_size);
-  CleanEval r;
-  if (dp->rank() == 0) r = evaluate_clean(model, data, device, 256, input_gradients, image_size);
-  Tensor t = Tensor::from_vector(
-      std::vector<double>{r.accuracy, r.loss, r.zero_grad_fraction, static_cast<double>(r.count)}, {4});
-  dp->communicator().broadcast(t, 0);
-  const std::vector<double> v = t.to_vector<double>();
-  r.accuracy = v[0], r.loss = v[1], r.zero_grad_fraction = v[2], r.count = static_cast<int64_t>(v[3]);
-  return r;
-}
-
-}  // namespace
 
 TrainOutcome train(const TrainConfig& c) {
   validate(c);
@@ -455,10 +452,10 @@ TrainOutcome train(const TrainConfig& c) {
     if (writer) std::fprintf(stderr, "%s: resuming after epoch %lld\n", dir.c_str(), static_cast<long long>(start_epoch));
   }
   // After the checkpoint is read on every rank (rank 0 writes the next one only after this collective).
-  std::optional<distributed::DataParallel> dp;
+  std::unique_ptr<distributed::DataParallel> dp;
   if (comm) {
     if (c.sync_bn) distributed::convert_sync_batch_norm(*model, *comm);
-    dp.emplace(*model, *comm);  // rank 0's parameters and buffers on every rank
+    dp = std::make_unique<distributed::DataParallel>(*model, *comm);  // rank 0's parameters and buffers
     dp->check_replicas("at the start");
     // Every rank read the same checkpoint (or none): the ranks share the run folder.
     const auto at = comm->allgather(Tensor::from_vector(std::vector<int64_t>{start_epoch, step}, {2})).to_vector<int64_t>();
@@ -466,7 +463,6 @@ TrainOutcome train(const TrainConfig& c) {
       TG_CHECK(at[2 * r] == at[0] && at[2 * r + 1] == at[1], "rank ", r, " starts ", dir, " at epoch ", at[2 * r],
                " but rank 0 at epoch ", at[0], ": the ranks of mpirun -np N train must share --out-dir (one file system)");
   }
-  distributed::DataParallel* const ranks = dp ? &*dp : nullptr;
   const std::string log_path = dir + "/" + schema::kLogFile;
   std::string log = log_rows_upto(log_path, start_epoch);
 
@@ -526,12 +522,13 @@ TrainOutcome train(const TrainConfig& c) {
       const auto now = std::chrono::steady_clock::now();
       if (dp || now - last_report >= std::chrono::seconds(1) || b == steps_per_epoch) {
         last_report = now;
-        const EpochSums sums = epoch_sums(loss_sum, correct, seen, ranks);
+        const EpochSums sums = epoch_sums(loss_sum, correct, seen, dp.get());
         double mean_loss = sums.loss / sums.seen;
         if (!std::isfinite(mean_loss)) {
           out.status = "diverged";
-          if (writer) std::fprintf(stderr, "\n%s: the training loss is %f at epoch %lld step %lld: marked diverged\n", dir.c_str(),
-                       mean_loss, static_cast<long long>(epoch + 1), static_cast<long long>(b));
+          if (writer)
+            std::fprintf(stderr, "\n%s: the training loss is %f at epoch %lld step %lld: marked diverged\n",
+                         dir.c_str(), mean_loss, static_cast<long long>(epoch + 1), static_cast<long long>(b));
           break;
         }
         char m[96];
@@ -540,7 +537,7 @@ TrainOutcome train(const TrainConfig& c) {
       }
     }
     if (out.status != "finished") break;
-    const EpochSums sums = epoch_sums(loss_sum, correct, seen, ranks);
+    const EpochSums sums = epoch_sums(loss_sum, correct, seen, dp.get());
     double train_loss = sums.loss / sums.seen;
     double train_acc = 100.0 * sums.correct / sums.seen;
     double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
@@ -549,7 +546,7 @@ TrainOutcome train(const TrainConfig& c) {
       dp->broadcast_buffers();
       dp->check_replicas("after an epoch");
     }
-    last_eval = evaluate_once(*model, test_set, device, /*input_gradients=*/epoch + 1 == c.epochs, size, ranks);
+    last_eval = evaluate_once(*model, test_set, device, /*input_gradients=*/epoch + 1 == c.epochs, size, dp.get());
     char m[128];
     std::snprintf(m, sizeof m, "loss %.4f acc %.2f%% | test acc %.2f%%", train_loss, train_acc, last_eval.accuracy);
     if (bar) bar->finish(m);
@@ -572,7 +569,8 @@ TrainOutcome train(const TrainConfig& c) {
     out.test_loss = last_eval.loss;
     return out;
   }
-  if (out.status == "finished" && last_eval.count == 0) last_eval = evaluate_once(*model, test_set, device, true, size, ranks);
+  if (out.status == "finished" && last_eval.count == 0)
+    last_eval = evaluate_once(*model, test_set, device, true, size, dp.get());
   out.test_accuracy = out.status == "finished" ? last_eval.accuracy : NAN;
   out.test_loss = out.status == "finished" ? last_eval.loss : NAN;
   out.zero_grad_fraction = out.status == "finished" ? last_eval.zero_grad_fraction : NAN;
