@@ -15,6 +15,7 @@ struct VariableImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;          // null for leaves
   std::weak_ptr<Node> accumulator;        // leaves: the node that adds into .grad
+  std::function<void()> grad_ready;       // leaves: set_grad_ready_hook's
 };
 
 namespace {
@@ -25,13 +26,15 @@ thread_local bool g_grad_enabled = true;
 // after zero_grad is moved into .grad (no copy), later ones are added. The moved-in tensor may share
 // storage with another leaf's .grad (y = a + b hands both the same dy) or be a view of the engine's
 // buffers, so .grad is never written in place: a later gradient makes a fresh sum. grad() reads
-// this node's input and never runs it.
+// this node's input and never runs it. The engine runs it once per backward, with the sum of every
+// path's gradient, so the leaf's grad-ready hook runs there.
 struct AccumulateGrad : Node {
   std::shared_ptr<VariableImpl> leaf;
   explicit AccumulateGrad(std::shared_ptr<VariableImpl> v) : leaf(std::move(v)) {}
   const char* name() const override { return "accumulate_grad"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     leaf->grad = leaf->grad.defined() ? add(leaf->grad, dy) : dy;
+    if (leaf->grad_ready) leaf->grad_ready();
     return {};
   }
 };
@@ -79,6 +82,11 @@ Variable& Variable::set_requires_grad(bool on) {
            " is not floating; only floating tensors have gradients");
   impl_->requires_grad = on;
   return *this;
+}
+
+void Variable::set_grad_ready_hook(std::function<void()> hook) {
+  TG_CHECK(impl_ && is_leaf(), "set_grad_ready_hook: only leaves (parameters) have a grad-ready hook");
+  impl_->grad_ready = std::move(hook);
 }
 
 Variable Variable::detach() const { return Variable(impl_->data); }

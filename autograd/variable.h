@@ -3,6 +3,7 @@
 // (autograd/functions/<family>.cpp), each a struct whose forward() stands directly above backward().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ class Variable {
   bool is_leaf() const;
   const std::shared_ptr<Node>& grad_fn() const;
   Variable detach() const;  // same data, no graph
+
+  // Leaves only: `hook` runs each time a backward() has finished this leaf's gradient for that
+  // backward (.grad holds it: all of the graph's paths to the leaf are summed before), once per
+  // backward, as soon as it is ready, before the engine goes on. grad() does not run it. What
+  // data-parallel training reduces gradients on while backward goes on (distributed/data_parallel.h);
+  // an empty hook removes it.
+  void set_grad_ready_hook(std::function<void()> hook);
 
   // Accumulates d(this)/d(leaf), seeded with `dy` (ones for a one-element tensor), into every leaf
   // that requires grad.

@@ -34,6 +34,10 @@ void check_tensor(const Tensor& t, const char* op, bool gpu_ok = true) {
            t.str(), " has a dtype the communicator does not carry (f32, f64, i64)");
 }
 
+struct Done final : Work {
+  void wait() override {}
+};
+
 class SingleProcess final : public Communicator {
  public:
   int64_t rank() const override { return 0; }
@@ -66,6 +70,21 @@ void mpi_check(int rc, const char* call) {
   MPI_Error_string(rc, text, &length);
   TG_FAIL("distributed: ", call, " failed: ", text);
 }
+
+// An MPI_Iallreduce in flight; holds its tensor's storage until it is done.
+class MpiWork final : public Work {
+ public:
+  explicit MpiWork(Tensor t) : tensor_(std::move(t)) {}
+  ~MpiWork() override {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+  void wait() override { mpi_check(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  MPI_Request* request() { return &request_; }
+
+ private:
+  Tensor tensor_;
+  MPI_Request request_ = MPI_REQUEST_NULL;
+};
 
 // MPI_COMM_WORLD. MPI_Init in the constructor, MPI_Finalize in the destructor (at exit). CUDA tensors go
 // to NCCL (made on the first of them), CPU tensors to MPI.
@@ -101,6 +120,13 @@ class Mpi final : public Communicator {
 #endif
     mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD),
               "MPI_Allreduce");
+  }
+  std::unique_ptr<Work> allreduce_sum_async(Tensor& t) override {
+    check_tensor(t, "allreduce_sum_async");
+    auto work = std::make_unique<MpiWork>(t);
+    mpi_check(MPI_Iallreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD,
+                             work->request()), "MPI_Iallreduce");
+    return work;
   }
   void broadcast(Tensor& t, int64_t root) override {
     check_tensor(t, "broadcast", kNccl);
@@ -151,6 +177,11 @@ bool launched_by_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::gete
 #endif
 
 }  // namespace
+
+std::unique_ptr<Work> Communicator::allreduce_sum_async(Tensor& t) {
+  allreduce_sum(t);
+  return std::make_unique<Done>();
+}
 
 void Communicator::allreduce_mean(Tensor& t) {
   TG_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "distributed::allreduce_mean: ", t.str(),

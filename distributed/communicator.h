@@ -10,11 +10,20 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "tensor/tensor.h"
 
 namespace tg::distributed {
+
+// A collective in flight (allreduce_sum_async): wait() returns when its tensor holds the result. Its
+// destructor waits, so a collective is never abandoned half-way.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
 
 class Communicator {
  public:
@@ -26,6 +35,10 @@ class Communicator {
 
   // t = the elementwise sum of every rank's t.
   virtual void allreduce_sum(Tensor& t) = 0;
+  // Starts allreduce_sum(t) and returns while it runs where the backend can (MPI_Iallreduce); t must
+  // stay alive and untouched until the Work's wait(). Every rank starts its collectives in the same
+  // order. The default runs allreduce_sum now and returns finished work.
+  virtual std::unique_ptr<Work> allreduce_sum_async(Tensor& t);
   // t = the elementwise mean of every rank's t (the sum, then / size: f32 and f64 only).
   void allreduce_mean(Tensor& t);
   // t = rank root's t.

@@ -82,6 +82,7 @@ Variable BatchNorm2d::forward(const Variable& x) {
   TG_CHECK(x.dim() == 4 && x.size(1) == channels, "BatchNorm2d(", channels, "): expected [N, ", channels,
            ", H, W], got ", shape_str(x.shape()));
   if (is_training()) add_(num_batches_tracked, Tensor::scalar(1, DType::i64, num_batches_tracked.device()));
+  if (is_training() && synced) return synced(*this, x);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -3,6 +3,7 @@
 // timm do: see nn/models/). Every layer maps one Variable to one Variable.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class BatchNorm2d : public Module {
   double eps, momentum;
   Variable weight, bias;
   Tensor running_mean, running_var, num_batches_tracked;
+  // In training, when set, forward normalizes with synced(*this, x) instead of x's own batch
+  // statistics: distributed::convert_sync_batch_norm sets it to batch norm over every rank's batch.
+  std::function<Variable(BatchNorm2d&, const Variable&)> synced;
 };
 
 // Layer norm over the last axis (size dim); weight 1, bias 0.

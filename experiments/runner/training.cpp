@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -12,6 +13,8 @@
 #include "data/loader.h"
 #include "data/prefetcher.h"
 #include "data/transforms.h"
+#include "distributed/data_parallel.h"
+#include "distributed/sync_batch_norm.h"
 #include "experiments/runner/progress.h"
 #include "experiments/runner/schema.h"
 #include "nn/models/factory.h"
@@ -65,6 +68,8 @@ void add_train_flags(Flags& f, TrainConfig& c) {
   f.add("out-dir", &c.out_dir, "results folder; the run goes to <out-dir>/<run-id>/");
   f.add("run-id", &c.run_id, "the run's folder name (\"\" = <dataset>_<model>_tau<tau>_seed<seed>)");
   f.add("stop-after", &c.stop_after, "stop after this many epochs now; running again resumes (0 = train to the end)");
+  f.add("sync-bn", &c.sync_bn, "under mpirun -np N: batch norm normalizes with the global batch's statistics "
+                               "(averaged across ranks) instead of each rank's slice's");
 }
 
 Json config_json(const TrainConfig& c) {
@@ -82,6 +87,7 @@ Json config_json(const TrainConfig& c) {
   if (!c.deterministic) j.set("deterministic", false);  // likewise: absent means on, the default
   if (c.adversarial != "none")  // only then, so standard runs keep the identity they always had
     j.set("adversarial", c.adversarial).set("adv_eps", c.adv_eps).set("adv_step", c.adv_step).set("adv_steps", c.adv_steps);
+  if (c.sync_bn) j.set("sync_bn", true);  // likewise
   return j;
 }
 
@@ -332,6 +338,43 @@ std::string resolve_precision(const TrainConfig& c, const std::string& dir) {
   return c.precision;
 }
 
+// The checks data-parallel training over `ranks` processes adds to validate's.
+void validate_data_parallel(const TrainConfig& c, Device device, int64_t ranks) {
+  TG_CHECK(c.batch_size % ranks == 0, "--batch-size ", c.batch_size, " does not split evenly over the ", ranks,
+           " ranks of mpirun -np ", ranks, "; give a multiple of ", ranks);
+  TG_CHECK(c.adversarial == "none", "--adversarial ", c.adversarial, " is not supported across ", ranks, " ranks yet "
+           "(each rank would draw its own PGD start); run it in one process");
+  TG_CHECK(!device.is_cuda(), "--device ", device.str(), ": data-parallel training across ", ranks, " ranks reduces "
+           "gradients with MPI on CPU tensors; use --device cpu (GPUs need the NCCL backend)");
+}
+
+// The epoch's running sums so far: this process's, or under data parallelism every rank's.
+struct EpochSums {
+  double loss = 0, correct = 0, seen = 0;
+};
+EpochSums epoch_sums(const Tensor& loss_sum, const Tensor& correct, int64_t seen, distributed::DataParallel* dp) {
+  EpochSums s{loss_sum.item(), correct.item(), static_cast<double>(seen)};
+  if (!dp) return s;
+  Tensor all = Tensor::from_vector(std::vector<double>{s.loss, s.correct, s.seen}, {3});
+  dp->communicator().allreduce_sum(all);
+  const std::vector<double> v = all.to_vector<double>();
+  return {v[0], v[1], v[2]};
+}
+
+// evaluate_clean on rank 0 alone (every rank holds its model), the result sent to the other ranks.
+CleanEval evaluate_once(nn::Module& model, const Dataset& data, Device device, bool input_gradients,
+                        int64_t image_size, distributed::DataParallel* dp) {
+  if (!dp) return evaluate_clean(model, data, device, 256, input_gradients, image_size);
+  CleanEval r;
+  if (dp->rank() == 0) r = evaluate_clean(model, data, device, 256, input_gradients, image_size);
+  Tensor t = Tensor::from_vector(
+      std::vector<double>{r.accuracy, r.loss, r.zero_grad_fraction, static_cast<double>(r.count)}, {4});
+  dp->communicator().broadcast(t, 0);
+  const std::vector<double> v = t.to_vector<double>();
+  r.accuracy = v[0], r.loss = v[1], r.zero_grad_fraction = v[2], r.count = static_cast<int64_t>(v[3]);
+  return r;
+}
+
 }  // namespace
 
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
@@ -367,6 +410,10 @@ CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, 
 
 TrainOutcome train(const TrainConfig& config_in) {
   validate(config_in);
+  // mpirun -np N train: every rank trains, rank 0 alone writes the run's files and prints progress.
+  distributed::Communicator* comm =
+      config_in.data_parallel && distributed::world().size() > 1 ? &distributed::world() : nullptr;
+  const bool writer = !comm || comm->rank() == 0;
   const std::string dir = run_dir(config_in);
   TrainConfig c = config_in;
   c.precision = resolve_precision(config_in, dir);
@@ -376,12 +423,14 @@ TrainOutcome train(const TrainConfig& config_in) {
     const Json* saved = m.get("config");
     TG_CHECK(saved && saved->dump(0) == config.dump(0), dir, " holds a finished run with another configuration; ",
              "give this one another --run-id or --out-dir, or delete that folder");
-    std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get(schema::kStatus)->string().c_str());
+    if (writer)
+      std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get(schema::kStatus)->string().c_str());
     return outcome_from_metrics(m, dir);
   }
   const Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
   set_deterministic_algorithms(c.deterministic);
+  if (comm) validate_data_parallel(c, device, comm->size());
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
   std::optional<SafetensorsFile> init;
   if (!c.init.empty()) init = load_safetensors(c.init);
@@ -391,18 +440,22 @@ TrainOutcome train(const TrainConfig& config_in) {
            stats, " means and stds for ", c.dataset, "'s ", train_set.channels(),
            "-channel images; give one value or one per channel (e.g. --normalize dataset)");
   const int64_t size = contract.input_size;
-  make_dirs(dir);
-  write_file_atomic(dir + "/" + schema::kConfigFile, config.dump());
+  if (writer) {
+    make_dirs(dir);
+    write_file_atomic(dir + "/" + schema::kConfigFile, config.dump());
+  }
 
   manual_seed(static_cast<uint64_t>(c.seed));
   auto model = nn::create_model(c.model, {train_set.num_classes, train_set.channels(), contract});
   if (init) {
     std::vector<std::string> changed;
     model->load_state_dict(nn::adapt_state_dict(*model, init->tensors, &changed), true);
-    for (const auto& name : changed) std::fprintf(stderr, "init: %s replaced or resized to fit the model\n", name.c_str());
     const auto meta = nn::contract_metadata(contract);
-    std::fprintf(stderr, "init: inputs normalized with mean %s, std %s (--normalize %s)\n", meta.at("mean").c_str(),
-                 meta.at("std").c_str(), c.normalize.c_str());
+    if (writer) {
+      for (const auto& name : changed) std::fprintf(stderr, "init: %s replaced or resized to fit the model\n", name.c_str());
+      std::fprintf(stderr, "init: inputs normalized with mean %s, std %s (--normalize %s)\n", meta.at("mean").c_str(),
+                   meta.at("std").c_str(), c.normalize.c_str());
+    }
     init.reset();  // the weights are in the model now
   }
   model->to(device);
@@ -428,7 +481,19 @@ TrainOutcome train(const TrainConfig& config_in) {
   int64_t step = 0, start_epoch = 0;
   if (file_exists(dir + "/checkpoint.safetensors")) {
     start_epoch = load_checkpoint(dir, *model, *opt, step, config);
-    std::fprintf(stderr, "%s: resuming after epoch %lld\n", dir.c_str(), static_cast<long long>(start_epoch));
+    if (writer) std::fprintf(stderr, "%s: resuming after epoch %lld\n", dir.c_str(), static_cast<long long>(start_epoch));
+  }
+  // After the checkpoint is read on every rank (rank 0 writes the next one only after this collective).
+  std::unique_ptr<distributed::DataParallel> dp;
+  if (comm) {
+    if (c.sync_bn) distributed::convert_sync_batch_norm(*model, *comm);
+    dp = std::make_unique<distributed::DataParallel>(*model, *comm);  // rank 0's parameters and buffers
+    dp->check_replicas("at the start");
+    // Every rank read the same checkpoint (or none): the ranks share the run folder.
+    const auto at = comm->allgather(Tensor::from_vector(std::vector<int64_t>{start_epoch, step}, {2})).to_vector<int64_t>();
+    for (int64_t r = 1; r < comm->size(); ++r)
+      TG_CHECK(at[2 * r] == at[0] && at[2 * r + 1] == at[1], "rank ", r, " starts ", dir, " at epoch ", at[2 * r],
+               " but rank 0 at epoch ", at[0], ": the ranks of mpirun -np N train must share --out-dir (one file system)");
   }
   const std::string log_path = dir + "/" + schema::kLogFile;
   std::string log = log_rows_upto(log_path, start_epoch);
@@ -445,13 +510,20 @@ TrainOutcome train(const TrainConfig& config_in) {
     model->train();
     batches.start_epoch(epoch);
     auto te = std::chrono::steady_clock::now();
-    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), steps_per_epoch, c.batch_size);
+    std::optional<Progress> bar;
+    if (writer) bar.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), steps_per_epoch, c.batch_size);
     Tensor loss_sum = Tensor::zeros({}, DType::f32, device), correct = Tensor::zeros({}, DType::i64, device);
     int64_t seen = 0, b = 0;
     auto last_report = te;
     while (auto batch = batches.next()) {
-      const Tensor& x = batch->images;  // on the device already
-      const Tensor& y = batch->labels;
+      Tensor x = batch->images;  // on the device already
+      Tensor y = batch->labels;
+      const int64_t batch_rows = x.size(0);
+      if (dp) {  // this rank's slice of the global batch
+        const auto [begin, end] = dp->local_rows(batch_rows);
+        x = x.slice_rows(begin, end);
+        y = y.slice_rows(begin, end);
+      }
       opt->set_lr(c.schedule == "cosine" ? cosine.lr_at(step) : c.lr);
       Variable logits, loss;
       if (c.adversarial == "none") {
@@ -463,7 +535,12 @@ TrainOutcome train(const TrainConfig& config_in) {
         loss = adv.loss;
       }
       opt->zero_grad();
-      loss.backward();
+      if (dp) {  // the ranks' gradients, averaged, are the global batch's mean loss's
+        mul(loss, dp->loss_scale(batch_rows)).backward();
+        dp->finish_gradients();
+      } else {
+        loss.backward();
+      }
       if (c.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.grad_clip);
       opt->step();
       // Running sums stay on the device; the host reads them only when it shows progress.
@@ -472,38 +549,48 @@ TrainOutcome train(const TrainConfig& config_in) {
       seen += x.size(0);
       ++step;
       ++b;
-      // The host reads the sums (a device sync) about once a second, and at the end of the epoch.
+      // The host reads the sums (a device sync) about once a second, and at the end of the epoch; across
+      // ranks at every step, so that all of them take the same decision at the same step.
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_report >= std::chrono::seconds(1) || b == steps_per_epoch) {
+      if (dp || now - last_report >= std::chrono::seconds(1) || b == steps_per_epoch) {
         last_report = now;
-        double mean_loss = loss_sum.item() / static_cast<double>(seen);
+        const EpochSums sums = epoch_sums(loss_sum, correct, seen, dp.get());
+        double mean_loss = sums.loss / sums.seen;
         if (!std::isfinite(mean_loss)) {
           out.status = "diverged";
-          std::fprintf(stderr, "\n%s: the training loss is %f at epoch %lld step %lld: marked diverged\n", dir.c_str(),
-                       mean_loss, static_cast<long long>(epoch + 1), static_cast<long long>(b));
+          if (writer)
+            std::fprintf(stderr, "\n%s: the training loss is %f at epoch %lld step %lld: marked diverged\n",
+                         dir.c_str(), mean_loss, static_cast<long long>(epoch + 1), static_cast<long long>(b));
           break;
         }
         char m[96];
-        std::snprintf(m, sizeof m, "loss %.4f acc %.2f%%", mean_loss, 100.0 * correct.item() / static_cast<double>(seen));
-        bar.update(b, m);
+        std::snprintf(m, sizeof m, "loss %.4f acc %.2f%%", mean_loss, 100.0 * sums.correct / sums.seen);
+        if (bar) bar->update(b, m);
       }
     }
     if (out.status != "finished") break;
-    double train_loss = loss_sum.item() / static_cast<double>(seen);
-    double train_acc = 100.0 * correct.item() / static_cast<double>(seen);
+    const EpochSums sums = epoch_sums(loss_sum, correct, seen, dp.get());
+    double train_loss = sums.loss / sums.seen;
+    double train_acc = 100.0 * sums.correct / sums.seen;
     double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
-    images_seen += seen;
-    last_eval = evaluate_clean(*model, test_set, device, 256, /*input_gradients=*/epoch + 1 == c.epochs, size);
+    images_seen += static_cast<int64_t>(sums.seen);
+    if (dp) {  // per-rank batch norm statistics: rank 0's are the run's (and the checkpoint's)
+      dp->broadcast_buffers();
+      dp->check_replicas("after an epoch");
+    }
+    last_eval = evaluate_once(*model, test_set, device, /*input_gradients=*/epoch + 1 == c.epochs, size, dp.get());
     char m[128];
     std::snprintf(m, sizeof m, "loss %.4f acc %.2f%% | test acc %.2f%%", train_loss, train_acc, last_eval.accuracy);
-    bar.finish(m);
+    if (bar) bar->finish(m);
     char row[256];
     std::snprintf(row, sizeof row, "%lld,%.6g,%.6f,%.4f,%.6f,%.4f,%.2f,%.1f\n", static_cast<long long>(epoch + 1),
                   opt->lr(), train_loss, train_acc, last_eval.loss, last_eval.accuracy, epoch_s,
-                  static_cast<double>(seen) / epoch_s);
+                  sums.seen / epoch_s);
     log += row;
-    write_file_atomic(log_path, log_header() + log);
-    save_checkpoint(dir, *model, *opt, epoch + 1, step, config, contract);
+    if (writer) {
+      write_file_atomic(log_path, log_header() + log);
+      save_checkpoint(dir, *model, *opt, epoch + 1, step, config, contract);
+    }
     out.epochs_done = epoch + 1;
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -514,12 +601,14 @@ TrainOutcome train(const TrainConfig& config_in) {
     out.test_loss = last_eval.loss;
     return out;
   }
-  if (out.status == "finished" && last_eval.count == 0) last_eval = evaluate_clean(*model, test_set, device, 256, true, size);
+  if (out.status == "finished" && last_eval.count == 0)
+    last_eval = evaluate_once(*model, test_set, device, true, size, dp.get());
   out.test_accuracy = out.status == "finished" ? last_eval.accuracy : NAN;
   out.test_loss = out.status == "finished" ? last_eval.loss : NAN;
   out.zero_grad_fraction = out.status == "finished" ? last_eval.zero_grad_fraction : NAN;
 
-  write_file_atomic(dir + "/" + schema::kMetricsFile, metrics_json(out, device, model->num_parameters(), config).dump());
+  if (writer)
+    write_file_atomic(dir + "/" + schema::kMetricsFile, metrics_json(out, device, model->num_parameters(), config).dump());
   return out;
 }
 

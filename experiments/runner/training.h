@@ -60,6 +60,12 @@ struct TrainConfig {
   std::string run_id;                     // "" = <dataset>_<model>_tau<tau>_seed<seed>
   int64_t stop_after = 0;                 // stop after this many epochs in this invocation (0 = none);
                                           // not part of the run's identity: a later call resumes
+  // Data-parallel training across the ranks of distributed::world() (`mpirun -np N train`; the
+  // `train` binary sets it, sweeps do not: their ranks train different runs). Each rank computes its
+  // slice of every global batch of batch_size; gradients are averaged (distributed/data_parallel.h);
+  // rank 0 alone evaluates and writes the run's files. With one rank it is the plain path.
+  bool data_parallel = false;
+  bool sync_bn = false;                   // batch norm with the global batch's statistics across ranks
 };
 
 void add_train_flags(Flags& flags, TrainConfig& config);

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "tensor/kernel_counts.h"
@@ -106,4 +110,28 @@ TEST_CASE("engine: the first gradient is moved into .grad, later ones make a fre
   sum(mul(a, 2.0)).backward();  // must not write into the tensor b's gradient shares
   CHECK(a.grad().to_vector<double>() == std::vector<double>{3, 3});
   CHECK(b.grad().to_vector<double>() == std::vector<double>{1, 1});
+}
+
+TEST_CASE("engine: a leaf's grad-ready hook runs once per backward, with its whole gradient, as it is ready") {
+  Variable x(Tensor::from_vector<double>({1, 2}, {2}), true);
+  Variable w(Tensor::from_vector<double>({3}, {1}), true);
+  std::vector<std::string> events;
+  x.set_grad_ready_hook([&] { events.push_back("x " + std::to_string(x.grad().to_vector<double>()[0])); });
+  w.set_grad_ready_hook([&] { events.push_back("w " + std::to_string(w.grad().to_vector<double>()[0])); });
+  // y = sum(x * w + x * x): x reaches y by two paths; its hook sees their sum once (dy/dx0 = w + 2 x0 = 5).
+  Variable y = sum(add(mul(x, w), mul(x, x)));
+  y.backward();
+  REQUIRE(events.size() == 2);
+  CHECK(std::count(events.begin(), events.end(), "x " + std::to_string(5.0)) == 1);
+  CHECK(std::count(events.begin(), events.end(), "w " + std::to_string(3.0)) == 1);
+  // grad() does not accumulate, so it runs no hook; a second backward runs each once more.
+  grad({sum(mul(x, w))}, {x, w});
+  CHECK(events.size() == 2);
+  sum(mul(x, w)).backward();
+  CHECK(events.size() == 4);
+  x.set_grad_ready_hook({});
+  w.set_grad_ready_hook({});
+  sum(mul(x, w)).backward();
+  CHECK(events.size() == 4);
+  CHECK_THROWS_WITH_AS(y.set_grad_ready_hook([] {}), doctest::Contains("only leaves"), Error);
 }

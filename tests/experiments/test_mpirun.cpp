@@ -17,33 +17,13 @@
 
 namespace fs = std::filesystem;
 using namespace tg;
+using test::count_of;
 using test::find_mpirun;
 using test::mpirun_env;
 
-namespace {
-
-int64_t count_of(const std::string& text, const std::string& what) {
-  int64_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-}  // namespace
-
 TEST_CASE("mpirun: the communicator's collectives on two ranks (MPI backend)" *
           doctest::skip(find_mpirun().empty() || !distributed::mpi_built())) {
-  const fs::path check = fs::read_symlink("/proc/self/exe").parent_path() / "distributed" / "taugrad_mpi_check";
-  REQUIRE_MESSAGE(fs::exists(check), check.string(), " is not built (ninja -C build distributed/taugrad_mpi_check)");
-  const fs::path dir = test::scratch_path("taugrad_test_mpi_check");
-  fs::create_directories(dir);
-  const std::string log = (dir / "mpirun.log").string();
-  test::Env env = mpirun_env();
-  const int status = test::wait_exit(test::spawn(find_mpirun(), {"--oversubscribe", "-np", "2", check.string()}, log));
-  const std::string out = runner::read_file(log);
-  CHECK_MESSAGE(status == 0, out);
-  CHECK_MESSAGE(count_of(out, "rank 0 of 2: ok") == 1, out);
-  CHECK_MESSAGE(count_of(out, "rank 1 of 2: ok") == 1, out);
-  fs::remove_all(dir);
+  test::check_on_two_ranks("taugrad_mpi_check", "ok");
 }
 
 TEST_CASE("mpirun: two ranks share a table1 sweep and write the table one process writes" *

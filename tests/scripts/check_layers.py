@@ -26,7 +26,7 @@ LAYERS = {
     'nn': ['util', 'tensor', 'autograd'],
     'optim': ['util', 'tensor', 'autograd'],
     'data': ['util', 'tensor'],
-    'distributed': ['util', 'tensor'],
+    'distributed': ['util', 'tensor', 'autograd', 'nn'],
     'attacks': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data'],
     'experiments/analysis': ['util', 'tensor', 'autograd', 'nn'],
     'experiments/runner': ['util', 'tensor', 'autograd', 'nn', 'optim', 'data', 'attacks', 'distributed',
