@@ -347,17 +347,21 @@ void validate_data_parallel(const TrainConfig& c, int64_t ranks) {
 }
 
 // This rank's device under data parallelism (data_parallel_device), refused on every rank together
-// when two ranks of a node would share a GPU (NCCL needs one GPU a rank).
+// when two ranks of a node would share a GPU (NCCL needs one GPU a rank), or when some ranks would
+// train on GPUs and others on CPUs (--device auto on nodes with and without GPUs).
 Device rank_device(const TrainConfig& c, Device parsed, distributed::Communicator& comm) {
   const int gpus = parsed.is_cuda() ? cuda_device_count() : 0;
   const RankDevice mine = data_parallel_device(c.device, parsed, distributed::nccl_built(), distributed::local_rank(), gpus);
-  const std::vector<int64_t> shares =
-      comm.allgather(Tensor::from_vector(std::vector<int64_t>{mine.shares_gpu}, {1})).to_vector<int64_t>();
-  for (int64_t r = 0; r < comm.size(); ++r)
-    TG_CHECK(!shares[r], "--device ", c.device, ": rank ", r, " of mpirun -np ", comm.size(), " would share its GPU "
-             "with another rank of its node, and NCCL needs one GPU a rank: ", c.device.rfind("cuda:", 0) == 0
+  const std::vector<int64_t> all = comm.allgather(Tensor::from_vector(
+      std::vector<int64_t>{mine.device.is_cuda(), mine.shares_gpu}, {2})).to_vector<int64_t>();  // per rank: gpu, shares
+  for (int64_t r = 0; r < comm.size(); ++r) {
+    TG_CHECK(all[2 * r] == all[0], "--device ", c.device, ": rank ", r, " would train on ", all[2 * r] ? "a GPU" : "the CPU",
+             " and rank 0 on ", all[0] ? "a GPU" : "the CPU", "; give every rank one kind (--device cuda or --device cpu)");
+    TG_CHECK(!all[2 * r + 1], "--device ", c.device, ": rank ", r, " of mpirun -np ", comm.size(), " would share its "
+             "GPU with another rank of its node, and NCCL needs one GPU a rank: ", c.device.rfind("cuda:", 0) == 0
              ? "give --device cuda (each rank its own GPU: local rank mod GPUs), or start one rank a node"
              : "start at most as many ranks a node as it has GPUs (mpirun --map-by ppr:<GPUs>:node)");
+  }
   return mine.device;
 }
 
