@@ -116,12 +116,15 @@ class Mpi final : public Communicator {
   void allreduce_sum(Tensor& t) override {
     check_tensor(t, "allreduce_sum", kNccl);
 #ifdef TAUGRAD_NCCL
-    if (t.is_cuda()) return gpu(t, "allreduce_sum").allreduce_sum(t);
+    if (t.is_cuda()) return gpu(t).allreduce_sum(t);
 #endif
     mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD),
               "MPI_Allreduce");
   }
   std::unique_ptr<Work> allreduce_sum_async(Tensor& t) override {
+    // A CUDA tensor's collective (NCCL) is enqueued on the stream: the host does not wait for it, and
+    // the kernels after it are ordered after it, so it is done work for the host.
+    if (t.is_cuda()) return Communicator::allreduce_sum_async(t);
     check_tensor(t, "allreduce_sum_async");
     auto work = std::make_unique<MpiWork>(t);
     mpi_check(MPI_Iallreduce(MPI_IN_PLACE, t.raw(), count(t), mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD,
@@ -132,14 +135,14 @@ class Mpi final : public Communicator {
     check_tensor(t, "broadcast", kNccl);
     TG_CHECK(root >= 0 && root < size_, "distributed::broadcast: root ", root, " is not a rank (0..", size_ - 1, ")");
 #ifdef TAUGRAD_NCCL
-    if (t.is_cuda()) return gpu(t, "broadcast").broadcast(t, root);
+    if (t.is_cuda()) return gpu(t).broadcast(t, root);
 #endif
     mpi_check(MPI_Bcast(t.raw(), count(t), mpi_type(t.dtype()), static_cast<int>(root), MPI_COMM_WORLD), "MPI_Bcast");
   }
   Tensor allgather(const Tensor& t) override {
     check_tensor(t, "allgather", kNccl);
 #ifdef TAUGRAD_NCCL
-    if (t.is_cuda()) return gpu(t, "allgather").allgather(t);
+    if (t.is_cuda()) return gpu(t).allgather(t);
 #endif
     Shape shape = t.shape();
     shape.insert(shape.begin(), size_);
@@ -155,14 +158,12 @@ class Mpi final : public Communicator {
     return static_cast<int>(t.numel());
   }
 #ifdef TAUGRAD_NCCL
-  // NCCL on this rank's GPU, made by the first collective on a CUDA tensor (every rank makes it then).
-  Nccl& gpu(const Tensor& t, const char* op) {
-    const Device want = rank_gpu();
-    TG_CHECK(t.device() == want, "distributed::", op, ": ", t.str(), " is on ", t.device().str(), ", but rank ", rank_,
-             "'s GPU is ", want.str(), " (its rank on the node, ", local_rank_, ", mod the node's GPUs): put its "
-             "tensors there (--device ", want.str(), ")");
+  // NCCL on the process's GPU, made by the first collective on a CUDA tensor (every rank makes it then)
+  // on that tensor's device: taugrad's CUDA runtime holds a process to one GPU (tensor/cuda/runtime.h),
+  // so every later CUDA tensor is there too.
+  Nccl& gpu(const Tensor& t) {
     if (!nccl_)
-      nccl_ = std::make_unique<Nccl>(rank_, size_, static_cast<int>(want.index), [](void* id, int bytes) {
+      nccl_ = std::make_unique<Nccl>(rank_, size_, static_cast<int>(t.device().index), [](void* id, int bytes) {
         mpi_check(MPI_Bcast(id, bytes, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (the NCCL unique id)");
       });
     return *nccl_;

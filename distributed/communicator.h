@@ -3,7 +3,8 @@
 // (meson -Dmpi=auto) and the process was started by mpirun (or another MPI launcher), with NCCL
 // (distributed/nccl_backend.h) for CUDA tensors where the build has CUDA and NCCL (-Dnccl=auto); else the single
 // process, where every collective is the identity. A collective goes by its tensor's device: CPU
-// tensors to MPI, CUDA tensors to NCCL on taugrad's CUDA stream, on this rank's GPU (rank_gpu()).
+// tensors to MPI, CUDA tensors to NCCL on taugrad's CUDA stream, on the process's GPU (one GPU a rank:
+// rank_gpu() by default; NCCL refuses two ranks on one GPU).
 //
 // Every rank calls every collective in the same order with tensors of the same shape, dtype (f32, f64
 // or i64) and device kind; the result is the same on every rank.
@@ -57,8 +58,8 @@ bool mpi_built();
 bool nccl_built();
 // This process's rank among the ranks on its node (MPI_COMM_TYPE_SHARED; 0 for a single process).
 int64_t local_rank();
-// This rank's GPU: cuda:(local_rank() mod the GPUs it sees). NCCL works on it, so a rank's CUDA tensors
-// must live there. Throws when there is no GPU.
+// This rank's GPU by default: cuda:(local_rank() mod the GPUs it sees), so that the ranks of a node
+// with as many GPUs as ranks each have their own. Throws when there is no GPU.
 Device rank_gpu();
 
 }  // namespace tg::distributed

@@ -339,13 +339,30 @@ std::string resolve_precision(const TrainConfig& c, const std::string& dir) {
 }
 
 // The checks data-parallel training over `ranks` processes adds to validate's.
-void validate_data_parallel(const TrainConfig& c, Device device, int64_t ranks) {
+void validate_data_parallel(const TrainConfig& c, int64_t ranks) {
   TG_CHECK(c.batch_size % ranks == 0, "--batch-size ", c.batch_size, " does not split evenly over the ", ranks,
            " ranks of mpirun -np ", ranks, "; give a multiple of ", ranks);
   TG_CHECK(c.adversarial == "none", "--adversarial ", c.adversarial, " is not supported across ", ranks, " ranks yet "
            "(each rank would draw its own PGD start); run it in one process");
-  TG_CHECK(!device.is_cuda(), "--device ", device.str(), ": data-parallel training across ", ranks, " ranks reduces "
-           "gradients with MPI on CPU tensors; use --device cpu (GPUs need the NCCL backend)");
+}
+
+// This rank's device under data parallelism (data_parallel_device), refused on every rank together
+// when two ranks of a node would share a GPU (NCCL needs one GPU a rank), or when some ranks would
+// train on GPUs and others on CPUs (--device auto on nodes with and without GPUs).
+Device rank_device(const TrainConfig& c, Device parsed, distributed::Communicator& comm) {
+  const int gpus = parsed.is_cuda() ? cuda_device_count() : 0;
+  const RankDevice mine = data_parallel_device(c.device, parsed, distributed::nccl_built(), distributed::local_rank(), gpus);
+  const std::vector<int64_t> all = comm.allgather(Tensor::from_vector(
+      std::vector<int64_t>{mine.device.is_cuda(), mine.shares_gpu}, {2})).to_vector<int64_t>();  // per rank: gpu, shares
+  for (int64_t r = 0; r < comm.size(); ++r) {
+    TG_CHECK(all[2 * r] == all[0], "--device ", c.device, ": rank ", r, " would train on ", all[2 * r] ? "a GPU" : "the CPU",
+             " and rank 0 on ", all[0] ? "a GPU" : "the CPU", "; give every rank one kind (--device cuda or --device cpu)");
+    TG_CHECK(!all[2 * r + 1], "--device ", c.device, ": rank ", r, " of mpirun -np ", comm.size(), " would share its "
+             "GPU with another rank of its node, and NCCL needs one GPU a rank: ", c.device.rfind("cuda:", 0) == 0
+             ? "give --device cuda (each rank its own GPU: local rank mod GPUs), or start one rank a node"
+             : "start at most as many ranks a node as it has GPUs (mpirun --map-by ppr:<GPUs>:node)");
+  }
+  return mine.device;
 }
 
 // The epoch's running sums so far: this process's, or under data parallelism every rank's.
@@ -376,6 +393,16 @@ CleanEval evaluate_once(nn::Module& model, const Dataset& data, Device device, b
 }
 
 }  // namespace
+
+RankDevice data_parallel_device(const std::string& flag, Device parsed, bool nccl, int64_t local_rank, int gpus) {
+  if (!parsed.is_cuda()) return {parsed};
+  TG_CHECK(nccl, "--device ", flag, ": data-parallel training on GPUs reduces gradients with NCCL, and this build "
+           "has no NCCL backend; build with CUDA, MPI and NCCL (meson setup -Dcuda=enabled -Dnccl=enabled) or give "
+           "--device cpu");
+  TG_CHECK(gpus > 0, "--device ", flag, ": this rank sees no GPU");
+  if (flag.rfind("cuda:", 0) == 0) return {parsed, local_rank > 0};
+  return {Device::cuda(static_cast<int>(local_rank % gpus)), local_rank >= gpus};
+}
 
 CleanEval evaluate_clean(nn::Module& model, const Dataset& data, Device device, int64_t batch_size,
                          bool input_gradients, int64_t image_size) {
@@ -427,10 +454,13 @@ TrainOutcome train(const TrainConfig& config_in) {
       std::fprintf(stderr, "%s: finished before (%s); reusing it\n", dir.c_str(), m.get(schema::kStatus)->string().c_str());
     return outcome_from_metrics(m, dir);
   }
-  const Device device = parse_device(c.device);
+  Device device = parse_device(c.device);
   if (device.is_cuda()) require_cuda("--device");
   set_deterministic_algorithms(c.deterministic);
-  if (comm) validate_data_parallel(c, device, comm->size());
+  if (comm) {
+    validate_data_parallel(c, comm->size());
+    device = rank_device(c, device, *comm);
+  }
   Dataset train_set = load_split(c, true), test_set = load_split(c, false);
   std::optional<SafetensorsFile> init;
   if (!c.init.empty()) init = load_safetensors(c.init);

@@ -88,6 +88,18 @@ struct TrainOutcome {
 // Trains (or resumes, or reuses) the run that `config` describes.
 TrainOutcome train(const TrainConfig& config);
 
+// The device of one rank of several training one model data-parallel, for --device `flag` (parsed by
+// parse_device: `parsed`). The CPU stays the CPU. A GPU needs the NCCL backend (`nccl`: refused
+// without it, naming -Dnccl and --device) and is one per rank: cuda, gpu and auto give the rank its
+// node's GPU local_rank mod gpus (distributed::rank_gpu()), cuda:K is kept as given. `shares_gpu`:
+// another rank of the node gets that GPU too (a local rank at or past `gpus`, or past 0 for cuda:K),
+// which train() refuses on every rank.
+struct RankDevice {
+  Device device;
+  bool shares_gpu = false;
+};
+RankDevice data_parallel_device(const std::string& flag, Device parsed, bool nccl, int64_t local_rank, int gpus);
+
 // Loads the datasets a config names (train or test split, subset applied).
 Dataset load_split(const TrainConfig& config, bool train);
 

@@ -1,6 +1,9 @@
 // Data-parallel training across real ranks, run by tests/experiments/test_data_parallel.cpp as
-// `mpirun -np 2 taugrad_dp_check`. In float64, against one process on the whole batch (which every
-// rank also computes, so each rank checks itself):
+// `mpirun -np 2 taugrad_dp_check` (CPU tensors: MPI), and by tests/distributed/test_nccl.cpp as
+// `mpirun -np 2 taugrad_dp_check cuda` (every tensor on the rank's GPU, rank_gpu(): NCCL; cuDNN's
+// deterministic algorithms, the default, keep the bucket sizes' parameters bit for bit). In float64,
+// against one process on the whole batch (which every rank also computes, on its own device, so each
+// rank checks itself):
 //   1. sync batch norm on each rank's slice = batch norm on the concatenated batch (output, running
 //      statistics, dx; dgamma and dbeta summed over the ranks);
 //   2. three SGD steps of DataParallel on the slices = three steps on the whole batch, for a model
@@ -9,7 +12,7 @@
 //      bucket size.
 // Tolerance 1e-10 (absolute, on values of order 1): the ranks sum their halves and then each other's,
 // one process sums in one pass, so they differ by float64 rounding, ~1e-16 per operation.
-// Prints "rank R of N: dp ok", or the first failure and exits 1.
+// Prints "rank R of N: dp ok" (with " (cuda)" for the second), or the first failure and exits 1.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -30,9 +33,9 @@ namespace {
 
 constexpr double kTolerance = 1e-10;
 
-Tensor random64(const Shape& shape, uint64_t seed) {
+Tensor random64(const Shape& shape, uint64_t seed, Device device) {
   Generator g(seed);
-  return uniform(shape, -1.0, 1.0, DType::f64, Device::cpu(), &g);
+  return uniform(shape, -1.0, 1.0, DType::f64, Device::cpu(), &g).to(device);
 }
 
 void expect_close(const Tensor& got, const Tensor& want, const std::string& what) {
@@ -46,11 +49,11 @@ std::pair<int64_t, int64_t> slice_of(int64_t n, distributed::Communicator& world
   return {n * world.rank() / world.size(), n * (world.rank() + 1) / world.size()};
 }
 
-void check_sync_batch_norm(distributed::Communicator& world) {
+void check_sync_batch_norm(distributed::Communicator& world, Device device) {
   const int64_t n = 3 * world.size();
-  const Tensor x = random64({n, 3, 4, 4}, 1), dy = random64({n, 3, 4, 4}, 2);
-  const Tensor gamma = add(random64({3}, 3), 2.0), beta = random64({3}, 4);
-  Tensor rm_whole = Tensor::zeros({3}, DType::f64), rv_whole = Tensor::ones({3}, DType::f64);
+  const Tensor x = random64({n, 3, 4, 4}, 1, device), dy = random64({n, 3, 4, 4}, 2, device);
+  const Tensor gamma = add(random64({3}, 3, device), 2.0), beta = random64({3}, 4, device);
+  Tensor rm_whole = Tensor::zeros({3}, DType::f64, device), rv_whole = Tensor::ones({3}, DType::f64, device);
   Tensor rm = rm_whole.clone(), rv = rv_whole.clone();
   Variable xw(x, true), gw(gamma, true), bw(beta, true);
   Variable whole = batch_norm(xw, gw, bw, rm_whole, rv_whole, true, 0.1, 1e-5);
@@ -70,7 +73,7 @@ void check_sync_batch_norm(distributed::Communicator& world) {
   expect_close(dbeta, bw.grad(), "sync batch norm: dbeta summed over ranks");
 }
 
-std::shared_ptr<nn::Sequential> make_model(bool with_bn) {
+std::shared_ptr<nn::Sequential> make_model(bool with_bn, Device device) {
   Generator g(7);
   auto m = std::make_shared<nn::Sequential>();
   m->push_back(std::make_shared<nn::Conv2d>(2, 4, 3, 1, 1, true, &g));
@@ -79,13 +82,14 @@ std::shared_ptr<nn::Sequential> make_model(bool with_bn) {
   m->push_back(std::make_shared<nn::Flatten>());
   m->push_back(std::make_shared<nn::Linear>(4 * 4 * 4, 3, true, &g));
   m->to(DType::f64);
+  m->to(device);
   return m;
 }
 
 // Three SGD steps (momentum 0.9) on batches of n rows; data parallel over `world` when dp_bytes > 0
 // (buckets of that many bytes), else one process on the whole batch. Returns the parameters.
-std::vector<Tensor> train(bool with_bn, int64_t n, distributed::Communicator& world, int64_t dp_bytes) {
-  auto model = make_model(with_bn);
+std::vector<Tensor> train(bool with_bn, int64_t n, distributed::Communicator& world, int64_t dp_bytes, Device device) {
+  auto model = make_model(with_bn, device);
   std::unique_ptr<distributed::DataParallel> dp;
   if (dp_bytes > 0) {
     if (with_bn) distributed::convert_sync_batch_norm(*model, world);
@@ -96,8 +100,8 @@ std::vector<Tensor> train(bool with_bn, int64_t n, distributed::Communicator& wo
   o.momentum = 0.9;
   optim::SGD sgd(model->named_parameters(), o);
   for (uint64_t step = 0; step < 3; ++step) {
-    Tensor x = random64({n, 2, 4, 4}, 100 + step);
-    Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 2, 1, 0, 1, 2}, {8}).slice_rows(0, n);
+    Tensor x = random64({n, 2, 4, 4}, 100 + step, device);
+    Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 2, 1, 0, 1, 2}, {8}).slice_rows(0, n).to(device);
     if (dp) {
       const auto [begin, end] = dp->local_rows(n);
       x = x.slice_rows(begin, end);
@@ -119,18 +123,18 @@ std::vector<Tensor> train(bool with_bn, int64_t n, distributed::Communicator& wo
   return params;
 }
 
-void check_training(distributed::Communicator& world) {
+void check_training(distributed::Communicator& world, Device device) {
   for (bool with_bn : {false, true}) {
     for (int64_t n : {8, 7}) {
       const std::string what = std::string(with_bn ? "sync-BN" : "no-BN") + " model, batch " + std::to_string(n);
-      const std::vector<Tensor> alone = train(with_bn, n, world, 0);
+      const std::vector<Tensor> alone = train(with_bn, n, world, 0, device);
       std::vector<Tensor> first;
       for (int64_t bucket_bytes : {int64_t{1}, int64_t{300}, int64_t{1} << 20}) {
-        const std::vector<Tensor> ranks = train(with_bn, n, world, bucket_bytes);
+        const std::vector<Tensor> ranks = train(with_bn, n, world, bucket_bytes, device);
         for (size_t i = 0; i < ranks.size(); ++i) {
           expect_close(ranks[i], alone[i], what + ": parameter " + std::to_string(i) + " against one process");
           if (!first.empty())
-            TG_CHECK(ranks[i].to_vector<double>() == first[i].to_vector<double>(), what, ": parameter ", i,
+            TG_CHECK(ranks[i].cpu().to_vector<double>() == first[i].cpu().to_vector<double>(), what, ": parameter ", i,
                      " differs between bucket sizes");
         }
         if (first.empty()) first = ranks;
@@ -141,14 +145,18 @@ void check_training(distributed::Communicator& world) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   distributed::Communicator& world = distributed::world();
+  const bool cuda = argc > 1 && std::string(argv[1]) == "cuda";
   try {
-    TG_CHECK(world.backend() == "MPI" && world.size() > 1, "run under mpirun -np 2 (the world is ", world.backend(),
-             " of size ", world.size(), ")");
-    check_sync_batch_norm(world);
-    check_training(world);
-    std::printf("rank %lld of %lld: dp ok\n", static_cast<long long>(world.rank()), static_cast<long long>(world.size()));
+    // "MPI", or "MPI + NCCL" where the build has NCCL.
+    TG_CHECK(world.backend().rfind("MPI", 0) == 0 && world.size() > 1, "run under mpirun -np 2 (the world is ",
+             world.backend(), " of size ", world.size(), ")");
+    const Device device = cuda ? distributed::rank_gpu() : Device::cpu();
+    check_sync_batch_norm(world, device);
+    check_training(world, device);
+    std::printf("rank %lld of %lld: dp ok%s\n", static_cast<long long>(world.rank()), static_cast<long long>(world.size()),
+                cuda ? " (cuda)" : "");
     return 0;
   } catch (const Error& e) {
     std::printf("rank %lld of %lld: %s\n", static_cast<long long>(world.rank()), static_cast<long long>(world.size()),

@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
     std::vector<float> sum(len);
     for (int64_t i = 0; i < len; ++i) sum[i] = static_cast<float>(n * (n - 1) / 2 + n * i);
     expect(f, sum, "allreduce_sum f32");
+    // The same through allreduce_sum_async (MPI_Iallreduce on the CPU; NCCL on the stream on a GPU).
+    Tensor a = from(range<float>(len, static_cast<double>(r)), {len});
+    world.allreduce_sum_async(a)->wait();
+    expect(a, sum, "allreduce_sum_async f32");
     Tensor k = from(range<int64_t>(len, static_cast<double>(r)), {len});
     world.allreduce_sum(k);
     std::vector<int64_t> ksum(len);

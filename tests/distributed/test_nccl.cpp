@@ -1,41 +1,43 @@
-// The NCCL backend (distributed/nccl_backend.h): every collective on CUDA tensors of two ranks, each on its GPU
-// (`mpirun --oversubscribe -np 2 taugrad_mpi_check cuda`). Tier 2 ("cuda: ..."): it needs a build with
-// NCCL (CUDA and MPI too) and two GPUs, and says which is missing when it skips; scripts/gpu-check runs it.
+// The NCCL backend (distributed/nccl_backend.h) on the GPUs of two ranks, one each (rank_gpu()):
+// every collective on CUDA tensors (`mpirun --oversubscribe -np 2 taugrad_mpi_check cuda`), and
+// sync batch norm and bucketed data-parallel SGD (`mpirun ... taugrad_dp_check cuda`). Tier 2
+// ("cuda: ..."): they need a build with NCCL (CUDA and MPI too), mpirun and two GPUs, and say which is
+// missing when they skip; scripts/gpu-check runs them.
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <string>
 
 #include "distributed/communicator.h"
-#include "experiments/runner/results.h"
 #include "support/mpirun.h"
-#include "support/scratch.h"
 #include "tensor/device.h"
 
-namespace fs = std::filesystem;
 using namespace tg;
 
+namespace {
+
+// Why two ranks cannot run NCCL here, or "" when they can.
+std::string why_not() {
+  if (!distributed::nccl_built()) return "this build has no NCCL backend (it needs -Dcuda, -Dmpi and NCCL: -Dnccl=enabled)";
+  if (test::find_mpirun().empty()) return "mpirun is not on PATH";
+  if (cuda_device_count() < 2)
+    return "NCCL between two ranks needs two GPUs, one a rank; this machine has " + std::to_string(cuda_device_count());
+  return "";
+}
+
+}  // namespace
+
 TEST_CASE("cuda: nccl: allreduce, broadcast and allgather on the GPUs of two ranks (mpirun -np 2)") {
-  if (!distributed::nccl_built() || test::find_mpirun().empty()) {
-    MESSAGE("skipped: ", std::string(!distributed::nccl_built() ? "this build has no NCCL backend (it needs -Dcuda, "
-                                                                  "-Dmpi and NCCL)" : "mpirun is not on PATH"));
+  if (const std::string why = why_not(); !why.empty()) {
+    MESSAGE("skipped: ", why);
     return;
   }
-  if (cuda_device_count() < 2) {
-    MESSAGE("skipped: NCCL between two ranks needs two GPUs, one a rank; this machine has ", cuda_device_count());
+  test::check_on_two_ranks("taugrad_mpi_check", "ok (cuda)", "cuda");
+}
+
+TEST_CASE("cuda: data parallel: sync batch norm and bucketed SGD on the GPUs of two ranks equal one GPU (mpirun -np 2)") {
+  if (const std::string why = why_not(); !why.empty()) {
+    MESSAGE("skipped: ", why);
     return;
   }
-  const fs::path check = fs::read_symlink("/proc/self/exe").parent_path() / "distributed" / "taugrad_mpi_check";
-  REQUIRE_MESSAGE(fs::exists(check), check.string(), " is not built (ninja -C build distributed/taugrad_mpi_check)");
-  const fs::path dir = test::scratch_path("taugrad_test_nccl");
-  fs::create_directories(dir);
-  const std::string log = (dir / "mpirun.log").string();
-  test::Env env = test::mpirun_env();
-  const int status =
-      test::wait_exit(test::spawn(test::find_mpirun(), {"--oversubscribe", "-np", "2", check.string(), "cuda"}, log));
-  const std::string out = runner::read_file(log);
-  CHECK_MESSAGE(status == 0, out);
-  CHECK_MESSAGE(out.find("rank 0 of 2: ok (cuda)") != std::string::npos, out);
-  CHECK_MESSAGE(out.find("rank 1 of 2: ok (cuda)") != std::string::npos, out);
-  fs::remove_all(dir);
+  test::check_on_two_ranks("taugrad_dp_check", "dp ok (cuda)", "cuda");
 }

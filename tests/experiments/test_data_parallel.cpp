@@ -25,6 +25,7 @@
 #include "support/sweep.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
+#include "util/error.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -179,4 +180,34 @@ TEST_CASE("train: one process through the binary (data parallelism on, one rank)
   for (const char* f : {"/model.safetensors", "/checkpoint.safetensors"})
     CHECK_MESSAGE(runner::read_file(out + "/binary" + f) == runner::read_file(out + "/in-process" + f), f);
   fs::remove_all(dir);
+}
+
+TEST_CASE("data parallel device: the CPU as given; a GPU a rank, with NCCL only; two ranks on one GPU are flagged") {
+  using runner::data_parallel_device;
+  for (bool nccl : {false, true}) {
+    const runner::RankDevice cpu = data_parallel_device("cpu", Device::cpu(), nccl, 3, 0);
+    CHECK(cpu.device == Device::cpu());
+    CHECK_FALSE(cpu.shares_gpu);
+  }
+  // Without NCCL a GPU is refused, naming the build option and the flag's way out.
+  for (const std::string flag : {"cuda", "auto", "cuda:1"}) {
+    const std::string want = "--device " + flag + ": data-parallel training on GPUs reduces gradients with NCCL, and "
+                             "this build has no NCCL backend";
+    CHECK_THROWS_WITH_AS(data_parallel_device(flag, Device::cuda(flag == "cuda:1" ? 1 : 0), false, 0, 2),
+                         doctest::Contains(want.c_str()), Error);
+  }
+  CHECK_THROWS_WITH_AS(data_parallel_device("cuda", Device::cuda(0), false, 0, 2), doctest::Contains("-Dnccl=enabled"), Error);
+  CHECK_THROWS_WITH_AS(data_parallel_device("cuda", Device::cuda(0), false, 0, 2), doctest::Contains("--device cpu"), Error);
+  // cuda, gpu and auto: local rank mod GPUs; a local rank at or past the node's GPUs shares one.
+  for (const char* flag : {"cuda", "gpu", "auto"}) {
+    for (int64_t local = 0; local < 5; ++local) {
+      const runner::RankDevice d = data_parallel_device(flag, Device::cuda(0), true, local, 2);
+      CHECK(d.device == Device::cuda(static_cast<int>(local % 2)));
+      CHECK(d.shares_gpu == (local >= 2));
+    }
+  }
+  // cuda:K as given: one rank a node.
+  CHECK(data_parallel_device("cuda:1", Device::cuda(1), true, 0, 2).device == Device::cuda(1));
+  CHECK_FALSE(data_parallel_device("cuda:1", Device::cuda(1), true, 0, 2).shares_gpu);
+  CHECK(data_parallel_device("cuda:1", Device::cuda(1), true, 1, 2).shares_gpu);
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "experiments/runner/results.h"
 #include "support/scratch.h"
@@ -40,16 +41,18 @@ inline int64_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-// Runs build/distributed/<program> (a check program beside the test binary) under `mpirun -np 2` and
-// checks that it exits 0 and that each rank printed "rank R of 2: <ok>" once.
-inline void check_on_two_ranks(const std::string& program, const std::string& ok) {
+// Runs build/distributed/<program> [mode] (a check program beside the test binary) under `mpirun -np 2`
+// and checks that it exits 0 and that each rank printed "rank R of 2: <ok>" once.
+inline void check_on_two_ranks(const std::string& program, const std::string& ok, const std::string& mode = "") {
   const std::filesystem::path check = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "distributed" / program;
   REQUIRE_MESSAGE(std::filesystem::exists(check), check.string(), " is not built (ninja -C build distributed/", program, ")");
   const std::filesystem::path dir = scratch_path(program);
   std::filesystem::create_directories(dir);
   const std::string log = (dir / "mpirun.log").string();
   Env env = mpirun_env();
-  const int status = wait_exit(spawn(find_mpirun(), {"--oversubscribe", "-np", "2", check.string()}, log));
+  std::vector<std::string> args{"--oversubscribe", "-np", "2", check.string()};
+  if (!mode.empty()) args.push_back(mode);
+  const int status = wait_exit(spawn(find_mpirun(), args, log));
   const std::string out = runner::read_file(log);
   CHECK_MESSAGE(status == 0, out);
   CHECK_MESSAGE(count_of(out, "rank 0 of 2: " + ok) == 1, out);
