@@ -83,7 +83,7 @@ def bench_table(rows):
     groups = {}
     for r in rows:
         key = (r["workload"], r["model"], r["batch"])
-        groups.setdefault(key, {})[f"{r['framework']} {r['precision']}"] = r
+        groups.setdefault(key, {})[f"{r['framework']} {r.get('precision', 'fp32')}"] = r
     table = []
     for (workload, model, batch), runs in groups.items():
         full = runs.get("taugrad tf32") or runs.get("taugrad fp32") or {}
