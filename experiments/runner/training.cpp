@@ -365,6 +365,10 @@ Device rank_device(const TrainConfig& c, Device parsed, distributed::Communicato
   return mine.device;
 }
 
+// Under data parallelism the ranks read the epoch sums every this many steps (a device sync and an
+// allreduce each time): a diverged loss is seen by every rank at the same step, at most this late.
+constexpr int64_t kRankReportSteps = 16;
+
 // The epoch's running sums so far: this process's, or under data parallelism every rank's.
 struct EpochSums {
   double loss = 0, correct = 0, seen = 0;
@@ -579,10 +583,12 @@ TrainOutcome train(const TrainConfig& config_in) {
       seen += x.size(0);
       ++step;
       ++b;
-      // The host reads the sums (a device sync) about once a second, and at the end of the epoch; across
-      // ranks at every step, so that all of them take the same decision at the same step.
+      // The host reads the sums (a device sync) about once a second, and at the end of the epoch. Ranks
+      // read them (and allreduce them) every kRankReportSteps steps instead of by the clock, so that all of
+      // them take the same decision at the same step.
       const auto now = std::chrono::steady_clock::now();
-      if (dp || now - last_report >= std::chrono::seconds(1) || b == steps_per_epoch) {
+      const bool report = dp ? b % kRankReportSteps == 0 : now - last_report >= std::chrono::seconds(1);
+      if (report || b == steps_per_epoch) {
         last_report = now;
         const EpochSums sums = epoch_sums(loss_sum, correct, seen, dp.get());
         double mean_loss = sums.loss / sums.seen;
