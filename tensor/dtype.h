@@ -97,12 +97,18 @@ template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
 template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
 template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 
-// The error of a kernel that does not take bfloat16 (most do not: bf16 tensors are GEMM and
-// convolution operands, made by cast and read by matmul, conv2d, cast and the copies).
+// The error of a kernel that does not take bfloat16. Those that do: cast, fill and the copies; matmul
+// and conv2d (tensor-core operands); and the kernels of a bf16 network's activations (elementwise,
+// reductions, batch norm, pooling), which load bfloat16, compute in float and round once on store.
 [[noreturn]] inline void fail_bf16(const char* op) {
-  TG_FAIL(op, ": bfloat16 tensors are not supported here (only cast, matmul, conv2d, fill and copies take "
-          "them); cast to float32 first (tg::cast(x, DType::f32))");
+  TG_FAIL(op, ": bfloat16 tensors are not supported here; cast to float32 first (tg::cast(x, DType::f32))");
 }
+
+// The arithmetic type of a storage type: float for bfloat16 (which has no arithmetic), T otherwise.
+// A kernel over T computes in compute_t<T>: convert<compute_t<T>>(x) to load, convert<T>(v) to store.
+template <class T> struct compute_type { using type = T; };
+template <> struct compute_type<bf16> { using type = float; };
+template <class T> using compute_t = typename compute_type<T>::type;
 
 // Calls f(T{}) with T the C++ type of `t`: TG_... kernels use it to instantiate per dtype. bfloat16
 // is left out (it has no arithmetic): `op` names the caller in that error.
@@ -151,6 +157,13 @@ decltype(auto) visit_floating(DType t, const char* op, F&& f) {
     case DType::bf16: fail_bf16(op);
     default: TG_FAIL(op, ": expected a floating dtype (float32 or float64), got ", dtype_name(t));
   }
+}
+
+// visit_floating with bfloat16 too, for kernels that store bf16 and compute in compute_t<T> (float).
+template <class F>
+decltype(auto) visit_floating_or_bf16(DType t, const char* op, F&& f) {
+  if (t == DType::bf16) return f(bf16{});
+  return visit_floating(t, op, std::forward<F>(f));
 }
 
 }  // namespace tg
