@@ -55,11 +55,14 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
   if (has_bias) register_parameter("bias", &bias);
 }
 
-// Under bf16 the convolution gives bfloat16 (cuDNN's bf16 output), cast to float32 before the bias.
+// Under bf16 the convolution takes and gives bfloat16 (cuDNN's bf16 output, float32 accumulation):
+// the activations of a convolutional network stay bf16 through batch norm, ReLU, the residual adds and
+// the pools, and the classifier head gives float32 logits. A bias is cast to bf16 and added to the
+// rounded output (a second rounding, as autocast without a fused epilogue).
 Variable Conv2d::forward(const Variable& x) {
   if (precision() != Precision::bf16) return conv2d(x, weight, bias, params);
-  Variable y = cast(conv2d(operand(x, precision()), operand(weight, precision()), Variable(), params), DType::f32);
-  return bias.defined() ? add(y, reshape(bias, {1, out_channels, 1, 1})) : y;
+  Variable y = conv2d(operand(x, precision()), operand(weight, precision()), Variable(), params);
+  return bias.defined() ? add(y, reshape(operand(bias, precision()), {1, out_channels, 1, 1})) : y;
 }
 
 // ---- normalization ----

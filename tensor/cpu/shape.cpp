@@ -1,5 +1,7 @@
 // CPU shape and indexing kernels: permute (a strided copy), slicing, concatenation's parts,
-// index_select/index_add, gather/scatter_add, one-hot.
+// index_select/index_add, gather/scatter_add, one-hot. The copies and slice_add take bfloat16 too
+// (a bf16 network's activations are permuted, sliced and concatenated); index_add and scatter_add,
+// whose repeated indices would round at every add, stay float32/float64 (they serve labels and logits).
 #include <algorithm>
 
 #include "tensor/cpu/parallel.h"
@@ -16,7 +18,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const Shape& ys = y.shape();
   const int64_t inner = nd ? ys[nd - 1] : 1, rows = inner ? y.numel() / inner : 0;
   const int64_t inner_stride = nd ? src_stride[nd - 1] : 0;
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* sx = x.data<T>();
     T* sy = y.data<T>();
@@ -44,6 +46,12 @@ AxisView axis_view(const Tensor& x, int64_t dim) {
   return v;
 }
 
+// a + b in compute_t<T> (float for bfloat16), rounded once to T.
+template <class T>
+T add_rounded(T a, T b) {
+  return convert<T>(convert<compute_t<T>>(a) + convert<compute_t<T>>(b));
+}
+
 // Elements per task when a loop is split over (outer, chunks of inner).
 constexpr int64_t kChunk = 1024;
 
@@ -52,7 +60,7 @@ constexpr int64_t kChunk = 1024;
 // y[o, j, i] = x[o, start + j, i].
 void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(x, dim), vy = axis_view(y, dim);
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -65,9 +73,10 @@ void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
 }
 
 // Adds dy into dx[o, start + j, i]: the gradient of a slice, and how concat writes its parts.
+// bfloat16 adds in float and rounds once (each element of dx takes one dy element per call).
 void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(dx, dim), vy = axis_view(dy, dim);
-  visit_dtype(dy.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
@@ -75,7 +84,7 @@ void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
     parallel_for(vy.outer, block, [&](int64_t o) {
       const T* src = pdy + o * block;
       T* dst = pdx + (o * vx.n + start) * vx.inner;
-      for (int64_t k = 0; k < block; ++k) dst[k] += src[k];
+      for (int64_t k = 0; k < block; ++k) dst[k] = add_rounded(dst[k], src[k]);
     });
   });
 }
@@ -85,7 +94,7 @@ void index_select(const Tensor& x, const Tensor& index, Tensor& y, int64_t dim) 
   const AxisView vx = axis_view(x, dim);
   const int64_t k = index.numel();
   const int64_t* idx = index.data<int64_t>();
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -115,7 +124,7 @@ void index_add(const Tensor& dy, const Tensor& index, Tensor& dx, int64_t dim) {
         for (int64_t i = lo; i < hi; ++i) dst[i] += src[i];
       }
     });
-  });
+  }, "index_add");
 }
 
 // y[r, k] = x[r, index[r, k]] along the last axis.
@@ -123,7 +132,7 @@ void gather(const Tensor& x, const Tensor& index, Tensor& y) {
   const int64_t k = index.dim() ? index.size(-1) : 1, rows = k ? index.numel() / k : 0;
   const int64_t c = x.dim() ? x.size(-1) : 1;
   const int64_t* idx = index.data<int64_t>();
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -145,7 +154,7 @@ void scatter_add(const Tensor& dy, const Tensor& index, Tensor& dx) {
     parallel_for(rows, k, [&](int64_t r) {
       for (int64_t j = 0; j < k; ++j) pdx[r * c + idx[r * k + j]] += pdy[r * k + j];
     });
-  });
+  }, "scatter_add");
 }
 
 // y[r, c] = (c == labels[r]), y [N, C] floating.

@@ -3,7 +3,8 @@
 // Same semantics as tensor/cpu/shape.cpp. The adjoints that can collide (index_add, scatter_add)
 // gather instead of using atomics, so they are deterministic and add in the CPU's order: one thread
 // per destination element scans the index and adds, in index order, the dy entries that point at it.
-// Indices outside their range are skipped (reads give 0): the ops check on the host.
+// Indices outside their range are skipped (reads give 0): the ops check on the host. bfloat16: as
+// the CPU, the copies and slice_add only.
 #include "tensor/cuda/common.cuh"
 
 namespace tg::cuda {
@@ -39,8 +40,8 @@ struct SliceFn {
   __device__ void operator()(int64_t i) const {
     const int64_t in = i % inner, k = (i / inner) % yn, o = i / (inner * yn);
     const int64_t xi = (o * xn + start + k) * inner + in;
-    if (backward) {
-      x[xi] += y[i];
+    if (backward) {  // bfloat16 adds in float and rounds once, as the CPU does
+      x[xi] = convert<T>(convert<compute_t<T>>(x[xi]) + convert<compute_t<T>>(y[i]));
     } else {
       y[i] = x[xi];
     }
@@ -61,7 +62,7 @@ struct IndexSelectFn {
     const int64_t src = index[k];
     const bool ok = src >= 0 && src < xn;
     if (!ok) report_index_error(err, IndexOp::index_select, src, k, xn);
-    y[i] = ok ? x[(o * xn + src) * inner + in] : T(0);
+    y[i] = ok ? x[(o * xn + src) * inner + in] : T{};
   }
 };
 
@@ -105,7 +106,7 @@ struct GatherFn {
     const int64_t c = index[i];
     const bool ok = c >= 0 && c < C;
     if (!ok) report_index_error(err, IndexOp::gather, c, i, C);
-    y[i] = ok ? x[(i / K) * C + c] : T(0);
+    y[i] = ok ? x[(i / K) * C + c] : T{};
   }
 };
 
@@ -173,7 +174,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
     dims.size[d] = y.shape()[d];
     dims.stride[0][d] = x_strides[perm[d]];
   }
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), PermuteFn<T>{x.data<T>(), y.data<T>(), dims}, "permute", x.shape());
   });
@@ -182,7 +183,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
 void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(x.shape(), dim, outer, inner);
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), SliceFn<T>{x.data<T>(), y.data<T>(), x.size(dim), y.size(dim), inner, start, false},
                "slice_forward", x.shape());
@@ -193,7 +194,7 @@ void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
 void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(dx.shape(), dim, outer, inner);
-  visit_dtype(dy.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(dy.numel(), SliceFn<T>{dx.data<T>(), dy.data<T>(), dx.size(dim), dy.size(dim), inner, start, true},
                "slice_add", dx.shape());
@@ -203,7 +204,7 @@ void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
 void index_select(const Tensor& x, const Tensor& index, Tensor& y, int64_t dim) {
   int64_t outer, inner;
   split_at(x.shape(), dim, outer, inner);
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(),
                IndexSelectFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(dim), index.numel(), inner,
@@ -222,11 +223,11 @@ void index_add(const Tensor& dy, const Tensor& index, Tensor& dx, int64_t dim) {
                IndexAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(dim), index.numel(), inner,
                              index_error_record()},
                "index_add", dx.shape());
-  });
+  }, "index_add");
 }
 
 void gather(const Tensor& x, const Tensor& index, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), GatherFn<T>{x.data<T>(), index.data<int64_t>(), y.data<T>(), x.size(-1), index.size(-1), index_error_record()},
                "gather", x.shape());
@@ -241,7 +242,7 @@ void scatter_add(const Tensor& dy, const Tensor& index, Tensor& dx) {
                ScatterAddFn<T>{dy.data<T>(), index.data<int64_t>(), dx.data<T>(), dx.size(-1), index.size(-1),
                                index_error_record()},
                "scatter_add", dx.shape());
-  });
+  }, "scatter_add");
 }
 
 void one_hot(const Tensor& labels, Tensor& y) {

@@ -86,6 +86,28 @@ TG_BF16_CASE("cast and fill match the CPU bit for bit") {
   CHECK(f32(h).cpu().to_vector<float>() == std::vector<float>(1000, 1.0f + std::ldexp(1.0f, -7)));
 }
 
+TG_BF16_CASE("permute, slice, concat, index_select and gather of bf16 activations match the CPU bit for bit") {
+  // ViT's qkv split at ViT-S/16 size (B = 64, N = 197, 3 x 6 heads x 64) and a ResNet option-A shortcut.
+  const Tensor qkv = bf(rand64({64, 197, 3, 6, 64}, 9, -4.0, 4.0)), act = bf(rand64({32, 16, 8, 8}, 10));
+  auto both = [](const Tensor& x, const std::function<Tensor(const Tensor&)>& op, const char* what) {
+    const Tensor cpu = op(x), gpu = op(x.to(kGpu));
+    REQUIRE(gpu.dtype() == DType::bf16);
+    CHECK_MESSAGE(f32(gpu).cpu().to_vector<float>() == f32(cpu).to_vector<float>(), what);
+  };
+  both(qkv, [](const Tensor& t) { return permute(t, {2, 0, 3, 1, 4}); }, "permute");
+  both(qkv, [](const Tensor& t) { return slice(permute(t, {2, 0, 3, 1, 4}), 0, 1, 2); }, "slice");
+  both(act, [](const Tensor& t) {
+    const Tensor z = Tensor::zeros({32, 8, 8, 8}, DType::bf16, t.device());
+    return concat({z, t, z}, 1);
+  }, "concat");
+  both(act, [](const Tensor& t) { return slice_backward(t, 1, 4, {32, 24, 8, 8}); }, "slice_backward");
+  both(act, [](const Tensor& t) { return index_select(t, 0, Tensor::from_vector<int64_t>({31, 0, 7}, {3}).to(t.device())); },
+       "index_select");
+  Tensor cols = Tensor::empty({4096, 2}, DType::i64);
+  for (int64_t i = 0; i < cols.numel(); ++i) cols.data<int64_t>()[i] = (i * 3) % 8;
+  both(act.reshape({4096, 8}), [&](const Tensor& t) { return gather(t, cols.to(t.device())); }, "gather");
+}
+
 TG_BF16_CASE("GEMM against the CPU emulation (cuBLAS, float32 accumulation)") {
   struct Case {
     Shape a, b;

@@ -287,36 +287,66 @@ TEST_CASE("bf16 policy: names, parsing, the default on the CPU") {
   CHECK(error_of([&] { layer.to(DType::bf16); }).find("set_precision") != std::string::npos);
 }
 
-TEST_CASE("bf16 policy: Linear, Conv2d and attention round their operands and give float32") {
+TEST_CASE("bf16 policy: Linear and attention give float32; Conv2d takes and gives bf16 activations") {
   Generator g(5);
   nn::MultiheadSelfAttention attn(16, 2, true, &g);
   nn::Conv2d conv(3, 4, 3, 1, 1, true, &g);
   const Tensor tokens = rand64({2, 5, 16}, 50).to(DType::f32), image = rand64({2, 3, 6, 6}, 51).to(DType::f32);
   const Tensor attn32 = attn.forward(Variable(tokens)).data(), conv32 = conv.forward(Variable(image)).data();
   const Tensor dy = rand64(conv32.shape(), 52).to(DType::f32);
-  const auto conv_grads = [&] { return grad({conv.forward(Variable(image))}, {conv.weight, conv.bias}, {dy}); };
+  // dy in the output's dtype: a bf16 activation's gradient is bf16.
+  const auto conv_grads = [&] {
+    const Variable out = conv.forward(Variable(image));
+    return grad({out}, {conv.weight, conv.bias}, {cast(dy, out.dtype())});
+  };
   const std::vector<Tensor> g32 = conv_grads();
   attn.set_precision(nn::Precision::bf16);
   conv.set_precision(nn::Precision::bf16);
   CHECK(attn.qkv->precision() == nn::Precision::bf16);  // recursive
   const Tensor attn16 = attn.forward(Variable(tokens)).data(), conv16 = conv.forward(Variable(image)).data();
   const std::vector<Tensor> g16 = conv_grads();
-  CHECK(g16[0].dtype() == DType::f32);
-  CHECK(gap(g16[0], g32[0]).relative() < 4 * std::ldexp(1.0, -8));  // dw: bf16 operands, bf16 result
-  CHECK(gap(g16[1], g32[1]).diff == 0);                              // db: float32 sums of float32 dy
+  CHECK(g16[0].dtype() == DType::f32);  // master weights' gradients stay float32
+  CHECK(g16[1].dtype() == DType::f32);
+  CHECK(gap(g16[0], g32[0]).relative() < 4 * std::ldexp(1.0, -8));  // dw: bf16 operands, bf16 dy
+  // db: the bf16 dy summed in float and rounded once, against float32 sums of float32 dy.
+  CHECK(gap(g16[1], g32[1]).relative() < 2 * std::ldexp(1.0, -8));
   CHECK(attn16.dtype() == DType::f32);
-  CHECK(conv16.dtype() == DType::f32);
+  CHECK(conv16.dtype() == DType::bf16);
   // bf16 tolerance: a few units of 2^-8 relative to the output's scale; and not float32's agreement.
   for (auto [got, want] : {std::pair{attn16, attn32}, std::pair{conv16, conv32}}) {
     const double rel = gap(got, want).relative();
     CHECK(rel < 8 * std::ldexp(1.0, -8));
     CHECK(rel > 1e-5);
   }
-  // The conv under bf16 is the rounded operands' convolution, rounded, plus the float32 bias.
-  const Tensor want = add(cast(conv2d(cast(image, DType::bf16), cast(conv.weight.data(), DType::bf16), conv.params),
-                               DType::f32),
-                          conv.bias.data().reshape({1, 4, 1, 1}));
+  // The conv under bf16 is the rounded operands' convolution, rounded, plus the bias rounded to bf16.
+  const Tensor want = add(conv2d(cast(image, DType::bf16), cast(conv.weight.data(), DType::bf16), conv.params),
+                          cast(conv.bias.data(), DType::bf16).reshape({1, 4, 1, 1}));
+  REQUIRE(want.dtype() == DType::bf16);
   CHECK(gap(conv16, want).diff == 0);
+}
+
+TEST_CASE("bf16 policy: a ResNet's activations stay bf16 from the first conv to the pooled features") {
+  const Tensor x = rand64({4, 3, 8, 8}, 61, 0.0, 1.0).to(DType::f32);
+  const Tensor labels = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 3}, {4});
+  for (nn::Shortcut shortcut : {nn::Shortcut::projection, nn::Shortcut::zero_pad}) {  // 1x1 conv; pool + concat
+    CAPTURE(static_cast<int>(shortcut));
+    nn::ResNetConfig c = tiny_resnet();
+    c.shortcut = shortcut;
+    Generator g(7);
+    nn::ResNet model(c, &g);
+    CHECK(model.features(Variable(x)).dtype() == DType::f32);
+    model.set_precision(nn::Precision::bf16);
+    for (bool training : {true, false}) {
+      model.train(training);
+      CHECK(model.features(Variable(x)).dtype() == DType::bf16);  // conv, BN, ReLU, adds and pools in bf16
+      CHECK(model.forward(Variable(x)).dtype() == DType::f32);    // the head gives float32 logits
+    }
+    model.train(true);
+    Variable input(x, true);  // an attack's gradient: back through the casts to the float32 image
+    const Tensor dx = grad({nn::tempered_cross_entropy(model.forward(input), labels, 1.0)}, {input})[0];
+    CHECK(dx.dtype() == DType::f32);
+    CHECK(gap(dx, Tensor::zeros_like(dx)).diff > 0);
+  }
 }
 
 TEST_CASE("bf16 policy: the tempered CE at tau = 100 stays exact; logits differ only at bf16 tolerance") {

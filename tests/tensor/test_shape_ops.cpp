@@ -94,3 +94,26 @@ TEST_CASE("shape: index_select with repeats, gather, one_hot") {
   e = error_of([] { one_hot(Tensor::from_vector<int64_t>({0, 5}, {2}), 5); });
   CHECK(e.find("one_hot: label 5") != std::string::npos);
 }
+
+TEST_CASE("shape: bfloat16 activations are permuted, sliced, concatenated and selected exactly") {
+  // Moves copy bits, so each op on bf16 is the float32 op on the same values, bit for bit; the
+  // scatter-adds (whose repeated indices would round at every add) refuse bf16, naming themselves.
+  const Tensor x = cast(affine(iota({2, 3, 4}), 0.37, -3.1), DType::bf16), x32 = cast(x, DType::f32);
+  auto same = [](const Tensor& got16, const Tensor& want32) {
+    REQUIRE(got16.dtype() == DType::bf16);
+    CHECK(values(cast(got16, DType::f32)) == values(want32));
+  };
+  same(permute(x, {2, 0, 1}), permute(x32, {2, 0, 1}));
+  same(slice(x, 2, 1, 3), slice(x32, 2, 1, 3));
+  same(concat({x, slice(x, 1, 0, 2)}, 1), concat({x32, slice(x32, 1, 0, 2)}, 1));
+  same(slice_backward(slice(x, 1, 1, 3), 1, 1, x.shape()), slice_backward(slice(x32, 1, 1, 3), 1, 1, x32.shape()));
+  const Tensor rows = Tensor::from_vector<int64_t>({1, 0, 1}, {3});
+  same(index_select(x, 0, rows), index_select(x32, 0, rows));
+  const Tensor cols = Tensor::from_vector<int64_t>({3, 1, 0, 0, 2, 2}, {2, 3, 1});
+  same(gather(x, cols), gather(x32, cols));
+  std::string e = error_of([&] { index_select_backward(x, 0, Tensor::from_vector<int64_t>({0, 1}, {2}), {2, 3, 4}); });
+  CHECK(e.find("index_add") != std::string::npos);
+  CHECK(e.find("bfloat16") != std::string::npos);
+  e = error_of([&] { gather_backward(gather(x, cols), cols, x.shape()); });
+  CHECK(e.find("scatter_add") != std::string::npos);
+}
