@@ -1,11 +1,13 @@
 // The precision policy of a run (docs/ARCHITECTURE.md, "Mixed precision"): which arithmetic the GEMMs
-// and convolutions of Linear, Conv2d and attention use. Everything else (master weights, optimizer
-// state, activations between layers, softmax, cross-entropy, norm statistics, the loss) is float32
-// under every policy.
+// and convolutions of Linear, Conv2d and attention use, and the dtype of the activations between them.
+// Master weights, optimizer state, softmax, cross-entropy, norm parameters and statistics, the logits
+// and the loss are float32 under every policy.
 //   fp32  float32 operands, full float32 (TF32 off on the GPU)
 //   tf32  float32 operands, TF32 tensor cores on the GPU (the same as fp32 on the CPU)
-//   bf16  operands cast to bfloat16, products accumulated in float32, float32 outputs; the CPU runs
-//         the same numerics by emulation (rounded operands, float32 GEMM)
+//   bf16  operands cast to bfloat16, products accumulated in float32. A convolutional network's
+//         activations stay bfloat16 from the first conv to the pooled features (BN, ReLU, the residual
+//         adds and the pools run on bf16, computing in float); the classifier head gives float32
+//         logits. The CPU runs the same numerics by emulation (rounded operands, float32 arithmetic).
 #pragma once
 
 #include <string>
