@@ -61,15 +61,36 @@ V gelu_grad(V dy, V x) {
   return dy * vec::fma(x, pdf, normal_cdf(x));
 }
 
-// k lanes at p as floats (bfloat16 widened exactly), and stored back (bfloat16 rounded to nearest even).
+// k lanes at p as floats (bfloat16 widened exactly), and stored back (bfloat16 rounded as
+// bf16::from_float rounds: to nearest even, NaN kept quiet NaN).
 V load_lanes(const float* p, int64_t k) { return vec::load(p, k); }
 void store_lanes(float* p, int64_t k, V v) { vec::store(p, k, v); }
 V load_lanes(const bf16* p, int64_t k) {
+#if TG_VEC_AVX2
+  if (k == 8) {  // a bfloat16 is the high half of its float
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))};
+  }
+#endif
   float f[vec::lanes<V>];
   for (int64_t i = 0; i < k; ++i) f[i] = p[i].to_float();
   return vec::load(f, k);
 }
 void store_lanes(bf16* p, int64_t k, V v) {
+#if TG_VEC_AVX2
+  if (k == 8) {  // bf16::from_float on 8 lanes
+    const __m256i u = _mm256_castps_si256(v.v), high = _mm256_srli_epi32(u, 16);
+    const __m256i odd = _mm256_and_si256(high, _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
+    const __m256i bits = _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
+    // Narrow 8 x 32 to 8 x 16 bits (values below 2^16, so no saturation): packus works within each
+    // 128-bit half, and the permute brings the halves' low 64 bits together.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0b1000);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+    return;
+  }
+#endif
   float f[vec::lanes<V>];
   vec::store(f, k, v);
   for (int64_t i = 0; i < k; ++i) p[i] = bf16::from_float(f[i]);
