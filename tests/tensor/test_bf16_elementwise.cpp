@@ -17,6 +17,7 @@
 #include "autograd/variable.h"
 #include "support/errors.h"
 #include "support/gradcheck.h"
+#include "support/tier2.h"
 #include "tensor/ops.h"
 #include "tensor/reference/elementwise.h"
 
@@ -139,6 +140,7 @@ TEST_CASE("bf16 elementwise: mixed bfloat16 and float32 operands fail naming the
                                error_of([&] { unary_backward(UnaryOp::relu, f, h, h); })}) {
     CHECK_MESSAGE(e.find("bfloat16") != std::string::npos, e);
     CHECK_MESSAGE(e.find("float32") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("tg::cast") != std::string::npos, e);  // the fix
   }
   CHECK(error_of([&] { mul(f, h); }).find("mul") != std::string::npos);
   CHECK(error_of([&] { exp(bf(Tensor::ones({2}, DType::i64))); }).empty());  // an int64 cast to bf16 is floating
@@ -215,38 +217,45 @@ TEST_CASE("bf16 autograd: gradients of relu(a * b + c) * a equal float32's round
 // ulps apart, which moves a rounding to bfloat16 by at most one unit), affine (nvcc contracts a x + b
 // into one FMA), and sums (both accumulate in double, in different orders: the double sums differ by
 // about n 2^-53 relative, which moves the rounding only where the exact sum lies that close to a
-// rounding boundary).
+// rounding boundary). TG_TIER2_DEVICE=cpu runs these cases with the CPU in the GPU's place (tiny
+// sizes; tests/support/tier2.h), which exercises the comparisons without a GPU.
 
 namespace {
 
 // key(bits): bfloat16 values in order, adjacent ones 1 apart (+0 and -0 both 0).
 int32_t key(uint16_t bits) { return bits & 0x8000 ? -static_cast<int32_t>(bits & 0x7fff) : bits; }
 
-// gpu against cpu (both bfloat16): at most `units` bfloat16 units apart, and bit for bit when units is 0
-// (any NaN matches any NaN; a NaN against a number fails).
+// How far apart two bfloat16 tensors are: how many elements' bits differ (any NaN matches any NaN),
+// and the largest distance in bfloat16 units (a NaN against a number: INT32_MAX), at element `at`
+// where a and b hold a_at and b_at.
+struct UnitGap {
+  int64_t differ = 0, at = 0;
+  int32_t worst = 0;
+  float a_at = 0, b_at = 0;
+};
+UnitGap units_apart(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.cpu(), y = b.cpu();
+  const bf16 *pa = x.data<bf16>(), *pb = y.data<bf16>();
+  UnitGap g;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const bool na = std::isnan(pa[i].to_float()), nb = std::isnan(pb[i].to_float());
+    if ((na && nb) || pa[i].bits == pb[i].bits) continue;
+    const int32_t d = na || nb ? std::numeric_limits<int32_t>::max() : std::abs(key(pa[i].bits) - key(pb[i].bits));
+    if (g.differ++ == 0 || d > g.worst) g = {g.differ, i, d, pa[i].to_float(), pb[i].to_float()};
+  }
+  return g;
+}
+
+// gpu against cpu: at most `units` bfloat16 units apart, and bit for bit when units is 0.
 void check_units(const Tensor& gpu, const Tensor& cpu, int units, const std::string& what) {
   REQUIRE_MESSAGE(gpu.dtype() == DType::bf16, what, ": ", gpu.str());
   REQUIRE_MESSAGE(cpu.dtype() == DType::bf16, what, ": ", cpu.str());
   REQUIRE_MESSAGE(gpu.shape() == cpu.shape(), what, ": ", gpu.str(), " vs ", cpu.str());
-  const Tensor g = gpu.cpu();
-  const bf16 *pg = g.data<bf16>(), *pc = cpu.data<bf16>();
-  int64_t differ = 0, worst_at = -1;
-  int32_t worst = 0;
-  for (int64_t i = 0; i < g.numel(); ++i) {
-    const bool ng = std::isnan(pg[i].to_float()), nc = std::isnan(pc[i].to_float());
-    if ((ng && nc) || pg[i].bits == pc[i].bits) continue;
-    ++differ;
-    const int32_t d = ng || nc ? std::numeric_limits<int32_t>::max() : std::abs(key(pg[i].bits) - key(pc[i].bits));
-    if (d > worst || worst_at < 0) worst = d, worst_at = i;
-  }
-  MESSAGE(what, ": ", differ, " of ", g.numel(), " elements differ from the CPU's",
-          differ ? ", at most by " + std::to_string(worst) + " bf16 units" : std::string());
-  if (units == 0) {
-    CHECK_MESSAGE(differ == 0, what, ": element ", worst_at, " gpu ", pg[worst_at < 0 ? 0 : worst_at].to_float(),
-                  " cpu ", pc[worst_at < 0 ? 0 : worst_at].to_float());
-  } else {
-    CHECK_MESSAGE(worst <= units, what, ": element ", worst_at, " differs by ", worst, " bf16 units");
-  }
+  const UnitGap g = units_apart(gpu, cpu);
+  MESSAGE(what, ": ", g.differ, " of ", cpu.numel(), " elements differ from the CPU's",
+          g.differ ? ", at most by " + std::to_string(g.worst) + " bf16 units" : std::string());
+  CHECK_MESSAGE((units == 0 ? g.differ == 0 : g.worst <= units), what, ": element ", g.at, " gpu ", g.a_at, " cpu ",
+                g.b_at, ", ", g.worst, " bf16 units apart");
 }
 
 // The forward ops whose float formula is IEEE operations only (the rest call transcendental functions);
@@ -259,13 +268,31 @@ bool exact_on_both(UnaryOp op) {
   }
 }
 
-#define TG_BF16_TIER2(name) TEST_CASE("cuda: bf16 " name * doctest::skip(!cuda_is_available()))
+#define TG_BF16_TIER2(name) TEST_CASE("cuda: bf16 " name * doctest::skip(!tier2_runs()))
 
 }  // namespace
 
+TEST_CASE("bf16 tier 2 support: the comparison counts bfloat16 units, signed zeros and NaN") {
+  const Tensor a = bf(Tensor::from_vector<double>({1.0, -0.0, kNaN, 2.0, -kInf}, {5}));
+  auto changed = [&](int64_t i, uint16_t bits) {
+    Tensor b = a.clone();
+    b.data<bf16>()[i] = bf16::from_bits(bits);
+    return units_apart(a, b);
+  };
+  CHECK(units_apart(a, a.clone()).differ == 0);
+  CHECK(changed(2, 0x7fc1).differ == 0);  // another NaN
+  const UnitGap up = changed(0, 0x3f81), zero = changed(1, 0x0000), nan = changed(3, 0x7fc0), big = changed(4, 0xff7f);
+  CHECK((up.differ == 1 && up.worst == 1 && up.at == 0));
+  CHECK((zero.differ == 1 && zero.worst == 0));  // +0 for -0: bits differ, 0 units apart
+  CHECK(nan.worst == std::numeric_limits<int32_t>::max());
+  CHECK((big.differ == 1 && big.worst == 1));  // the largest finite bf16 beside infinity
+}
+
 TG_BF16_TIER2("elementwise: every unary op and its backward against the CPU") {
-  const Tensor x = bf(bf16_values({1 << 20}, 30)), dy = bf(bf16_values({1 << 20}, 31, false));
-  const Device gpu = Device::cuda();
+  const Tier2 t = *tier2();
+  const Device gpu = t.device;
+  const int64_t n = t.tiny ? 1 << 12 : 1 << 20;
+  const Tensor x = bf(bf16_values({n}, 30)), dy = bf(bf16_values({n}, 31, false));
   for (UnaryOp op : kUnaryOps) {
     const std::string name = unary_name(op);
     const Tensor y = unary(op, x);
@@ -276,14 +303,16 @@ TG_BF16_TIER2("elementwise: every unary op and its backward against the CPU") {
 }
 
 TG_BF16_TIER2("elementwise: binary ops, broadcast, affine, pow, clamp, where and expand against the CPU") {
-  const Device gpu = Device::cuda();
+  const Tier2 t = *tier2();
+  const Device gpu = t.device;
+  const int64_t n = t.tiny ? 1 << 12 : 1 << 20, m = t.tiny ? 8 : 64;
   const int64_t s = static_cast<int64_t>(kSpecials.size());
   const Tensor specials = bf(bf16_values({s}, 0));
   const std::vector<std::pair<Tensor, Tensor>> operands = {
-      {bf(bf16_values({1 << 20}, 32)), bf(bf16_values({1 << 20}, 33))},
-      {bf(bf16_values({1 << 20}, 34)), bf(Tensor::scalar(kTie, DType::f64))},
+      {bf(bf16_values({n}, 32)), bf(bf16_values({n}, 33))},
+      {bf(bf16_values({n}, 34)), bf(Tensor::scalar(kTie, DType::f64))},
       {specials.reshape({s, 1}), specials.reshape({1, s})},
-      {bf(bf16_values({64, 1, 1000}, 35)), bf(bf16_values({300, 1}, 36))}};
+      {bf(bf16_values({m, 1, 1000}, 35)), bf(bf16_values({300, 1}, 36))}};
   for (const auto& [a, b] : operands) {
     for (BinaryOp op : kBinaryOps)
       check_units(binary(op, a.to(gpu), b.to(gpu)), binary(op, a, b), op == BinaryOp::pow ? 1 : 0, binary_name(op));
@@ -295,15 +324,17 @@ TG_BF16_TIER2("elementwise: binary ops, broadcast, affine, pow, clamp, where and
   check_units(affine(xg, 0.1, -7.0), affine(x, 0.1, -7.0), 1, "affine");
   check_units(pow(xg, 1.7), pow(x, 1.7), 1, "pow");
   check_units(clamp(xg, -1.0, 0.3), clamp(x, -1.0, 0.3), 0, "clamp");
-  const Tensor cond = gt(bf16_values({64, 300, 1}, 37, false), Tensor::scalar(0.0, DType::f64));
+  const Tensor cond = gt(bf16_values({m, 300, 1}, 37, false), Tensor::scalar(0.0, DType::f64));
   const Tensor a = operands[3].first, b = operands[3].second;
   check_units(where(cond.to(gpu), a.to(gpu), b.to(gpu)), where(cond, a, b), 0, "where");
-  check_units(expand(b.to(gpu), {64, 300, 1000}), expand(b, {64, 300, 1000}), 0, "expand");
+  check_units(expand(b.to(gpu), {m, 300, 1000}), expand(b, {m, 300, 1000}), 0, "expand");
 }
 
 TG_BF16_TIER2("elementwise at real sizes: ReLU and add of a 256x64x32x32 activation") {
-  const Device gpu = Device::cuda();
-  const Tensor x = bf(bf16_values({256, 64, 32, 32}, 40)), r = bf(bf16_values({256, 64, 32, 32}, 41, false));
+  const Tier2 t = *tier2();
+  const Device gpu = t.device;
+  const Shape shape = {t.tiny ? 2 : 256, 64, 32, 32};
+  const Tensor x = bf(bf16_values(shape, 40)), r = bf(bf16_values(shape, 41, false));
   const Tensor bias = bf(bf16_values({64, 1, 1}, 42, false));
   const Tensor xg = x.to(gpu), rg = r.to(gpu);
   const Tensor y = relu(x), yg = relu(xg);
@@ -317,8 +348,9 @@ TG_BF16_TIER2("elementwise at real sizes: ReLU and add of a 256x64x32x32 activat
 }
 
 TG_BF16_TIER2("reduce at real sizes: a 50k x 384 sum over rows, and the other reductions") {
-  const Device gpu = Device::cuda();
-  Tensor x64 = bf16_values({50000, 384}, 50, false);
+  const Tier2 t = *tier2();
+  const Device gpu = t.device;
+  Tensor x64 = bf16_values({t.tiny ? 2000 : 50000, 384}, 50, false);
   x64.data<double>()[7 * 384 + 11] = kNaN;
   const Tensor x = bf(x64), xg = x.to(gpu);
   check_units(sum(xg, {0}), sum(x, {0}), 1, "sum over rows (the bias gradient)");
