@@ -43,9 +43,9 @@ void with_binary(BinaryOp op, F&& f) {
   with_constant<BinaryOp::add, BinaryOp::ge>(op, f);
 }
 
-// GELU in float32 (bfloat16 widened to it), 8 lanes at a time with vec.h's erf and exp where the scalar loop calls erff (12 %
-// of a ViT-Ti/4 step): the formulas of math::unary and math::unary_grad, x Phi(x) and
-// dy (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
+// GELU in float32 (bfloat16 widened to it), 8 lanes at a time with vec.h's erf and exp where the
+// scalar loop calls erff (12 % of a ViT-Ti/4 step): the formulas of math::unary and math::unary_grad,
+// x Phi(x) and dy (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
 using V = vec::Vec<float>;
 
 V normal_cdf(V x) {
@@ -80,8 +80,8 @@ void store_lanes(bf16* p, int64_t k, V v) {
 #if TG_VEC_AVX2
   if (k == 8) {  // bf16::from_float on 8 lanes
     const __m256i u = _mm256_castps_si256(v.v), high = _mm256_srli_epi32(u, 16);
-    const __m256i odd = _mm256_and_si256(high, _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+    const __m256i half = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(high, _mm256_set1_epi32(1)));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, half), 16);
     const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
     const __m256i bits = _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
     // Narrow 8 x 32 to 8 x 16 bits (values below 2^16, so no saturation): packus works within each

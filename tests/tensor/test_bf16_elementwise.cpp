@@ -316,9 +316,10 @@ TG_BF16_TIER2("elementwise: binary ops, broadcast, affine, pow, clamp, where and
   for (const auto& [a, b] : operands) {
     for (BinaryOp op : kBinaryOps)
       check_units(binary(op, a.to(gpu), b.to(gpu)), binary(op, a, b), op == BinaryOp::pow ? 1 : 0, binary_name(op));
-    for (BinaryOp op : kComparisons)
-      CHECK_MESSAGE(binary(op, a.to(gpu), b.to(gpu)).cpu().to_vector<uint8_t>() == binary(op, a, b).to_vector<uint8_t>(),
-                    binary_name(op));
+    for (BinaryOp op : kComparisons) {
+      const Tensor got = binary(op, a.to(gpu), b.to(gpu)).cpu();
+      CHECK_MESSAGE(got.to_vector<uint8_t>() == binary(op, a, b).to_vector<uint8_t>(), binary_name(op));
+    }
   }
   const Tensor x = operands[0].first, xg = x.to(gpu);
   check_units(affine(xg, 0.1, -7.0), affine(x, 0.1, -7.0), 1, "affine");
