@@ -9,7 +9,8 @@
 // that other jobs share, it measures the work done and not the share of the CPU that was left.
 // `bench_ops conv28` times instead the convolutions of ResNet-20 on 28x28 inputs (Fashion-MNIST),
 // each with every CPU path ("impl": oneDNN's blocked layouts, oneDNN on NCHW, im2col + Eigen);
-// `bench/run_ops.sh conv28` prints them beside PyTorch.
+// `bench/run_ops.sh conv28` prints them beside PyTorch. `bench_ops bf16` times ReLU, add and GELU at a
+// ResNet-50 activation's size in float32 and in bfloat16.
 #include <omp.h>
 #include <time.h>
 
@@ -167,6 +168,20 @@ void bench_gelu(int64_t rows, int64_t cols) {
   report("gelu_bwd", shape, median_ms([&] { unary_backward(UnaryOp::gelu, dy, x, y); }));
 }
 
+// `bench_ops bf16`: the activation ops of a ResNet-50 step at batch 256 (64 x 32 x 32), float32 against
+// bfloat16 storage (tensor/cpu/elementwise.cpp: widened to float, rounded once on store).
+void bench_bf16_elementwise() {
+  const Shape s = {256, 64, 32, 32};
+  for (DType dt : {DType::f32, DType::bf16}) {
+    const std::string shape = dims(s) + " " + dtype_name(dt);
+    Tensor x = randn(s).to(dt), r = randn(s).to(dt), y = relu(x);
+    report("relu_fwd", shape, median_ms([&] { relu(x); }));
+    report("relu_bwd", shape, median_ms([&] { unary_backward(UnaryOp::relu, r, x, y); }));
+    report("add", shape, median_ms([&] { add(x, r); }));
+    report("gelu_fwd", shape, median_ms([&] { gelu(x); }));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +190,10 @@ int main(int argc, char** argv) {
                std::getenv("BENCH_CLOCK") ? std::getenv("BENCH_CLOCK") : "wall");
   if (argc > 1 && std::strcmp(argv[1], "conv28") == 0) {
     bench_conv28();
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "bf16") == 0) {
+    bench_bf16_elementwise();
     return 0;
   }
   // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm) and GELU.

@@ -1,13 +1,22 @@
 // Scalar math of the elementwise ops, shared by the CPU and CUDA kernels so both compute the same
 // formulas. Each backward stands beside its forward: for y = f(x), unary_grad returns dy * f'(x).
+// The formulas take the arithmetic type (compute_t in tensor/dtype.h): a bfloat16 kernel widens its
+// inputs to float, calls them, and rounds the result once as it stores it.
 #pragma once
 
 #include <cmath>
 
+#include "tensor/dtype.h"
 #include "tensor/kernel_types.h"
 #include "tensor/philox.h"  // TG_HD
 
 namespace tg::math {
+
+// x in its arithmetic type: a bfloat16 widened to float (exactly), any other type as it is.
+template <class T>
+TG_HD compute_t<T> widen(T x) {
+  return convert<compute_t<T>>(x);
+}
 
 template <class T>
 TG_HD T unary(UnaryOp op, T x) {

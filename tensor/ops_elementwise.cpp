@@ -28,7 +28,8 @@ Device common_device(std::initializer_list<const Tensor*> ts, const char* op) {
 }
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
-  TG_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", a.str(), " and ", b.str());
+  TG_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", a.str(), " and ", b.str(),
+           " (no implicit promotion: cast one, tg::cast(x, dtype))");
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) {

@@ -1,5 +1,8 @@
 // CPU elementwise kernels: unary, binary with broadcasting, where, casts and fills.
 // The scalar math (and each derivative beside its function) is in tensor/elementwise_math.h.
+// bfloat16 tensors are stored as such and computed in float: each kernel widens its inputs
+// (math::widen), evaluates the float32 formula and rounds the result once (convert<T>), so its output
+// is the float32 kernel's on the same values, rounded to bfloat16.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -40,9 +43,9 @@ void with_binary(BinaryOp op, F&& f) {
   with_constant<BinaryOp::add, BinaryOp::ge>(op, f);
 }
 
-// GELU in float32, 8 lanes at a time with vec.h's erf and exp where the scalar loop calls erff (12 %
-// of a ViT-Ti/4 step): the formulas of math::unary and math::unary_grad, x Phi(x) and
-// dy (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
+// GELU in float32 (bfloat16 widened to it), 8 lanes at a time with vec.h's erf and exp where the
+// scalar loop calls erff (12 % of a ViT-Ti/4 step): the formulas of math::unary and math::unary_grad,
+// x Phi(x) and dy (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
 using V = vec::Vec<float>;
 
 V normal_cdf(V x) {
@@ -56,6 +59,41 @@ V gelu_grad(V dy, V x) {
   const V minus_half = vec::splat<V>(-0.5f);
   const V pdf = vec::splat<V>(0.39894228f) * vec::exp(minus_half * square, minus_half * square_lo);
   return dy * vec::fma(x, pdf, normal_cdf(x));
+}
+
+// k lanes at p as floats (bfloat16 widened exactly), and stored back (bfloat16 rounded as
+// bf16::from_float rounds: to nearest even, NaN kept quiet NaN).
+V load_lanes(const float* p, int64_t k) { return vec::load(p, k); }
+void store_lanes(float* p, int64_t k, V v) { vec::store(p, k, v); }
+V load_lanes(const bf16* p, int64_t k) {
+#if TG_VEC_AVX2
+  if (k == 8) {  // a bfloat16 is the high half of its float
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))};
+  }
+#endif
+  float f[vec::lanes<V>];
+  for (int64_t i = 0; i < k; ++i) f[i] = p[i].to_float();
+  return vec::load(f, k);
+}
+void store_lanes(bf16* p, int64_t k, V v) {
+#if TG_VEC_AVX2
+  if (k == 8) {  // bf16::from_float on 8 lanes
+    const __m256i u = _mm256_castps_si256(v.v), high = _mm256_srli_epi32(u, 16);
+    const __m256i half = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(high, _mm256_set1_epi32(1)));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, half), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
+    const __m256i bits = _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
+    // Narrow 8 x 32 to 8 x 16 bits (values below 2^16, so no saturation): packus works within each
+    // 128-bit half, and the permute brings the halves' low 64 bits together.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0b1000);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+    return;
+  }
+#endif
+  float f[vec::lanes<V>];
+  vec::store(f, k, v);
+  for (int64_t i = 0; i < k; ++i) p[i] = bf16::from_float(f[i]);
 }
 
 // f(j, k) for the steps j = 0, 8, 16, ... < n of a vector loop over n floats (k lanes in each).
@@ -92,15 +130,15 @@ void cast(const Tensor& x, Tensor& y) {
 }
 
 void unary(const Tensor& x, Tensor& y, UnaryOp op) {
-  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     with_unary(op, [&](auto k) {
-      if constexpr (std::is_same_v<T, float> && k() == UnaryOp::gelu) {
-        for_each_step(x.numel(), [&](int64_t j, int64_t n) { vec::store(py + j, n, gelu(vec::load(px + j, n))); });
+      if constexpr (std::is_same_v<compute_t<T>, float> && k() == UnaryOp::gelu) {
+        for_each_step(x.numel(), [&](int64_t j, int64_t n) { store_lanes(py + j, n, gelu(load_lanes(px + j, n))); });
       } else {
-        parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = math::unary(k(), px[i]); });
+        parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = convert<T>(math::unary(k(), math::widen(px[i]))); });
       }
     });
   });
@@ -108,52 +146,59 @@ void unary(const Tensor& x, Tensor& y, UnaryOp op) {
 
 // Let L = <dy, y>, y = op(x). Writes dL/dx = dy * op'(x) into dx.
 void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx, UnaryOp op) {
-  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     const T* pdy = dy.data<T>();
     const T* px = x.data<T>();
     const T* py = y.data<T>();
     T* pdx = dx.data<T>();
     with_unary(op, [&](auto k) {
-      if constexpr (std::is_same_v<T, float> && k() == UnaryOp::gelu) {
+      if constexpr (std::is_same_v<compute_t<T>, float> && k() == UnaryOp::gelu) {
         for_each_step(x.numel(), [&](int64_t j, int64_t n) {
-          vec::store(pdx + j, n, gelu_grad(vec::load(pdy + j, n), vec::load(px + j, n)));
+          store_lanes(pdx + j, n, gelu_grad(load_lanes(pdy + j, n), load_lanes(px + j, n)));
         });
       } else {
-        parallel_for(x.numel(), 8, [&](int64_t i) { pdx[i] = math::unary_grad(k(), pdy[i], px[i], py[i]); });
+        parallel_for(x.numel(), 8, [&](int64_t i) {
+          pdx[i] = convert<T>(math::unary_grad(k(), math::widen(pdy[i]), math::widen(px[i]), math::widen(py[i])));
+        });
       }
     });
   });
 }
 
 void affine(const Tensor& x, Tensor& y, double scale, double shift) {
-  visit_floating(x.dtype(), "affine", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "affine", [&](auto zero) {
     using T = decltype(zero);
+    using C = compute_t<T>;
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    T a = static_cast<T>(scale), b = static_cast<T>(shift);
-    parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = a * px[i] + b; });
+    const C a = static_cast<C>(scale), b = static_cast<C>(shift);
+    parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = convert<T>(a * math::widen(px[i]) + b); });
   });
 }
 
 void pow_scalar(const Tensor& x, Tensor& y, double p) {
-  visit_floating(x.dtype(), "pow", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "pow", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    T e = static_cast<T>(p);
-    parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = std::pow(px[i], e); });
+    const compute_t<T> e = static_cast<compute_t<T>>(p);
+    parallel_for(x.numel(), 8, [&](int64_t i) { py[i] = convert<T>(std::pow(math::widen(px[i]), e)); });
   });
 }
 
 void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
+    using C = compute_t<T>;
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    T l = static_cast<T>(lo), h = static_cast<T>(hi);
-    parallel_for(x.numel(), 1, [&](int64_t i) { py[i] = px[i] < l ? l : (px[i] > h ? h : px[i]); });
-  }, "clamp");
+    const C l = static_cast<C>(lo), h = static_cast<C>(hi);
+    parallel_for(x.numel(), 1, [&](int64_t i) {
+      const C v = math::widen(px[i]);
+      py[i] = convert<T>(v < l ? l : (v > h ? h : v));
+    });
+  });
 }
 
 namespace {
@@ -185,20 +230,21 @@ void broadcast_loop(const Shape& out, const Shape& sa, const Shape& sb, const Sh
 }  // namespace
 
 void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
-  visit_dtype(a.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     auto run = [&](auto* po, auto k) {
       using O = std::remove_pointer_t<decltype(po)>;
+      const auto f = [k](T x, T y) { return convert<O>(math::binary(k(), math::widen(x), math::widen(y))); };
       if (a.shape() == b.shape()) {
-        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(k(), pa[i], pb[i])); });
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = f(pa[i], pb[i]); });
       } else if (b.numel() == 1) {
         const T s = pb[0];
-        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = static_cast<O>(math::binary(k(), pa[i], s)); });
+        parallel_for(a.numel(), 1, [&](int64_t i) { po[i] = f(pa[i], s); });
       } else {
         broadcast_loop(out.shape(), a.shape(), b.shape(), {}, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
-          po[o] = static_cast<O>(math::binary(k(), pa[ia], pb[ib]));
+          po[o] = f(pa[ia], pb[ib]);
         });
       }
     };
@@ -209,11 +255,12 @@ void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
         run(out.data<T>(), k);
       }
     });
-  }, binary_name(op));
+  });
 }
 
+// where and expand move elements: bfloat16 is copied bit for bit.
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
-  visit_dtype(a.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const uint8_t* pc = cond.data<uint8_t>();
     const T* pa = a.data<T>();
@@ -221,16 +268,16 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     T* po = out.data<T>();
     broadcast_loop(out.shape(), a.shape(), b.shape(), cond.shape(),
                    [&](int64_t o, int64_t ia, int64_t ib, int64_t ic) { po[o] = pc[ic] ? pa[ia] : pb[ib]; });
-  }, "where");
+  });
 }
 
 void expand(const Tensor& x, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     broadcast_loop(y.shape(), x.shape(), {}, {}, [&](int64_t o, int64_t ix, int64_t, int64_t) { py[o] = px[ix]; });
-  }, "expand");
+  });
 }
 
 }  // namespace tg::cpu

@@ -1,17 +1,24 @@
-// CPU reductions over the middle axis of an [outer, n, inner] view.
+// CPU reductions over the middle axis of an [outer, n, inner] view. Sums accumulate in double (int64
+// for integers); bfloat16 is widened to float as it is read and each output rounded once as it is
+// written, so a bfloat16 sum is the float64 sum of the same values, rounded to bfloat16. The extremes
+// copy the winning element.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "tensor/cpu/parallel.h"
+#include "tensor/elementwise_math.h"
 #include "tensor/kernels.h"
 
 namespace tg::cpu {
 
+using math::widen;
+
 void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+    using C = compute_t<T>;
+    using Acc = std::conditional_t<std::is_floating_point_v<C>, double, int64_t>;
     const T* px = x.data<T>();
     if ((op == ReduceOp::sum || op == ReduceOp::mean) && inner > 1) {
       // Sums over a non-last axis (a Linear's bias gradient: [M, D] -> [D]): walk the rows in order,
@@ -25,11 +32,11 @@ void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner,
         Acc acc[kBlock] = {};
         for (int64_t k = 0; k < n; ++k) {
           const T* row = px + (o * n + k) * inner + i0;
-          for (int64_t i = 0; i < width; ++i) acc[i] += row[i];
+          for (int64_t i = 0; i < width; ++i) acc[i] += widen(row[i]);
         }
         T* out = y.data<T>() + o * inner + i0;
         for (int64_t i = 0; i < width; ++i)
-          out[i] = static_cast<T>(op == ReduceOp::mean ? static_cast<double>(acc[i]) / n : acc[i]);
+          out[i] = convert<T>(op == ReduceOp::mean ? static_cast<double>(acc[i]) / n : acc[i]);
       });
       return;
     }
@@ -38,17 +45,17 @@ void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner,
       const T* row = px + o * n * inner + i;
       if (op == ReduceOp::sum || op == ReduceOp::mean) {
         Acc acc = 0;
-        for (int64_t k = 0; k < n; ++k) acc += row[k * inner];
-        y.data<T>()[oi] = static_cast<T>(op == ReduceOp::mean ? static_cast<double>(acc) / n : acc);
+        for (int64_t k = 0; k < n; ++k) acc += widen(row[k * inner]);
+        y.data<T>()[oi] = convert<T>(op == ReduceOp::mean ? static_cast<double>(acc) / n : acc);
         return;
       }
       // max/min/argmax/argmin: first index of the extreme; NaN propagates (it wins every comparison).
       const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
       int64_t best = 0;
       for (int64_t k = 1; k < n; ++k) {
-        T v = row[k * inner], b = row[best * inner];
+        const C v = widen(row[k * inner]), b = widen(row[best * inner]);
         bool better = want_max ? v > b : v < b;
-        if constexpr (std::is_floating_point_v<T>) better = better || (std::isnan(v) && !std::isnan(b));
+        if constexpr (std::is_floating_point_v<C>) better = better || (std::isnan(v) && !std::isnan(b));
         if (better) best = k;
       }
       if (op == ReduceOp::argmax || op == ReduceOp::argmin) {
@@ -61,17 +68,20 @@ void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner,
 }
 
 void variance(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
-  visit_floating(x.dtype(), "var", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "var", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     parallel_for(outer * inner, 2 * n, [&](int64_t oi) {
       const T* row = px + (oi / inner) * n * inner + oi % inner;
       double mean = 0, m2 = 0;  // two-pass: exact enough for the gradient checks in float64
-      for (int64_t k = 0; k < n; ++k) mean += row[k * inner];
+      for (int64_t k = 0; k < n; ++k) mean += widen(row[k * inner]);
       mean /= n;
-      for (int64_t k = 0; k < n; ++k) m2 += (row[k * inner] - mean) * (row[k * inner] - mean);
-      py[oi] = static_cast<T>(m2 / static_cast<double>(n - correction));
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = widen(row[k * inner]) - mean;
+        m2 += d * d;
+      }
+      py[oi] = convert<T>(m2 / static_cast<double>(n - correction));
     });
   });
 }

@@ -2,10 +2,14 @@
 // broadcasting, where. The scalar math is tensor/elementwise_math.h, shared with the CPU
 // (tensor/cpu/elementwise.cpp), so both devices compute the same formulas. One thread per element
 // (grid-stride, int64 indices); broadcast operands are addressed through per-dim strides.
+// bfloat16 is stored as such and computed in float registers: widen (math::widen) each input, the
+// float formula, one rounding (convert<T>) on store, as on the CPU.
 #include "tensor/cuda/common.cuh"
 #include "tensor/elementwise_math.h"
 
 namespace tg::cuda {
+
+using math::widen;
 
 // kernels
 
@@ -30,7 +34,7 @@ struct UnaryFn {
   UnaryOp op;
   const T* x;
   T* y;
-  __device__ void operator()(int64_t i) const { y[i] = math::unary(op, x[i]); }
+  __device__ void operator()(int64_t i) const { y[i] = convert<T>(math::unary(op, widen(x[i]))); }
 };
 
 template <class T>
@@ -38,31 +42,36 @@ struct UnaryGradFn {
   UnaryOp op;
   const T *dy, *x, *y;
   T* dx;
-  __device__ void operator()(int64_t i) const { dx[i] = math::unary_grad(op, dy[i], x[i], y[i]); }
+  __device__ void operator()(int64_t i) const {
+    dx[i] = convert<T>(math::unary_grad(op, widen(dy[i]), widen(x[i]), widen(y[i])));
+  }
 };
 
 template <class T>
 struct AffineOp {
   const T* x;
   T* y;
-  T a, b;
-  __device__ void operator()(int64_t i) const { y[i] = a * x[i] + b; }
+  compute_t<T> a, b;
+  __device__ void operator()(int64_t i) const { y[i] = convert<T>(a * widen(x[i]) + b); }
 };
 
 template <class T>
 struct PowOp {
   const T* x;
   T* y;
-  T e;
-  __device__ void operator()(int64_t i) const { y[i] = pow(x[i], e); }
+  compute_t<T> e;
+  __device__ void operator()(int64_t i) const { y[i] = convert<T>(pow(widen(x[i]), e)); }
 };
 
 template <class T>
 struct ClampOp {
   const T* x;
   T* y;
-  T lo, hi;
-  __device__ void operator()(int64_t i) const { y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]); }
+  compute_t<T> lo, hi;
+  __device__ void operator()(int64_t i) const {
+    const compute_t<T> v = widen(x[i]);
+    y[i] = convert<T>(v < lo ? lo : (v > hi ? hi : v));
+  }
 };
 
 // Offsets into up to three broadcast operands of output element i.
@@ -111,15 +120,16 @@ struct BinaryFn {
   int mode;
   Dims dims;
   __device__ void operator()(int64_t i) const {
-    if (mode == 0) {
-      out[i] = static_cast<O>(binary_scalar(op, a[i], b[i]));
-    } else if (mode == 1) {
-      out[i] = static_cast<O>(binary_scalar(op, a[i], b[0]));
-    } else {
+    int64_t ia = i, ib = i;
+    if (mode == 1) {
+      ib = 0;
+    } else if (mode == 2) {
       int64_t off[3];
       broadcast_offsets(dims, i, off);
-      out[i] = static_cast<O>(binary_scalar(op, a[off[0]], b[off[1]]));
+      ia = off[0];
+      ib = off[1];
     }
+    out[i] = convert<O>(binary_scalar(op, widen(a[ia]), widen(b[ib])));
   }
 };
 
@@ -187,7 +197,7 @@ void cast(const Tensor& x, Tensor& y) {
 }
 
 void unary(const Tensor& x, Tensor& y, UnaryOp op) {
-  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), UnaryFn<T>{op, x.data<T>(), y.data<T>()}, unary_name(op), x.shape());
   });
@@ -195,7 +205,7 @@ void unary(const Tensor& x, Tensor& y, UnaryOp op) {
 
 // Let L = <dy, y>, y = op(x). Writes dL/dx = dy * op'(x) into dx.
 void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& dx, UnaryOp op) {
-  visit_floating(x.dtype(), unary_name(op), [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
     launch_map(x.numel(), UnaryGradFn<T>{op, dy.data<T>(), x.data<T>(), y.data<T>(), dx.data<T>()},
                "unary_backward", x.shape());
@@ -203,32 +213,34 @@ void unary_backward(const Tensor& dy, const Tensor& x, const Tensor& y, Tensor& 
 }
 
 void affine(const Tensor& x, Tensor& y, double scale, double shift) {
-  visit_floating(x.dtype(), "affine", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "affine", [&](auto zero) {
     using T = decltype(zero);
-    launch_map(x.numel(), AffineOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(scale), static_cast<T>(shift)},
+    using C = compute_t<T>;
+    launch_map(x.numel(), AffineOp<T>{x.data<T>(), y.data<T>(), static_cast<C>(scale), static_cast<C>(shift)},
                "affine", x.shape());
   });
 }
 
 void pow_scalar(const Tensor& x, Tensor& y, double p) {
-  visit_floating(x.dtype(), "pow", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "pow", [&](auto zero) {
     using T = decltype(zero);
-    launch_map(x.numel(), PowOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(p)}, "pow", x.shape());
+    launch_map(x.numel(), PowOp<T>{x.data<T>(), y.data<T>(), static_cast<compute_t<T>>(p)}, "pow", x.shape());
   });
 }
 
 void clamp(const Tensor& x, Tensor& y, double lo, double hi) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    launch_map(x.numel(), ClampOp<T>{x.data<T>(), y.data<T>(), static_cast<T>(lo), static_cast<T>(hi)},
-               "clamp", x.shape());
-  }, "clamp");
+    using C = compute_t<T>;
+    launch_map(x.numel(), ClampOp<T>{x.data<T>(), y.data<T>(), static_cast<C>(lo), static_cast<C>(hi)}, "clamp",
+               x.shape());
+  });
 }
 
 void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
   const int mode = a.shape() == b.shape() ? 0 : (b.numel() == 1 ? 1 : 2);
   const Dims dims = mode == 2 ? broadcast_dims(out.shape(), a.shape(), b.shape(), {}, binary_name(op)) : Dims{};
-  visit_dtype(a.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     auto run = [&](auto* po) {
       using O = std::remove_pointer_t<decltype(po)>;
@@ -240,24 +252,24 @@ void binary(const Tensor& a, const Tensor& b, Tensor& out, BinaryOp op) {
     } else {
       run(out.data<T>());
     }
-  }, binary_name(op));
+  });
 }
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
   const Dims dims = broadcast_dims(out.shape(), a.shape(), b.shape(), cond.shape(), "where");
-  visit_dtype(a.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(out.numel(), WhereFn<T>{cond.data<uint8_t>(), a.data<T>(), b.data<T>(), out.data<T>(), dims},
                "where", out.shape());
-  }, "where");
+  });
 }
 
 void expand(const Tensor& x, Tensor& y) {
   const Dims dims = broadcast_dims(y.shape(), x.shape(), {}, {}, "expand");
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), ExpandFn<T>{x.data<T>(), y.data<T>(), dims}, "expand", y.shape());
-  }, "expand");
+  });
 }
 
 }  // namespace tg::cuda

@@ -9,9 +9,18 @@
 // Extremes (max, min, argmax, argmin): one block per row when inner == 1; otherwise one thread per
 // output walks its column (neighbouring threads read neighbouring addresses; slow for long columns
 // with few outputs, which no model's step has).
+// bfloat16 is widened to float as it is read (math::widen): sums accumulate in double and round once
+// as they are written; the extremes compare floats and copy the winning element, as on the CPU.
 #include "tensor/cuda/sums.cuh"
+#include "tensor/elementwise_math.h"
 
 namespace tg::cuda {
+
+using math::widen;
+
+// The accumulator of a sum of T: double for the floating types (bfloat16 included), int64 otherwise.
+template <class T>
+using sum_t = acc_t<compute_t<T>>;
 
 // kernels
 
@@ -19,7 +28,8 @@ namespace {
 
 constexpr int kRowBlock = 512;  // threads per row in the inner == 1 kernels
 
-// Is (v, k) a better extreme than (b, kb)? NaN first, then the value, then the lower index.
+// Is (v, k) a better extreme than (b, kb)? NaN first, then the value, then the lower index. T is the
+// arithmetic type (float for bfloat16 data).
 template <class T>
 __device__ __forceinline__ bool better(T v, int64_t k, T b, int64_t kb, bool want_max) {
   if constexpr (std::is_floating_point_v<T>) {
@@ -39,7 +49,7 @@ __global__ void extreme_columns_kernel(ReduceOp op, const T* x, int64_t outer, i
     const T* col = x + (oi / inner) * n * inner + oi % inner;
     int64_t best = 0;
     for (int64_t k = 1; k < n; ++k)
-      if (better(col[k * inner], k, col[best * inner], best, want_max)) best = k;
+      if (better(widen(col[k * inner]), k, widen(col[best * inner]), best, want_max)) best = k;
     if (yi) {
       yi[oi] = best;
     } else {
@@ -51,16 +61,16 @@ __global__ void extreme_columns_kernel(ReduceOp op, const T* x, int64_t outer, i
 // One block per row (inner == 1): the extremes.
 template <class T>
 __global__ void extreme_rows_kernel(ReduceOp op, const T* x, int64_t outer, int64_t n, T* y, int64_t* yi) {
-  __shared__ T s_val[kRowBlock];
+  __shared__ compute_t<T> s_val[kRowBlock];
   __shared__ int64_t s_idx[kRowBlock];
   const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
   for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
     const T* row = x + o * n;
     int64_t best = threadIdx.x < n ? threadIdx.x : 0;
     for (int64_t k = threadIdx.x + blockDim.x; k < n; k += blockDim.x)
-      if (better(row[k], k, row[best], best, want_max)) best = k;
+      if (better(widen(row[k]), k, widen(row[best]), best, want_max)) best = k;
     __syncthreads();  // the shared arrays may be in use by the previous row
-    s_val[threadIdx.x] = row[best];
+    s_val[threadIdx.x] = widen(row[best]);
     s_idx[threadIdx.x] = best;
     __syncthreads();
     for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
@@ -77,7 +87,7 @@ __global__ void extreme_rows_kernel(ReduceOp op, const T* x, int64_t outer, int6
       if (yi) {
         yi[o] = s_idx[0];
       } else {
-        y[o] = s_val[0];
+        y[o] = row[s_idx[0]];  // the element itself (a bfloat16 NaN keeps its bits)
       }
     }
   }
@@ -89,10 +99,10 @@ template <class T>
 struct Value {  // x itself
   const T* x;
   int64_t n, inner;
-  __device__ void operator()(int64_t o, int64_t k, int64_t i, Sums<acc_t<T>, 1>& s) const {
-    s.v[0] += x[(o * n + k) * inner + i];
+  __device__ void operator()(int64_t o, int64_t k, int64_t i, Sums<sum_t<T>, 1>& s) const {
+    s.v[0] += widen(x[(o * n + k) * inner + i]);
   }
-  __device__ void operator()(int64_t o, int64_t k, Sums<acc_t<T>, 1>& s) const { s.v[0] += x[o * n + k]; }
+  __device__ void operator()(int64_t o, int64_t k, Sums<sum_t<T>, 1>& s) const { s.v[0] += widen(x[o * n + k]); }
 };
 
 template <class T>
@@ -101,11 +111,11 @@ struct SquaredDeviation {  // (x - mean)^2, mean of its output in double
   const double* mean;
   int64_t n, inner;
   __device__ void operator()(int64_t o, int64_t k, int64_t i, Sums<double, 1>& s) const {
-    const double d = x[(o * n + k) * inner + i] - mean[o * inner + i];
+    const double d = widen(x[(o * n + k) * inner + i]) - mean[o * inner + i];
     s.v[0] += d * d;
   }
   __device__ void operator()(int64_t o, int64_t k, Sums<double, 1>& s) const {
-    const double d = x[o * n + k] - mean[o];
+    const double d = widen(x[o * n + k]) - mean[o];
     s.v[0] += d * d;
   }
 };
@@ -120,7 +130,7 @@ struct WriteSum {
   __device__ void operator()(int64_t o, int64_t, int64_t i, const Sums<A, 1>& s) const { write(o * inner + i, s.v[0]); }
   __device__ void operator()(int64_t o, int64_t, const Sums<A, 1>& s) const { write(o, s.v[0]); }
   __device__ void write(int64_t oi, A v) const {
-    y[oi] = divide ? static_cast<T>(static_cast<double>(v) / divisor) : static_cast<T>(v);
+    y[oi] = divide ? convert<T>(static_cast<double>(v) / divisor) : convert<T>(v);
   }
 };
 
@@ -141,11 +151,11 @@ void sums_of(int64_t outer, int64_t n, int64_t inner, const Term& term, const Fi
 
 void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, ReduceOp op) {
   if (outer * inner == 0) return;
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     if (op == ReduceOp::sum || op == ReduceOp::mean) {
-      sums_of<acc_t<T>>(outer, n, inner, Value<T>{x.data<T>(), n, inner},
-                        WriteSum<T, acc_t<T>>{y.data<T>(), inner, op == ReduceOp::mean, static_cast<double>(n)},
+      sums_of<sum_t<T>>(outer, n, inner, Value<T>{x.data<T>(), n, inner},
+                        WriteSum<T, sum_t<T>>{y.data<T>(), inner, op == ReduceOp::mean, static_cast<double>(n)},
                         x.device(), "reduce");
       return;
     }
@@ -166,7 +176,7 @@ void reduce(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner,
 // Two passes: the mean of each output, then the sum of squared deviations from it.
 void variance(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
   if (outer * inner == 0) return;
-  visit_floating(x.dtype(), "var", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "var", [&](auto zero) {
     using T = decltype(zero);
     Tensor mean = Tensor::empty({outer, inner}, DType::f64, x.device());
     sums_of<double>(outer, n, inner, Value<T>{x.data<T>(), n, inner},
