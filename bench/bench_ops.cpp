@@ -9,7 +9,8 @@
 // that other jobs share, it measures the work done and not the share of the CPU that was left.
 // `bench_ops conv28` times instead the convolutions of ResNet-20 on 28x28 inputs (Fashion-MNIST),
 // each with every CPU path ("impl": oneDNN's blocked layouts, oneDNN on NCHW, im2col + Eigen);
-// `bench/run_ops.sh conv28` prints them beside PyTorch.
+// `bench/run_ops.sh conv28` prints them beside PyTorch. `bench_ops bn` times batch norm in float32 and
+// on bfloat16 activations (64x64x32x32).
 #include <omp.h>
 #include <time.h>
 
@@ -167,6 +168,22 @@ void bench_gelu(int64_t rows, int64_t cols) {
   report("gelu_bwd", shape, median_ms([&] { unary_backward(UnaryOp::gelu, dy, x, y); }));
 }
 
+// Batch norm in training, forward and forward + backward (all three gradients), on float32 and on
+// bfloat16 activations (float32 parameters and statistics): `bench_ops bn`.
+void bench_batch_norm(const Shape& s) {
+  const int64_t c = s[1];
+  Tensor gamma = randn({c}), beta = randn({c});
+  for (DType dt : {DType::f32, DType::bf16}) {
+    const std::string suffix = dt == DType::bf16 ? "_bf16" : "";
+    Tensor x = cast(randn(s), dt), dy = cast(randn(s), dt), rm = Tensor::zeros({c}), rv = Tensor::ones({c});
+    report("batch_norm_fwd" + suffix, dims(s), median_ms([&] { batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5); }));
+    report("batch_norm_fwd_bwd" + suffix, dims(s), median_ms([&] {
+             BatchNormOutput out = batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5);
+             batch_norm_backward(dy, x, gamma, out.mean, out.invstd, true, {true, true, true});
+           }));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +192,10 @@ int main(int argc, char** argv) {
                std::getenv("BENCH_CLOCK") ? std::getenv("BENCH_CLOCK") : "wall");
   if (argc > 1 && std::strcmp(argv[1], "conv28") == 0) {
     bench_conv28();
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "bn") == 0) {
+    bench_batch_norm({64, 64, 32, 32});
     return 0;
   }
   // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm) and GELU.

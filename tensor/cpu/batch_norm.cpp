@@ -15,6 +15,11 @@
 #include "tensor/cpu/parallel.h"
 #include "tensor/kernels.h"
 
+// The helpers below return 32-byte vectors by value. Built without AVX (-Disa=x86-64-v2), GCC warns
+// that such a return differs from AVX builds: that concerns calls between objects built both ways,
+// and these are internal (and inlined).
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace tg::cpu {
 
 namespace {
@@ -32,15 +37,18 @@ struct LanesOf {
 template <class C>
 using Lanes = typename LanesOf<C>::type;
 typedef uint16_t Bits16 __attribute__((vector_size(16)));  // 8 bfloat16
+typedef uint16_t Halves __attribute__((vector_size(32)));  // 8 floats as 16 halves (little-endian)
 typedef uint32_t Bits32 __attribute__((vector_size(32)));  // 8 floats' bits
 
-// The lanes of compute_t<T> from p[0 ..] (bfloat16 widened exactly: its bits on top of a float's).
+// The lanes of compute_t<T> from p[0 ..]. A bfloat16 widens exactly to the float whose high half it
+// is: interleaved with zeros (one unpack each half).
 template <class T>
 Lanes<compute_t<T>> load_lanes(const T* p) {
   if constexpr (std::is_same_v<T, bf16>) {
     Bits16 h;
     std::memcpy(&h, p, sizeof h);
-    return std::bit_cast<Lanes<float>>(__builtin_convertvector(h, Bits32) << 16);
+    return std::bit_cast<Lanes<float>>(
+        Halves(__builtin_shufflevector(Bits16{}, h, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15)));
   } else {
     Lanes<T> v;
     std::memcpy(&v, p, sizeof v);
@@ -51,7 +59,7 @@ Lanes<compute_t<T>> load_lanes(const T* p) {
 // Stores lanes into p[0 ..]: bfloat16 rounded as bf16::from_float does (to nearest even; NaN stays a
 // quiet NaN), written on the lanes so that it vectorizes.
 template <class T>
-void store_lanes(T* p, Lanes<compute_t<T>> v) {
+void store_lanes(T* p, const Lanes<compute_t<T>>& v) {
   if constexpr (std::is_same_v<T, bf16>) {
     const Bits32 u = std::bit_cast<Bits32>(v);
     const Bits32 nearest = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, nan = (u >> 16) | 0x0040u;
@@ -73,24 +81,35 @@ void plane_map(const T* a, const T* b, T* out, int64_t n, F f) {
 }
 
 // The K sums over j in [0, n) of term(a_j, b_j), which returns K values (and takes lanes and single
-// values alike), in lanes as above.
+// values alike), in lanes as above. Rows of lanes alternate between two accumulators (two chains of
+// vector adds run at once), which are added lane by lane before the lanes are.
 template <int K, class T, class Term>
 std::array<compute_t<T>, K> plane_sums(const T* a, const T* b, int64_t n, Term term) {
   using C = compute_t<T>;
   constexpr int64_t count = LanesOf<C>::count;
-  std::array<Lanes<C>, K> lanes{};
-  const int64_t whole = n - n % count;
-  for (int64_t j = 0; j < whole; j += count) {
+  std::array<Lanes<C>, K> even{}, odd{};
+  const auto add_row = [&](int64_t j, std::array<Lanes<C>, K>& to) {
     const auto t = term(load_lanes(a + j), load_lanes(b + j));
-    for (int k = 0; k < K; ++k) lanes[k] += t[k];
+    for (int k = 0; k < K; ++k) to[k] += t[k];
+  };
+  int64_t j = 0;
+  for (; j + 2 * count <= n; j += 2 * count) {
+    add_row(j, even);
+    add_row(j + count, odd);
   }
-  for (int64_t j = whole; j < n; ++j) {
+  if (j + count <= n) {
+    add_row(j, even);
+    j += count;
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) {
     const auto t = term(convert<C>(a[j]), convert<C>(b[j]));
-    for (int k = 0; k < K; ++k) lanes[k][j - whole] += t[k];
+    for (int k = 0; k < K; ++k) even[k][l] += t[k];
   }
   std::array<C, K> sums{};
-  for (int k = 0; k < K; ++k)
-    for (int64_t l = 0; l < count; ++l) sums[k] += lanes[k][l];
+  for (int k = 0; k < K; ++k) {
+    const Lanes<C> lanes = even[k] + odd[k];
+    for (int64_t l = 0; l < count; ++l) sums[k] += lanes[l];
+  }
   return sums;
 }
 
@@ -115,19 +134,19 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor
       double sum = 0, sq = 0;  // two passes: the variance without cancellation
       for (int64_t i = 0; i < n; ++i) {
         const T* p = px + (i * cc + c) * hw;
-        sum += plane_sums<1>(p, p, hw, [](auto v, auto) { return std::array{v}; })[0];
+        sum += plane_sums<1>(p, p, hw, [](const auto& v, const auto&) { return std::array{v}; })[0];
       }
       const double mean = sum / m;
       const C tm = static_cast<C>(mean);
       for (int64_t i = 0; i < n; ++i) {
         const T* p = px + (i * cc + c) * hw;
-        sq += plane_sums<1>(p, p, hw, [&](auto v, auto) { return std::array{(v - tm) * (v - tm)}; })[0];
+        sq += plane_sums<1>(p, p, hw, [&](const auto& v, const auto&) { return std::array{(v - tm) * (v - tm)}; })[0];
       }
       const double var = sq / m, invstd = 1.0 / std::sqrt(var + eps);
       const C scale = static_cast<C>(g[c] * invstd), shift = b[c];
       for (int64_t i = 0; i < n; ++i) {
         const T* p = px + (i * cc + c) * hw;
-        plane_map(p, p, py + (i * cc + c) * hw, hw, [&](auto v, auto) { return (v - tm) * scale + shift; });
+        plane_map(p, p, py + (i * cc + c) * hw, hw, [&](const auto& v, const auto&) { return (v - tm) * scale + shift; });
       }
       sm[c] = static_cast<C>(mean);
       si[c] = static_cast<C>(invstd);
@@ -153,7 +172,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
       const double invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
       const C tm = rm[c], scale = static_cast<C>(g[c] * invstd), shift = b[c];
       const T* p = px + plane * hw;
-      plane_map(p, p, py + plane * hw, hw, [&](auto v, auto) { return (v - tm) * scale + shift; });
+      plane_map(p, p, py + plane * hw, hw, [&](const auto& v, const auto&) { return (v - tm) * scale + shift; });
     });
   });
 }
@@ -182,7 +201,7 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       if (need_sums) {
         for (int64_t i = 0; i < n; ++i) {
           const T *p = px + (i * cc + c) * hw, *d = pdy + (i * cc + c) * hw;
-          const auto s = plane_sums<2>(d, p, hw, [&](auto dj, auto xj) { return std::array{dj, dj * (xj - tm)}; });
+          const auto s = plane_sums<2>(d, p, hw, [&](const auto& dj, const auto& xj) { return std::array{dj, dj * (xj - tm)}; });
           sum_dy += s[0];
           sum_dy_xhat += s[1];
         }
@@ -198,7 +217,7 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       const C tk = static_cast<C>(batch_stats ? -a * sum_dy / m : 0.0);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t at = (i * cc + c) * hw;
-        plane_map(pdy + at, px + at, pdx + at, hw, [&](auto d, auto v) { return ta * d + tb * (v - tm) + tk; });
+        plane_map(pdy + at, px + at, pdx + at, hw, [&](const auto& d, const auto& v) { return ta * d + tb * (v - tm) + tk; });
       }
     });
   });

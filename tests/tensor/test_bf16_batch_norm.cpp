@@ -80,22 +80,29 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-// |got - want| <= rel |want| + abs elementwise; reports the worst element.
-void expect_within(const Tensor& got, const Tensor& want, double rel, double abs, const std::string& what) {
-  REQUIRE_MESSAGE(got.dtype() == want.dtype(), what, ": dtype ", dtype_name(got.dtype()), " vs ",
-                  dtype_name(want.dtype()));
+// The worst element's |got - want| / (rel |want| + abs), and where it is (NaN when either is NaN).
+std::pair<double, size_t> worst_error(const Tensor& got, const Tensor& want, double rel, double abs) {
   const auto g = got.cpu().to(DType::f64).to_vector<double>(), w = want.cpu().to(DType::f64).to_vector<double>();
   REQUIRE(g.size() == w.size());
   double worst = 0;
   size_t at = 0;
   for (size_t i = 0; i < g.size(); ++i) {
     const double r = std::fabs(g[i] - w[i]) / (rel * std::fabs(w[i]) + abs + 1e-300);
-    if (!(r <= worst)) {
+    if (std::isnan(r) || r > worst) {  // a NaN stays the worst
       worst = r;
       at = i;
     }
   }
-  CHECK_MESSAGE(worst <= 1, what, ": element ", at, " got ", g[at], " want ", w[at], ", error / bound ", worst);
+  return {worst, at};
+}
+
+// |got - want| <= rel |want| + abs elementwise; reports the worst element.
+void expect_within(const Tensor& got, const Tensor& want, double rel, double abs, const std::string& what) {
+  REQUIRE_MESSAGE(got.dtype() == want.dtype(), what, ": dtype ", std::string(dtype_name(got.dtype())), " vs ",
+                  std::string(dtype_name(want.dtype())));
+  const auto [worst, at] = worst_error(got, want, rel, abs);
+  CHECK_MESSAGE(worst <= 1, what, ": element ", at, " got ", got.cpu().to(DType::f64).data<double>()[at], " want ",
+                want.cpu().to(DType::f64).data<double>()[at], ", error / bound ", worst);
 }
 
 // One training step's and one eval pass's outputs of the batch-norm ops on device d.
@@ -326,6 +333,20 @@ TEST_CASE("bf16 batch norm: SyncBatchNorm on bfloat16 activations is its float32
 
 // The tier-2 comparison's code, on the CPU against itself (so it runs in CI without a GPU).
 TEST_CASE("bf16 batch norm: the device comparison body, CPU against CPU") { check_against_cpu(Device::cpu(), kSmall); }
+
+TEST_CASE("bf16 batch norm: the device comparison fails three bf16 units off, or on a NaN") {
+  const std::vector<float> v = {1.5f, -3.25f, 100.0f, 0.0078125f};
+  const Tensor want = bf(Tensor::from_vector(v, {4}));
+  const double e = 1e-6;  // a float32-sized E, far below a bf16 unit
+  CHECK(worst_error(want, want, 0x1p-7, 2 * e).first == 0);
+  std::vector<float> off = v;
+  off[2] = 101.5f;  // 3 units of 0.5 (bf16's spacing in [64, 128)) off: 1.9 times the bound
+  CHECK(worst_error(bf(Tensor::from_vector(off, {4})), want, 0x1p-7, 2 * e).first > 1);
+  off[2] = 100.5f;  // one unit: within it
+  CHECK(worst_error(bf(Tensor::from_vector(off, {4})), want, 0x1p-7, 2 * e).first <= 1);
+  off[2] = NAN;
+  CHECK(std::isnan(worst_error(bf(Tensor::from_vector(off, {4})), want, 0x1p-7, 2 * e).first));
+}
 
 #define TG_BF16_BN_CASE(name) TEST_CASE("cuda: bf16 batch norm " name * doctest::skip(!cuda_is_available()))
 
