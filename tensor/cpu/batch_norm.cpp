@@ -24,11 +24,11 @@ namespace tg::cpu {
 
 namespace {
 
-// A plane's sums run in the lanes of one 32-byte GCC vector of the compute type (8 floats or 4
-// doubles; one AVX2 register in the default build): element j adds into lane j % lanes, and the lanes
-// are added in lane order at the end. The order is fixed by the code, not by the compiler's choice of
-// vector width, so a bfloat16 plane, widened to float, sums to the same bits as the float32 plane of
-// the same values.
+// A plane's sums run in the lanes of 32-byte GCC vectors of the compute type (8 floats or 4 doubles;
+// one AVX2 register in the default build): element j adds into lane j % lanes of one of two
+// accumulators (plane_sums), and the lanes are added in lane order at the end. The order is fixed by
+// the code, not by the compiler's choice of vector width, so a bfloat16 plane, widened to float, sums
+// to the same bits as the float32 plane of the same values.
 template <class C>
 struct LanesOf {
   typedef C type __attribute__((vector_size(32)));
