@@ -10,7 +10,8 @@
 // `bench_ops conv28` times instead the convolutions of ResNet-20 on 28x28 inputs (Fashion-MNIST),
 // each with every CPU path ("impl": oneDNN's blocked layouts, oneDNN on NCHW, im2col + Eigen);
 // `bench/run_ops.sh conv28` prints them beside PyTorch. `bench_ops bf16` times ReLU, add and GELU at a
-// ResNet-50 activation's size in float32 and in bfloat16.
+// ResNet-50 activation's size in float32 and in bfloat16; `bench_ops bn` times batch norm in float32
+// and on bfloat16 activations (64x64x32x32).
 #include <omp.h>
 #include <time.h>
 
@@ -182,6 +183,22 @@ void bench_bf16_elementwise() {
   }
 }
 
+// Batch norm in training, forward and forward + backward (all three gradients), on float32 and on
+// bfloat16 activations (float32 parameters and statistics): `bench_ops bn`.
+void bench_batch_norm(const Shape& s) {
+  const int64_t c = s[1];
+  Tensor gamma = randn({c}), beta = randn({c});
+  for (DType dt : {DType::f32, DType::bf16}) {
+    const std::string suffix = dt == DType::bf16 ? "_bf16" : "";
+    Tensor x = cast(randn(s), dt), dy = cast(randn(s), dt), rm = Tensor::zeros({c}), rv = Tensor::ones({c});
+    report("batch_norm_fwd" + suffix, dims(s), median_ms([&] { batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5); }));
+    report("batch_norm_fwd_bwd" + suffix, dims(s), median_ms([&] {
+             BatchNormOutput out = batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5);
+             batch_norm_backward(dy, x, gamma, out.mean, out.invstd, true, {true, true, true});
+           }));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +211,10 @@ int main(int argc, char** argv) {
   }
   if (argc > 1 && std::strcmp(argv[1], "bf16") == 0) {
     bench_bf16_elementwise();
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "bn") == 0) {
+    bench_batch_norm({64, 64, 32, 32});
     return 0;
   }
   // `bench_ops rows` times only the row ops (softmax, cross-entropy, layer norm) and GELU.

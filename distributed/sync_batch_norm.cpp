@@ -1,6 +1,7 @@
 #include "distributed/sync_batch_norm.h"
 
 #include "autograd/node.h"
+#include "autograd/ops.h"
 #include "nn/layers.h"
 #include "tensor/ops.h"
 #include "util/error.h"
@@ -48,6 +49,12 @@ Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variabl
   TG_CHECK(xd.dim() == 4, "sync_batch_norm: input must be 4-D [N, C, H, W], got ", shape_str(xd.shape()));
   const int64_t c = xd.size(1);
   TG_CHECK(gamma.numel() == c && beta.numel() == c, "sync_batch_norm: gamma and beta must be [", c, "]");
+  // bfloat16 activations (--precision bf16): the float32 computation on the widened values (exact), so
+  // the statistics, their allreduces and the parameter gradients are float32; the casts round y and dx
+  // once each.
+  if (xd.dtype() == DType::bf16)
+    return cast(sync_batch_norm(cast(x, DType::f32), gamma, beta, running_mean, running_var, momentum, eps, comm),
+                DType::bf16);
   // The per-channel sums with this rank's count appended: [C + 1], summed over the ranks.
   const Tensor count = Tensor::full({1}, static_cast<double>(xd.numel() / c), xd.dtype(), xd.device());
   const Tensor sums = allreduced(concat({sum(xd, {0, 2, 3}), count}, 0), comm);

@@ -11,6 +11,8 @@
 //             S_dy and S_dyxhat are the allreduced sums of dy and dy xhat (one allreduce): the
 //             gradient of the sum of every rank's loss, which DataParallel then averages.
 // With one process it is plain batch norm (tensor/reference/batch_norm.cpp has the formulas).
+// bfloat16 x (mixed precision) runs the float32 computation on x widened to float32 (exact): float32
+// statistics, allreduces and parameter gradients; y and dx are the float32 results rounded once.
 #pragma once
 
 #include "autograd/variable.h"

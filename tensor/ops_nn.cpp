@@ -22,6 +22,25 @@ void check_dy(const Tensor& dy, const Shape& expected, const Shape& x_shape, con
            shape_str(expected), " of input ", shape_str(x_shape));
 }
 
+// Batch norm's per-channel tensors (gamma, beta, running and saved statistics, their gradients) have
+// x's dtype, or float32 for bfloat16 activations: mixed precision keeps parameters and statistics in
+// float32 (docs/ARCHITECTURE.md, "Mixed precision").
+DType per_channel_dtype(DType x) { return x == DType::bf16 ? DType::f32 : x; }
+
+// x is a floating [N, C, ...] input; each named tensor is [C] of per_channel_dtype(x).
+void check_per_channel(const Tensor& x, std::initializer_list<std::pair<const char*, const Tensor*>> named,
+                       const char* op) {
+  check_floating(x, op);
+  const DType want = per_channel_dtype(x.dtype());
+  for (const auto& [name, t] : named) {
+    TG_CHECK(t->dtype() == want, op, ": ", name, " must be ", dtype_name(want), " for input ", x.str(), ", got ",
+             t->str(), x.dtype() == DType::bf16 ? " (bfloat16 activations keep float32 parameters and statistics)"
+                                                : "");
+    TG_CHECK(t->shape() == Shape{x.size(1)}, op, ": per-channel tensors must be [", x.size(1), "] for input ",
+             shape_str(x.shape()), ", got ", name, " ", shape_str(t->shape()));
+  }
+}
+
 // (in + 2 pad - kernel) / stride + 1, after checking that the window fits the padded input.
 int64_t window_count(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
   return (in + 2 * pad - kernel) / stride + 1;
@@ -86,21 +105,18 @@ BatchNormOutput batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
                            Tensor& running_var, bool training, double momentum, double eps) {
   Device d = common_device({&x, &gamma, &beta, &running_mean, &running_var}, "batch_norm");
   check_nchw(x.shape(), "batch_norm");
-  check_floating(x, "batch_norm");
+  check_per_channel(x, {{"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+                        {"running_var", &running_var}}, "batch_norm");
   const int64_t c = x.size(1);
-  for (const Tensor* t : {&gamma, &beta, static_cast<const Tensor*>(&running_mean), static_cast<const Tensor*>(&running_var)}) {
-    check_same_dtype(x, *t, "batch_norm");
-    TG_CHECK(t->shape() == Shape{c}, "batch_norm: per-channel tensors must be [", c, "] for input ",
-             shape_str(x.shape()), ", got ", shape_str(t->shape()));
-  }
+  const DType stats = per_channel_dtype(x.dtype());
   TG_CHECK(eps > 0, "batch_norm: eps must be > 0, got ", eps);
   BatchNormOutput out;
   out.y = Tensor::empty_like(x);
   if (training) {
     TG_CHECK(x.numel() / c > 1, "batch_norm: training needs more than one value per channel, got input ",
              shape_str(x.shape()));
-    out.mean = Tensor::empty({c}, x.dtype(), d);
-    out.invstd = Tensor::empty({c}, x.dtype(), d);
+    out.mean = Tensor::empty({c}, stats, d);
+    out.invstd = Tensor::empty({c}, stats, d);
     TG_DISPATCH(d, batch_norm_forward_train, x, gamma, beta, running_mean, running_var, out.y, out.mean, out.invstd,
                 momentum, eps);
   } else {
@@ -117,10 +133,8 @@ NormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& g
   Device d = common_device({&dy, &x, &gamma, &mean, &invstd}, "batch_norm_backward");
   check_nchw(x.shape(), "batch_norm_backward");
   check_dy(dy, x.shape(), x.shape(), "batch_norm_backward");
-  for (const Tensor* t : {&dy, &gamma, &mean, &invstd}) check_same_dtype(x, *t, "batch_norm_backward");
-  for (const Tensor* t : {&gamma, &mean, &invstd})
-    TG_CHECK(t->shape() == Shape{x.size(1)}, "batch_norm_backward: per-channel tensors must be [", x.size(1),
-             "] for input ", shape_str(x.shape()), ", got ", shape_str(t->shape()));
+  check_same_dtype(x, dy, "batch_norm_backward");
+  check_per_channel(x, {{"gamma", &gamma}, {"mean", &mean}, {"invstd", &invstd}}, "batch_norm_backward");
   NormGrads g;
   if (needs[0]) g.dx = Tensor::empty_like(x);
   if (needs[1]) g.dgamma = Tensor::empty_like(gamma);

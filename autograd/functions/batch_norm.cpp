@@ -27,14 +27,16 @@ struct BatchNorm : Node {
 
 }  // namespace
 
-// An undefined gamma or beta means no affine part (gamma = 1, beta = 0, no gradient).
+// An undefined gamma or beta means no affine part (gamma = 1, beta = 0, no gradient), in the running
+// statistics' dtype (float32 for bfloat16 activations).
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps) {
   const Tensor& xd = x.data();
   TG_CHECK(xd.dim() == 4, "batch_norm: input must be 4-D [N, C, H, W], got ", shape_str(xd.shape()));
   const Shape c_shape{xd.size(1)};
-  Tensor g = gamma.defined() ? gamma.data() : Tensor::ones(c_shape, xd.dtype(), xd.device());
-  Tensor b = beta.defined() ? beta.data() : Tensor::zeros(c_shape, xd.dtype(), xd.device());
+  const DType stats = running_mean.defined() ? running_mean.dtype() : xd.dtype();
+  Tensor g = gamma.defined() ? gamma.data() : Tensor::ones(c_shape, stats, xd.device());
+  Tensor b = beta.defined() ? beta.data() : Tensor::zeros(c_shape, stats, xd.device());
   BatchNormOutput out = tg::batch_norm(xd, g, b, running_mean, running_var, training, momentum, eps);
   if (!needs_graph({&x, &gamma, &beta})) return Variable(std::move(out.y));
   Tensor y = std::move(out.y);
