@@ -247,7 +247,7 @@ TEST_CASE("cuda: max pool backward: the per-element gather equals the CPU's scat
   if (!gpu_or_skip("cuda: max pool backward")) return;
   const Shape s{256, 64, 112, 112};
   const Pool2dParams p{3, 3, 2, 2, 1, 1};
-  for (DType dt : {DType::f32, DType::bf16}) {
+  for (DType dt : {DType::f32}) {  // bf16 at this size: "cuda: bf16 pool: real sizes"
     CAPTURE(dtype_name(dt));
     const Tensor x = cast(bf16_input(s, 41, Device::cuda(), 4.0), dt);
     const auto [y, indices] = max_pool2d(x, p);
@@ -259,3 +259,4 @@ TEST_CASE("cuda: max pool backward: the per-element gather equals the CPU's scat
     CHECK(same_bits(first, max_pool2d_backward(dy.cpu(), indices_cpu, s, p)));
   }
 }
+
