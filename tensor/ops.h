@@ -101,7 +101,7 @@ Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p);
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& p);  // values, indices
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
-Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape, const Pool2dParams& p);
 Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p);
 Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape);
 

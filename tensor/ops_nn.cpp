@@ -188,15 +188,13 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   return y;
 }
 
-Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape, const Pool2dParams& p) {
   Device d = common_device({&dy, &indices}, "max_pool2d_backward");
-  check_nchw(x_shape, "max_pool2d_backward");
-  check_dy(dy, indices.shape(), x_shape, "max_pool2d_backward");
-  TG_CHECK(indices.dtype() == DType::i64 && dy.dim() == 4 && dy.size(0) == x_shape[0] && dy.size(1) == x_shape[1],
-           "max_pool2d_backward: indices ", indices.str(), " must be int64 and dy ", dy.str(),
-           " must have the planes of input ", shape_str(x_shape));
+  check_dy(dy, pool2d_output_shape(x_shape, p), x_shape, "max_pool2d_backward");
+  TG_CHECK(indices.dtype() == DType::i64 && indices.shape() == dy.shape(), "max_pool2d_backward: indices ",
+           indices.str(), " must be int64 and shaped as dy ", dy.str(), " (max_pool2d's indices)");
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), d);
-  TG_DISPATCH(d, max_pool2d_backward, dy, indices, dx);
+  TG_DISPATCH(d, max_pool2d_backward, dy, indices, dx, p);
   return dx;
 }
 

@@ -10,12 +10,14 @@ namespace {
 // y[p, q] = max of window (p, q), at indices: dx[i] = sum of dy over the windows whose (first) maximum is i.
 // reference::max_pool2d_backward (tensor/reference/pool.cpp)
 struct MaxPool2d : Node {
+  Pool2dParams params;
   Shape x_shape;
   Tensor saved_indices;  // int64, into each plane's H*W
-  MaxPool2d(Shape s, Tensor indices) : x_shape(std::move(s)), saved_indices(std::move(indices)) {}
+  MaxPool2d(const Pool2dParams& p, Shape s, Tensor indices)
+      : params(p), x_shape(std::move(s)), saved_indices(std::move(indices)) {}
   const char* name() const override { return "max_pool2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
-    return {tg::max_pool2d_backward(dy, saved_indices, x_shape)};
+    return {tg::max_pool2d_backward(dy, saved_indices, x_shape, params)};
   }
 };
 
@@ -43,7 +45,7 @@ struct AdaptiveAvgPool2d : Node {
 Variable max_pool2d(const Variable& x, const Pool2dParams& p) {
   auto [y, indices] = tg::max_pool2d(x.data(), p);
   if (!needs_graph({&x})) return Variable(std::move(y));
-  return attach(std::make_shared<MaxPool2d>(x.shape(), std::move(indices)), {x}, std::move(y));
+  return attach(std::make_shared<MaxPool2d>(p, x.shape(), std::move(indices)), {x}, std::move(y));
 }
 
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p) {

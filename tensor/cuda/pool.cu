@@ -2,8 +2,14 @@
 // -inf and records the argmax as an int64 index into H * W (first maximum; NaN wins); average pool
 // counts the padding (count_include_pad); adaptive average pool uses the windows
 // [floor(i * H / P), ceil((i + 1) * H / P)). One thread per output element. Backward passes write
-// dx deterministically (no atomics): the average pools gather, one thread per input element summing
-// the windows that contain it in a fixed order; max pool walks each plane's outputs in order.
+// dx deterministically (no atomics): one thread per input element gathers over the windows that
+// contain it, in ascending (p, q).
+//
+// The arithmetic is the CPU kernel's, operation for operation, so every output has the CPU's bits
+// (float32, and bfloat16; float64 up to the CPU compiler's FMA contraction): the averages sum in
+// double and scale as the CPU does (__dmul_rn: a product nvcc may not fuse into an FMA with the sum
+// that follows); the backward sums add in compute_t<T> in the CPU's order. bfloat16 loads into float (compute_t),
+// and each output is rounded once, on its store.
 #include "tensor/cuda/common.cuh"
 
 namespace tg::cuda {
@@ -17,6 +23,18 @@ struct PoolGeom {
   int64_t kh, kw, sh, sw, ph, pw;
 };
 
+// The windows [first, last) along one axis that contain input coordinate i: window p covers
+// p * stride - pad ... p * stride - pad + kernel - 1, so p >= (i + pad - kernel + 1) / stride
+// (rounded up) and p <= (i + pad) / stride (rounded down); n windows in all.
+struct Span {
+  int64_t first, last;
+};
+__device__ __forceinline__ Span windows_containing(int64_t i, int64_t kernel, int64_t stride, int64_t pad,
+                                                   int64_t n) {
+  const int64_t ip = i + pad;  // the coordinate in the padded input
+  return {ip < kernel ? 0 : (ip - kernel) / stride + 1, min(ip / stride + 1, n)};
+}
+
 template <class T>
 struct MaxPoolFn {
   const T* x;
@@ -24,9 +42,10 @@ struct MaxPoolFn {
   int64_t* indices;
   PoolGeom g;
   __device__ void operator()(int64_t i) const {
+    using C = compute_t<T>;
     const int64_t q = i % g.Q, p = (i / g.Q) % g.P, nc = i / (g.P * g.Q);
     const T* plane = x + nc * g.H * g.W;
-    T best = T(0);
+    C best = C(0);
     int64_t arg = -1;
     for (int64_t r = 0; r < g.kh; ++r) {
       const int64_t h = p * g.sh - g.ph + r;
@@ -34,7 +53,7 @@ struct MaxPoolFn {
       for (int64_t s = 0; s < g.kw; ++s) {
         const int64_t w = q * g.sw - g.pw + s;
         if (w < 0 || w >= g.W) continue;
-        const T v = plane[h * g.W + w];
+        const C v = convert<C>(plane[h * g.W + w]);
         if (arg < 0 || v > best || (isnan(v) && !isnan(best))) {
           best = v;
           arg = h * g.W + w;
@@ -42,28 +61,39 @@ struct MaxPoolFn {
       }
     }
     // A window of padding only cannot happen when pad <= kernel / 2 (checked by the op); guard anyway.
-    y[i] = arg < 0 ? -INFINITY : best;
+    y[i] = convert<T>(arg < 0 ? C(-INFINITY) : best);  // exact: best is one of x's values
     indices[i] = arg < 0 ? 0 : arg;
   }
 };
 
-// One thread per (n, c) plane walks the plane's outputs in order and adds each dy at its argmax, as
-// the CPU does (so the same bits). The kernel interface gives the argmax indices but no window
-// geometry, so an input element cannot find its windows to gather over; instead each plane is one
-// thread's serial walk of P * Q steps, each a read-modify-write of an element of the plane (in L1).
-// Estimate (not measured): ResNet's ImageNet stem at Tiny-ImageNet size, batch 256: 16k planes of
-// 16 x 16 outputs, some tens of microseconds; at ImageNet's 56 x 56 outputs about a millisecond per
-// call, where atomics took tens of microseconds. A per-element gather would need Pool2dParams in
-// max_pool2d_backward's kernel interface (tensor/kernels.inc).
+// One thread per input element (h, w) gathers: it walks the output windows that contain it, in
+// ascending (p, q), and adds dy[p, q] where that window's argmax is this element. Deterministic and
+// race-free: each thread reads dy and indices and writes only its own dx element, once, so there is
+// no atomic and no order between threads to depend on. Its sum is the CPU's bit for bit: the CPU
+// scatters dy in output order, so it too adds an element's terms in ascending (p, q), from zero, in
+// compute_t<T>. Every window whose argmax is (h, w) contains (h, w), so the walk misses none; it
+// reads at most ceil(kh / sh) x ceil(kw / sw) windows (2 x 2 for 3x3 stride 2).
 template <class T>
-__global__ void max_pool_backward_kernel(const T* __restrict__ dy, const int64_t* __restrict__ indices,
-                                         T* __restrict__ dx, int64_t planes, int64_t pq, int64_t hw) {
-  TG_GRID_LOOP(plane, planes) {
-    T* out = dx + plane * hw;
-    for (int64_t k = plane * pq; k < (plane + 1) * pq; ++k) out[indices[k]] += dy[k];
+struct MaxPoolBackwardFn {
+  const T* dy;
+  const int64_t* indices;
+  T* dx;
+  PoolGeom g;
+  __device__ void operator()(int64_t i) const {
+    using C = compute_t<T>;
+    const int64_t w = i % g.W, h = (i / g.W) % g.H, nc = i / (g.H * g.W), self = h * g.W + w;
+    const Span ps = windows_containing(h, g.kh, g.sh, g.ph, g.P), qs = windows_containing(w, g.kw, g.sw, g.pw, g.Q);
+    const T* plane = dy + nc * g.P * g.Q;
+    const int64_t* arg = indices + nc * g.P * g.Q;
+    C sum = C(0);
+    for (int64_t p = ps.first; p < ps.last; ++p)
+      for (int64_t q = qs.first; q < qs.last; ++q)
+        if (arg[p * g.Q + q] == self) sum += convert<C>(plane[p * g.Q + q]);
+    dx[i] = convert<T>(sum);
   }
-}
+};
 
+// The window's sum in double, times 1 / (kh * kw): padding counts (count_include_pad).
 template <class T>
 struct AvgPoolFn {
   const T* x;
@@ -72,35 +102,37 @@ struct AvgPoolFn {
   __device__ void operator()(int64_t i) const {
     const int64_t q = i % g.Q, p = (i / g.Q) % g.P, nc = i / (g.P * g.Q);
     const T* plane = x + nc * g.H * g.W;
-    T sum = T(0);
+    double sum = 0;
     for (int64_t r = 0; r < g.kh; ++r) {
       const int64_t h = p * g.sh - g.ph + r;
       if (h < 0 || h >= g.H) continue;
       for (int64_t s = 0; s < g.kw; ++s) {
         const int64_t w = q * g.sw - g.pw + s;
-        if (w >= 0 && w < g.W) sum += plane[h * g.W + w];
+        if (w >= 0 && w < g.W) sum += convert<double>(plane[h * g.W + w]);
       }
     }
-    y[i] = sum / static_cast<T>(g.kh * g.kw);  // padding counts (count_include_pad)
+    y[i] = convert<T>(sum * (1.0 / static_cast<double>(g.kh * g.kw)));
   }
 };
 
-// One thread per input element: sums dy over the output windows that contain it (no atomics).
+// One thread per input element: sums dy / (kh * kw) over the output windows that contain it, each
+// term rounded to compute_t<T> first, as the CPU's scatter adds them (no atomics).
 template <class T>
 struct AvgPoolBackwardFn {
   const T* dy;
   T* dx;
   PoolGeom g;
   __device__ void operator()(int64_t i) const {
+    using C = compute_t<T>;
     const int64_t w = i % g.W, h = (i / g.W) % g.H, nc = i / (g.H * g.W);
-    const int64_t hp = h + g.ph, wp = w + g.pw;  // coordinates in the padded input
-    const int64_t p0 = hp < g.kh ? 0 : (hp - g.kh) / g.sh + 1, p1 = min(hp / g.sh + 1, g.P);
-    const int64_t q0 = wp < g.kw ? 0 : (wp - g.kw) / g.sw + 1, q1 = min(wp / g.sw + 1, g.Q);
+    const Span ps = windows_containing(h, g.kh, g.sh, g.ph, g.P), qs = windows_containing(w, g.kw, g.sw, g.pw, g.Q);
     const T* plane = dy + nc * g.P * g.Q;
-    T sum = T(0);
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t q = q0; q < q1; ++q) sum += plane[p * g.Q + q];
-    dx[i] = sum / static_cast<T>(g.kh * g.kw);
+    const double inv_area = 1.0 / static_cast<double>(g.kh * g.kw);
+    C sum = C(0);
+    for (int64_t p = ps.first; p < ps.last; ++p)
+      for (int64_t q = qs.first; q < qs.last; ++q)
+        sum += static_cast<C>(__dmul_rn(convert<double>(plane[p * g.Q + q]), inv_area));
+    dx[i] = convert<T>(sum);
   }
 };
 
@@ -119,15 +151,16 @@ struct AdaptiveAvgFn {
     const int64_t h0 = window_start(p, g.H, g.P), h1 = window_end(p, g.H, g.P);
     const int64_t w0 = window_start(q, g.W, g.Q), w1 = window_end(q, g.W, g.Q);
     const T* plane = x + nc * g.H * g.W;
-    T sum = T(0);
+    double sum = 0;
     for (int64_t h = h0; h < h1; ++h)
-      for (int64_t w = w0; w < w1; ++w) sum += plane[h * g.W + w];
-    y[i] = sum / static_cast<T>((h1 - h0) * (w1 - w0));
+      for (int64_t w = w0; w < w1; ++w) sum += convert<double>(plane[h * g.W + w]);
+    y[i] = convert<T>(sum / static_cast<double>((h1 - h0) * (w1 - w0)));
   }
 };
 
-// One thread per input element (h, w): sums dy / |window| over the windows that contain it. Window p
-// covers rows [floor(p H / P), ceil((p + 1) H / P)), so row h lies in windows
+// One thread per input element (h, w): sums dy / |window| (each term rounded to compute_t<T>, as the
+// CPU adds them) over the windows that contain it. Window p covers rows
+// [floor(p H / P), ceil((p + 1) H / P)), so row h lies in windows
 // [floor(h P / H), ceil((h + 1) P / H)): the same formulas with the sizes swapped.
 template <class T>
 struct AdaptiveAvgBackwardFn {
@@ -135,19 +168,21 @@ struct AdaptiveAvgBackwardFn {
   T* dx;
   PoolGeom g;
   __device__ void operator()(int64_t i) const {
+    using C = compute_t<T>;
     const int64_t w = i % g.W, h = (i / g.W) % g.H, nc = i / (g.H * g.W);
     const int64_t p0 = window_start(h, g.P, g.H), p1 = window_end(h, g.P, g.H);
     const int64_t q0 = window_start(w, g.Q, g.W), q1 = window_end(w, g.Q, g.W);
     const T* plane = dy + nc * g.P * g.Q;
-    T sum = T(0);
+    C sum = C(0);
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t h0 = window_start(p, g.H, g.P), h1 = window_end(p, g.H, g.P);
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t w0 = window_start(q, g.W, g.Q), w1 = window_end(q, g.W, g.Q);
-        sum += plane[p * g.Q + q] / static_cast<T>((h1 - h0) * (w1 - w0));
+        const double area = static_cast<double>((h1 - h0) * (w1 - w0));
+        sum += static_cast<C>(convert<double>(plane[p * g.Q + q]) / area);
       }
     }
-    dx[i] = sum;
+    dx[i] = convert<T>(sum);
   }
 };
 
@@ -159,13 +194,10 @@ namespace {
 PoolGeom geometry(const Shape& x, const Shape& y, const Pool2dParams& p) {
   return {x[1], x[2], x[3], y[2], y[3], p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w};
 }
-std::string pool_shapes(const Shape& x, const Shape& y) {
-  return detail::concat(shape_str(x), " -> ", shape_str(y));
-}
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dParams& p) {
-  visit_floating(x.dtype(), "max_pool2d", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "max_pool2d", [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(),
                MaxPoolFn<T>{x.data<T>(), y.data<T>(), indices.data<int64_t>(), geometry(x.shape(), y.shape(), p)},
@@ -173,24 +205,20 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
   });
 }
 
-// Forward: y = max over the window, at indices. Let L = <dy, y>. Writes dL/dx: zeroes dx, then each
-// plane's thread adds its dy at their argmaxes in output order (overlapping windows may share one).
-void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
-  if (dx.numel() == 0) return;
-  TG_CUDA_CHECK(cudaMemsetAsync(dx.raw(), 0, dx.nbytes(), stream()), "max_pool2d_backward zero dx");
-  const int64_t planes = dy.size(0) * dy.size(1), pq = dy.size(2) * dy.size(3), hw = dx.size(2) * dx.size(3);
-  if (planes * pq == 0) return;
-  visit_floating(dy.dtype(), "max_pool2d_backward", [&](auto zero) {
+// Forward: y = max over the window, at indices. Let L = <dy, y>. Writes dL/dx: each element gathers
+// the dy of the windows (overlapping ones may share an argmax) whose argmax it is.
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dParams& p) {
+  visit_floating_or_bf16(dy.dtype(), "max_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
-    constexpr int block = 64;  // few threads per block: N * C planes spread over every SM
-    max_pool_backward_kernel<T><<<grid_for(planes, block), block, 0, stream()>>>(
-        dy.data<T>(), indices.data<int64_t>(), dx.data<T>(), planes, pq, hw);
-    TG_CUDA_LAUNCH_CHECK("max_pool2d_backward ", pool_shapes(dx.shape(), dy.shape()));
+    launch_map(dx.numel(),
+               MaxPoolBackwardFn<T>{dy.data<T>(), indices.data<int64_t>(), dx.data<T>(),
+                                    geometry(dx.shape(), dy.shape(), p)},
+               "max_pool2d_backward", dx.shape());
   });
 }
 
 void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
-  visit_floating(x.dtype(), "avg_pool2d", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "avg_pool2d", [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), AvgPoolFn<T>{x.data<T>(), y.data<T>(), geometry(x.shape(), y.shape(), p)},
                "avg_pool2d_forward", x.shape());
@@ -200,7 +228,7 @@ void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
 // Forward: y = sum over the window / (kh * kw). Let L = <dy, y>. Writes dL/dx: each element gets
 // dy / (kh * kw) from every window that contains it.
 void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p) {
-  visit_floating(dy.dtype(), "avg_pool2d_backward", [&](auto zero) {
+  visit_floating_or_bf16(dy.dtype(), "avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
     launch_map(dx.numel(), AvgPoolBackwardFn<T>{dy.data<T>(), dx.data<T>(), geometry(dx.shape(), dy.shape(), p)},
                "avg_pool2d_backward", dx.shape());
@@ -208,7 +236,7 @@ void avg_pool2d_backward(const Tensor& dy, Tensor& dx, const Pool2dParams& p) {
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
-  visit_floating(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
+  visit_floating_or_bf16(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), AdaptiveAvgFn<T>{x.data<T>(), y.data<T>(), geometry(x.shape(), y.shape(), {})},
                "adaptive_avg_pool2d_forward", x.shape());
@@ -218,7 +246,7 @@ void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
 // Forward: y = mean over the adaptive window. Let L = <dy, y>. Writes dL/dx: each element gets
 // dy / |window| from every window that contains it.
 void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) {
-  visit_floating(dy.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
+  visit_floating_or_bf16(dy.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
     using T = decltype(zero);
     launch_map(dx.numel(), AdaptiveAvgBackwardFn<T>{dy.data<T>(), dx.data<T>(), geometry(dx.shape(), dy.shape(), {})},
                "adaptive_avg_pool2d_backward", dx.shape());

@@ -254,7 +254,7 @@ void check_pooling(Device d, Sizes sizes) {
       Tensor y = unwritten(ys, d), indices = Tensor::empty(ys, DType::i64, d), dx = unwritten(s, d);
       Tensor dxa = unwritten(s, d), dyd = on(dy, d);
       TG_DISPATCH(d, max_pool2d_forward, on(x, d), y, indices, p);
-      TG_DISPATCH(d, max_pool2d_backward, dyd, indices, dx);
+      TG_DISPATCH(d, max_pool2d_backward, dyd, indices, dx, p);
       TG_DISPATCH(d, avg_pool2d_backward, dyd, dxa, p);
       return Outputs{indices, dx, dxa};
     }, what);
@@ -262,9 +262,9 @@ void check_pooling(Device d, Sizes sizes) {
     expect_close(got[1], reference::max_pool2d_backward(f64(dy), fwd.indices, s), tolerance(windows), what);
     expect_close(got[2], reference::avg_pool2d_backward(f64(dy), s, p), tolerance(windows + 1),
                  name_of("avg_pool2d_backward", s, d));
-    // The CPU adds each dy in output order, and so does the CUDA kernel: the same bits.
+    // The CPU adds each dy in output order; the CUDA gather adds an element's in ascending (p, q), the same order: the same bits.
     Tensor dx_cpu = Tensor::empty(s, DType::f32);
-    cpu::max_pool2d_backward(dy, got[0].cpu(), dx_cpu);
+    cpu::max_pool2d_backward(dy, got[0].cpu(), dx_cpu, p);
     CHECK_MESSAGE(same_bits(got[1], dx_cpu), what, ": differs from the CPU kernel's bits");
   }
   for (const auto& [s, out] : adaptive) {

@@ -355,7 +355,7 @@ TG_GPU_CASE("pooling: max (indices), avg (padding counts), adaptive avg, backwar
         TG_DISPATCH(d, max_pool2d_forward, xd, ym, idx, p);
         TG_DISPATCH(d, avg_pool2d_forward, xd, ya, p);
         Tensor dxm = on(dx0, d), dxa = on(dx0, d);
-        TG_DISPATCH(d, max_pool2d_backward, dyd, idx, dxm);
+        TG_DISPATCH(d, max_pool2d_backward, dyd, idx, dxm, p);
         TG_DISPATCH(d, avg_pool2d_backward, dyd, dxa, p);
         return Outputs{ym, idx, ya, dxm, dxa};
       }, rtol_of(dt), atol_of(dt));

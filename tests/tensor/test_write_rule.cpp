@@ -77,7 +77,7 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
     auto [ymax, indices] = tg::max_pool2d(x, pp);
     Tensor dyp = randn(ymax.shape(), dt);
     check_writes("max_pool2d_backward", dt, {x.shape()},
-                 [&](Outputs& o) { cpu::max_pool2d_backward(dyp, indices, o[0]); });
+                 [&](Outputs& o) { cpu::max_pool2d_backward(dyp, indices, o[0], pp); });
     check_writes("avg_pool2d_backward", dt, {x.shape()},
                  [&](Outputs& o) { cpu::avg_pool2d_backward(dyp, o[0], pp); });
     Tensor dya = randn({2, 8, 3, 3}, dt);
@@ -107,7 +107,7 @@ TEST_CASE("write rule: every CPU backward kernel writes all of its gradient outp
 TEST_CASE("backward ops validate their operands like the forward ones") {
   Tensor x = randn({2, 3, 6, 6}), dy_bad = randn({2, 3, 4, 4});
   auto [y, indices] = tg::max_pool2d(x, Pool2dParams{2, 2, 2, 2, 0, 0});
-  CHECK_THROWS_WITH_AS(tg::max_pool2d_backward(dy_bad, indices, x.shape()),
+  CHECK_THROWS_WITH_AS(tg::max_pool2d_backward(dy_bad, indices, x.shape(), Pool2dParams{2, 2, 2, 2, 0, 0}),
                        doctest::Contains("max_pool2d_backward: dy [2, 3, 4, 4]"), Error);
   CHECK_THROWS_WITH_AS(tg::avg_pool2d_backward(dy_bad, x.shape(), Pool2dParams{2, 2, 2, 2, 0, 0}),
                        doctest::Contains("avg_pool2d_backward: dy"), Error);
