@@ -225,12 +225,12 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 void expand(const Tensor& x, Tensor& y) {
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     broadcast_loop(y.shape(), x.shape(), {}, {}, [&](int64_t o, int64_t ix, int64_t, int64_t) { py[o] = px[ix]; });
-  }, "expand");
+  });
 }
 
 }  // namespace tg::cpu

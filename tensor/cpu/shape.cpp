@@ -1,5 +1,6 @@
 // CPU shape and indexing kernels: permute (a strided copy), slicing, concatenation's parts,
-// index_select/index_add, gather/scatter_add, one-hot.
+// index_select/index_add, gather/scatter_add, one-hot. permute and the slices take bfloat16 too
+// (attention's heads under the bf16 policy).
 #include <algorithm>
 
 #include "tensor/cpu/parallel.h"
@@ -16,7 +17,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const Shape& ys = y.shape();
   const int64_t inner = nd ? ys[nd - 1] : 1, rows = inner ? y.numel() / inner : 0;
   const int64_t inner_stride = nd ? src_stride[nd - 1] : 0;
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* sx = x.data<T>();
     T* sy = y.data<T>();
@@ -52,7 +53,7 @@ constexpr int64_t kChunk = 1024;
 // y[o, j, i] = x[o, start + j, i].
 void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(x, dim), vy = axis_view(y, dim);
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -67,7 +68,7 @@ void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
 // Adds dy into dx[o, start + j, i]: the gradient of a slice, and how concat writes its parts.
 void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   const AxisView vx = axis_view(dx, dim), vy = axis_view(dy, dim);
-  visit_dtype(dy.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
@@ -75,7 +76,8 @@ void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
     parallel_for(vy.outer, block, [&](int64_t o) {
       const T* src = pdy + o * block;
       T* dst = pdx + (o * vx.n + start) * vx.inner;
-      for (int64_t k = 0; k < block; ++k) dst[k] += src[k];
+      using C = compute_t<T>;  // bfloat16 adds in float, rounded once
+      for (int64_t k = 0; k < block; ++k) dst[k] = convert<T>(convert<C>(dst[k]) + convert<C>(src[k]));
     });
   });
 }

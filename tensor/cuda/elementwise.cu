@@ -254,10 +254,10 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
 
 void expand(const Tensor& x, Tensor& y) {
   const Dims dims = broadcast_dims(y.shape(), x.shape(), {}, {}, "expand");
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), ExpandFn<T>{x.data<T>(), y.data<T>(), dims}, "expand", y.shape());
-  }, "expand");
+  });
 }
 
 }  // namespace tg::cuda

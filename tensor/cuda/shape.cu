@@ -40,7 +40,7 @@ struct SliceFn {
     const int64_t in = i % inner, k = (i / inner) % yn, o = i / (inner * yn);
     const int64_t xi = (o * xn + start + k) * inner + in;
     if (backward) {
-      x[xi] += y[i];
+      x[xi] = convert<T>(convert<compute_t<T>>(x[xi]) + convert<compute_t<T>>(y[i]));  // bf16: in float
     } else {
       y[i] = x[xi];
     }
@@ -173,7 +173,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
     dims.size[d] = y.shape()[d];
     dims.stride[0][d] = x_strides[perm[d]];
   }
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), PermuteFn<T>{x.data<T>(), y.data<T>(), dims}, "permute", x.shape());
   });
@@ -182,7 +182,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
 void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(x.shape(), dim, outer, inner);
-  visit_dtype(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(y.numel(), SliceFn<T>{x.data<T>(), y.data<T>(), x.size(dim), y.size(dim), inner, start, false},
                "slice_forward", x.shape());
@@ -193,7 +193,7 @@ void slice_forward(const Tensor& x, Tensor& y, int64_t dim, int64_t start) {
 void slice_add(const Tensor& dy, Tensor& dx, int64_t dim, int64_t start) {
   int64_t outer, inner;
   split_at(dx.shape(), dim, outer, inner);
-  visit_dtype(dy.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch_map(dy.numel(), SliceFn<T>{dx.data<T>(), dy.data<T>(), dx.size(dim), dy.size(dim), inner, start, true},
                "slice_add", dx.shape());
