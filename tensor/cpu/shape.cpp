@@ -17,7 +17,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const Shape& ys = y.shape();
   const int64_t inner = nd ? ys[nd - 1] : 1, rows = inner ? y.numel() / inner : 0;
   const int64_t inner_stride = nd ? src_stride[nd - 1] : 0;
-  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {  // a copy: bfloat16 too (reductions over non-adjacent axes)
     using T = decltype(zero);
     const T* sx = x.data<T>();
     T* sy = y.data<T>();

@@ -173,7 +173,7 @@ void permute(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
     dims.size[d] = y.shape()[d];
     dims.stride[0][d] = x_strides[perm[d]];
   }
-  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {
+  visit_dtype_or_bf16(x.dtype(), [&](auto zero) {  // a copy: bfloat16 too (reductions over non-adjacent axes)
     using T = decltype(zero);
     launch_map(y.numel(), PermuteFn<T>{x.data<T>(), y.data<T>(), dims}, "permute", x.shape());
   });
