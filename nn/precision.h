@@ -4,8 +4,9 @@
 // under every policy.
 //   fp32  float32 operands, full float32 (TF32 off on the GPU)
 //   tf32  float32 operands, TF32 tensor cores on the GPU (the same as fp32 on the CPU)
-//   bf16  operands cast to bfloat16, products accumulated in float32, float32 outputs; the CPU runs
-//         the same numerics by emulation (rounded operands, float32 GEMM)
+//   bf16  operands cast to bfloat16, products accumulated in float32, float32 outputs (bfloat16 where
+//         a layer asks: Linear and LayerNorm's bf16_output); the CPU runs the same numerics by
+//         emulation (rounded operands, float32 GEMM)
 #pragma once
 
 #include <string>

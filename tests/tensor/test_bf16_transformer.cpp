@@ -19,12 +19,10 @@
 #include "optim/optimizer.h"
 #include "support/errors.h"
 #include "support/gradcheck.h"
+#include "support/tier2.h"
+#include "tensor/dispatch.h"
 #include "tensor/kernels.h"
 #include "tensor/storage_observer.h"
-
-#ifdef TAUGRAD_CUDA
-#include "tensor/cuda/runtime.h"
-#endif
 
 using namespace tg;
 using namespace tg::testing;
@@ -280,18 +278,6 @@ std::pair<double, std::vector<Tensor>> vit_step(nn::Precision p, const Tensor& x
   return {loss.item(), steps};
 }
 
-double relative_l2(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  double d = 0, n = 0;
-  for (size_t t = 0; t < a.size(); ++t) {
-    const auto x = values(a[t]), y = values(b[t]);
-    for (size_t i = 0; i < x.size(); ++i) {
-      d += (x[i] - y[i]) * (x[i] - y[i]);
-      n += y[i] * y[i];
-    }
-  }
-  return std::sqrt(d / n);
-}
-
 }  // namespace
 
 // Runs once the bf16 elementwise kernels (GELU, add) are in: the MLP's GELU and the engine's sum of
@@ -342,60 +328,65 @@ TEST_CASE("bf16 vit: one SGD step of a ViT-Ti (2 blocks, 32x32, patch 8) under b
 }
 
 // ---- tier 2: CUDA against the CPU ----
+// On a GPU; TG_TIER2_DEVICE=cpu runs them with the CPU in the GPU's place at tiny sizes
+// (tests/support/tier2.h), which exercises the comparisons in CI without a GPU.
 
-TEST_CASE("cuda: bf16 transformer availability") {
-  if (!cuda_is_available()) MESSAGE("tier 2 (bf16 gemm, layer norm, vit): skipped, no usable GPU (or built without CUDA)");
-}
+#define TG_BF16_TIER2(name) TEST_CASE("cuda: bf16 " name * doctest::skip(!tier2_runs()))
 
-#ifdef TAUGRAD_CUDA
-
-#define TG_BF16_CUDA_CASE(name) TEST_CASE("cuda: bf16 " name * doctest::skip(!cuda_is_available()))
-
-TG_BF16_CUDA_CASE("gemm with a bf16 C against the CPU (cuBLAS, CUBLAS_COMPUTE_32F), real ViT-S sizes") {
+TG_BF16_TIER2("gemm with a bf16 C against the CPU (cuBLAS, CUBLAS_COMPUTE_32F), at ViT-S sizes") {
   // Both sides round (exact products, float32 sums in different orders: within 4 k e S of each other,
   // tests/cuda/test_cuda_bf16.cpp's order_bound) to bfloat16 once; rounding may then split them by one
   // bf16 unit: |gpu - cpu| <= 2^-7 |cpu| + (1 + 2^-7) 4 k e S.
-  const Device gpu = Device::cuda();
-  const GemmCase cases[] = {{{64, 300}, {300, 96}, false, false},  {{300, 64}, {96, 300}, true, true},
-                            {{4, 33, 70}, {70, 17}, false, false}, {{8, 197, 64}, {8, 197, 64}, false, true},
-                            {{3152, 384}, {1152, 384}, false, true},  // ViT-S qkv, 16 images
-                            {{3152, 384}, {1536, 384}, false, true},  // fc1
-                            {{3152, 1536}, {384, 1536}, false, true},  // fc2 (k = 1536)
-                            {{2, 6, 197, 197}, {2, 6, 197, 64}, false, false}};  // attn v
+  const Tier2 t = *tier2();
+  const double u7 = std::ldexp(1.0, -7);
+  std::vector<GemmCase> cases = {{{64, 300}, {300, 96}, false, false},
+                                 {{300, 64}, {96, 300}, true, true},
+                                 {{4, 33, 70}, {70, 17}, false, false},
+                                 {{8, 197, 64}, {8, 197, 64}, false, true}};
+  if (!t.tiny) {
+    cases.insert(cases.end(), {{{3152, 384}, {1152, 384}, false, true},   // ViT-S qkv, 16 images
+                               {{3152, 384}, {1536, 384}, false, true},   // fc1
+                               {{3152, 1536}, {384, 1536}, false, true},  // fc2 (k = 1536)
+                               {{2, 6, 197, 197}, {2, 6, 197, 64}, false, false}});  // attn v
+  }
   uint64_t seed = 200;
   for (const GemmCase& c : cases) {
     const std::string what = shape_str(c.a) + (c.ta ? "^T" : "") + " @ " + shape_str(c.b) + (c.tb ? "^T" : "");
     const Tensor a = bf(rand64(c.a, ++seed)), b = bf(rand64(c.b, ++seed));
     const Tensor cpu = matmul(a, b, c.ta, c.tb, DType::bf16);
-    const Tensor got = matmul(a.to(gpu), b.to(gpu), c.ta, c.tb, DType::bf16);
+    const Tensor got = matmul(a.to(t.device), b.to(t.device), c.ta, c.tb, DType::bf16);
     REQUIRE(got.dtype() == DType::bf16);
     const Tensor s = matmul(abs(f32(a)), abs(f32(b)), c.ta, c.tb);
-    const double u7 = std::ldexp(1.0, -7);
     expect_within(got, cpu, combine(u7, cpu, (1 + u7) * 4 * inner_size(c) * kE, s), what);
   }
-  // beta != 0 (the linear op's bias rows, beta = 1; and beta = 2 through the kernel), same bound with S + |C|.
-  const Tensor x = bf(rand64({3152, 384}, 300)), w = bf(rand64({1536, 384}, 301));
-  const Tensor bias = rand64({1536}, 302, -2.0, 2.0).to(DType::f32);
-  const Tensor cpu = linear(x, w, bias, DType::bf16), got = linear(x.to(gpu), w.to(gpu), bias.to(gpu), DType::bf16);
+  // beta != 0: the linear op's bias rows (beta = 1), and beta = 2 through the kernel; S + |C| for S.
+  const int64_t rows = t.tiny ? 64 : 3152, in = t.tiny ? 48 : 384, out = t.tiny ? 40 : 1536;
+  const Tensor x = bf(rand64({rows, in}, 300)), w = bf(rand64({out, in}, 301));
+  const Tensor bias = rand64({out}, 302, -2.0, 2.0).to(DType::f32);
+  const Tensor cpu = linear(x, w, bias, DType::bf16);
+  const Tensor got = linear(x.to(t.device), w.to(t.device), bias.to(t.device), DType::bf16);
   const Tensor s = add(matmul(abs(f32(x)), abs(f32(w)), false, true), abs(bias));
-  const double u7 = std::ldexp(1.0, -7);
-  expect_within(got, cpu, combine(u7, cpu, (1 + u7) * 4 * 385 * kE, s), "linear with a bf16 bias row");
-  Tensor c_cpu = bf(rand64({3152, 1536}, 303)), c_gpu = c_cpu.to(gpu);
-  cpu::matmul(x, w, c_cpu, false, true, 1.0, 2.0);
-  cuda::matmul(x.to(gpu), w.to(gpu), c_gpu, false, true, 1.0, 2.0);
-  expect_within(c_gpu, c_cpu, combine(u7, c_cpu, (1 + u7) * 4 * 385 * kE, add(s, affine(abs(f32(c_cpu)), 2.0, 0.0))),
-                "beta = 2");
+  expect_within(got, cpu, combine(u7, cpu, (1 + u7) * 4 * (in + 1) * kE, s), "linear with a bf16 bias row");
+  Tensor c_cpu = bf(rand64({rows, out}, 303)), c_dev = c_cpu.to(t.device);
+  const Tensor s2 = add(s, affine(abs(f32(c_cpu)), 2.0, 0.0));
+  TG_DISPATCH(Device::cpu(), matmul, x, w, c_cpu, false, true, 1.0, 2.0);
+  TG_DISPATCH(t.device, matmul, x.to(t.device), w.to(t.device), c_dev, false, true, 1.0, 2.0);
+  expect_within(c_dev, c_cpu, combine(u7, c_cpu, (1 + u7) * 4 * (in + 1) * kE, s2), "beta = 2");
 }
 
-TG_BF16_CUDA_CASE("layer norm: each float32/bfloat16 mix is the GPU's float32 kernel rounded, at ViT-S size") {
+TG_BF16_TIER2("layer norm: each float32/bfloat16 mix is the device's float32 kernel rounded, at ViT-S size") {
   // The GPU computes in double and rounds to float32 (the float32 kernel's value), then to bfloat16: so
   // bit for bit against the GPU's float32 kernel rounded. Against the CPU (float32 arithmetic) within one
-  // bf16 unit (2^-7 relative) plus the float32 kernels' own gap (2^-20 of the row's scale).
-  const Device gpu = Device::cuda();
+  // bf16 unit (2^-7 relative) plus 1e-5 absolute (the float32 kernels' own gap on values of order 1).
+  const Tier2 t = *tier2();
   const double eps = 1e-6;
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16 * 197, 384}, {300, 37}}) {
-    const Tensor x = bf_exact({rows, cols}, 400 + cols, 2.0, 3.0).to(gpu), dy = bf_exact({rows, cols}, 401).to(gpu);
-    const Tensor gamma = rand64({cols}, 402, 0.5, 1.5).to(DType::f32).to(gpu), beta = rand64({cols}, 403).to(DType::f32).to(gpu);
+  std::vector<std::pair<int64_t, int64_t>> sizes = {{300, 37}};
+  if (!t.tiny) sizes.push_back({16 * 197, 384});
+  for (auto [rows, cols] : sizes) {
+    const Tensor x = bf_exact({rows, cols}, 400 + cols, 2.0, 3.0).to(t.device);
+    const Tensor dy = bf_exact({rows, cols}, 401).to(t.device);
+    const Tensor gamma = rand64({cols}, 402, 0.5, 1.5).to(DType::f32).to(t.device);
+    const Tensor beta = rand64({cols}, 403).to(DType::f32).to(t.device);
     const LayerNormOutput ref = layer_norm(x, gamma, beta, eps);
     const NormGrads ref_g = layer_norm_backward(dy, x, gamma, ref.mean, ref.invstd, {true, true, true});
     for (auto [xd, yd] : {std::pair{DType::f32, DType::bf16}, {DType::bf16, DType::f32}, {DType::bf16, DType::bf16}}) {
@@ -412,8 +403,8 @@ TG_BF16_CUDA_CASE("layer norm: each float32/bfloat16 mix is the GPU's float32 ke
   }
 }
 
-TG_BF16_CUDA_CASE("vit: a ViT-Ti training step under bf16 on the GPU against the CPU's bf16 and the GPU's fp32") {
-  const Device gpu = Device::cuda();
+TG_BF16_TIER2("vit: a ViT-Ti training step under bf16 against the CPU's bf16 and the device's fp32") {
+  const Tier2 t = *tier2();
   const Tensor x = rand64({8, 3, 32, 32}, 41, 0.0, 1.0).to(DType::f32);
   Tensor y = Tensor::empty({8}, DType::i64);
   for (int64_t i = 0; i < 8; ++i) y.data<int64_t>()[i] = (i * 3) % 10;
@@ -430,16 +421,12 @@ TG_BF16_CUDA_CASE("vit: a ViT-Ti training step under bf16 on the GPU against the
   };
   // Tolerances as the CPU test measured bf16 against fp32 (0.0086 for the step): 0.03 on the gradients,
   // and the loss within 8 u (unmeasured on a GPU: stage 1's GPU bound, tests/cuda/test_cuda_bf16.cpp).
-  const bool tf32 = cuda::allow_tf32();
-  cuda::set_allow_tf32(false);
-  const auto [loss16, g16] = grads(gpu, nn::Precision::bf16);
+  Tf32Scope no_tf32(false);
+  const auto [loss16, g16] = grads(t.device, nn::Precision::bf16);
   const auto [loss_cpu, g_cpu] = grads(Device::cpu(), nn::Precision::bf16);
-  const auto [loss32, g32] = grads(gpu, nn::Precision::fp32);
-  cuda::set_allow_tf32(tf32);
+  const auto [loss32, g32] = grads(t.device, nn::Precision::fp32);
   CHECK_MESSAGE(std::fabs(loss16 - loss_cpu) <= 8 * kU * std::fabs(loss_cpu), "loss ", loss16, " vs the CPU's ", loss_cpu);
   CHECK_MESSAGE(std::fabs(loss16 - loss32) <= 8 * kU * std::fabs(loss32), "loss ", loss16, " vs fp32 ", loss32);
   CHECK_MESSAGE(relative_l2(g16, g_cpu) < 0.03, "gradients vs the CPU's bf16: ", relative_l2(g16, g_cpu));
-  CHECK_MESSAGE(relative_l2(g16, g32) < 0.03, "gradients vs the GPU's fp32: ", relative_l2(g16, g32));
+  CHECK_MESSAGE(relative_l2(g16, g32) < 0.03, "gradients vs the device's fp32: ", relative_l2(g16, g32));
 }
-
-#endif  // TAUGRAD_CUDA
