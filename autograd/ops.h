@@ -46,7 +46,11 @@ Variable var(const Variable& x, const std::vector<int64_t>& axes, int64_t correc
 
 // ---- linear algebra (functions/matmul.cpp) ----
 Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+// bfloat16 operands: a float32 product by default, or the product rounded once to `out` = bfloat16.
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b, DType out);
 Variable linear(const Variable& x, const Variable& w, const Variable& b);  // x @ w^T + b; b may be undefined
+// bfloat16 x and w, float32 b: y in `out` (float32 or bfloat16); dx bfloat16, dw and db float32.
+Variable linear(const Variable& x, const Variable& w, const Variable& b, DType out);
 
 // ---- shape (functions/shape.cpp) ----
 Variable reshape(const Variable& x, const Shape& shape);
@@ -64,6 +68,8 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const C
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps = 1e-5);  // last axis
+// y in `out`: float32 and bfloat16 x and y mix, with float32 gamma and beta (tensor/ops.h).
+Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps, DType out);
 Variable max_pool2d(const Variable& x, const Pool2dParams& p);
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p);
 Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w);

@@ -31,11 +31,9 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, Generat
 Variable Linear::forward(const Variable& x) {
   TG_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "Linear(", in_features, " -> ", out_features,
            "): input ", shape_str(x.shape()), " does not end in ", in_features);
-  const Variable w = operand(weight, precision());
-  if (x.dim() == 2) return linear(operand(x, precision()), w, bias);
-  Shape out = x.shape();
-  out.back() = out_features;
-  return reshape(linear(operand(reshape(x, {-1, in_features}), precision()), w, bias), out);
+  const Precision p = precision();
+  const DType out = p != Precision::bf16 ? x.dtype() : bf16_output ? DType::bf16 : DType::f32;
+  return linear(operand(x, p), operand(weight, p), bias, out);
 }
 
 // ---- Conv2d ----
@@ -99,8 +97,8 @@ LayerNorm::LayerNorm(int64_t dim, double eps) : Module("LayerNorm"), dim(dim), e
 Variable LayerNorm::forward(const Variable& x) {
   TG_CHECK(x.dim() >= 1 && x.size(-1) == dim, "LayerNorm(", dim, "): input ", shape_str(x.shape()),
            " does not end in ", dim);
-  if (x.dim() == 2) return layer_norm(x, weight, bias, eps);
-  return reshape(layer_norm(reshape(x, {-1, dim}), weight, bias, eps), x.shape());
+  const DType out = precision() == Precision::bf16 && bf16_output ? DType::bf16 : x.dtype();
+  return layer_norm(x, weight, bias, eps, out);  // over the last axis, any leading dims
 }
 
 // ---- pooling ----
@@ -157,21 +155,24 @@ MultiheadSelfAttention::MultiheadSelfAttention(int64_t dim, int64_t num_heads, b
            " heads");
   scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   qkv = register_module("qkv", std::make_shared<Linear>(dim, 3 * dim, qkv_bias, gen));
+  qkv->bf16_output = true;
   proj = register_module("proj", std::make_shared<Linear>(dim, dim, true, gen));
 }
 
 // x [B, N, D] -> qkv [B, N, 3, H, d] -> [3, B, H, N, d]; attn = softmax(q k^T * scale) [B, H, N, N];
-// out = attn v [B, H, N, d] -> [B, N, H, d] -> [B, N, D] -> proj.
+// out = attn v [B, H, N, d] -> [B, N, H, d] -> [B, N, D] -> proj. Under bf16, qkv gives bfloat16 q, k,
+// v; q k^T gives float32 scores (autocast's float32 softmax reads them); attn is cast to bfloat16 for
+// attn v, whose output stays bfloat16 (proj's operand).
 Variable MultiheadSelfAttention::forward(const Variable& x) {
   TG_CHECK(x.dim() == 3 && x.size(2) == dim, "Attention(", dim, "): expected [B, N, ", dim, "], got ",
            shape_str(x.shape()));
   const int64_t B = x.size(0), N = x.size(1);
   Variable t = permute(reshape(qkv->forward(x), {B, N, 3, num_heads, head_dim}), {2, 0, 3, 1, 4});
   auto part = [&](int64_t i) { return reshape(slice(t, 0, i, i + 1), {B, num_heads, N, head_dim}); };
-  Variable q = part(0), k = part(1), v = part(2);
-  const Precision p = precision();  // the scores and their softmax stay float32
-  Variable attn = softmax(mul(matmul(operand(q, p), operand(k, p), false, true), scale), -1);
-  Variable out = permute(matmul(operand(attn, p), operand(v, p)), {0, 2, 1, 3});
+  const Precision p = precision();
+  Variable q = operand(part(0), p), k = operand(part(1), p), v = operand(part(2), p);
+  Variable attn = softmax(mul(matmul(q, k, false, true), scale), -1);
+  Variable out = permute(matmul(operand(attn, p), v, false, false, v.dtype()), {0, 2, 1, 3});
   return proj->forward(reshape(out, {B, N, dim}));
 }
 
@@ -183,7 +184,7 @@ PatchEmbed::PatchEmbed(int64_t in_channels, int64_t dim, int64_t patch, Generato
 Variable PatchEmbed::forward(const Variable& x) {
   TG_CHECK(x.dim() == 4 && x.size(2) % patch == 0 && x.size(3) % patch == 0, "PatchEmbed: image ",
            shape_str(x.shape()), " is not a whole number of ", patch, "x", patch, " patches");
-  Variable y = proj->forward(x);  // [B, D, gh, gw]
+  Variable y = cast(proj->forward(x), x.dtype());  // [B, D, gh, gw]
   const int64_t B = y.size(0), D = y.size(1);
   return transpose(reshape(y, {B, D, -1}), 1, 2);  // [B, N, D]
 }

@@ -14,12 +14,16 @@
 namespace tg::nn {
 
 // y = x @ weight^T + bias over the last axis; weight [out, in], bias [out]. Any leading dims.
+// Under Precision::bf16 the operands are bfloat16 and y is float32 (logits; a branch added to a
+// float32 residual stream), or bfloat16 (rounded once, bias included) when bf16_output is set: an
+// activation that the next bf16 kernel reads (ViT's qkv and fc1).
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
   int64_t in_features, out_features;
   Variable weight, bias;  // bias undefined when disabled
+  bool bf16_output = false;
 };
 
 // NCHW convolution, square kernel; weight [out, in, k, k], bias [out] (optional).
@@ -48,7 +52,9 @@ class BatchNorm2d : public Module {
   std::function<Variable(BatchNorm2d&, const Variable&)> synced;
 };
 
-// Layer norm over the last axis (size dim); weight 1, bias 0.
+// Layer norm over the last axis (size dim); weight 1, bias 0. Statistics, weight and bias are float32
+// under every policy; y has x's dtype, or under Precision::bf16 with bf16_output set, bfloat16 (the
+// float32 result rounded once: the operand of the next bf16 GEMM, as ViT's norm1 and norm2 feed).
 class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-5);
@@ -56,6 +62,7 @@ class LayerNorm : public Module {
   int64_t dim;
   double eps;
   Variable weight, bias;
+  bool bf16_output = false;
 };
 
 class ReLU : public Module {
@@ -133,7 +140,8 @@ class Normalize : public Module {
 };
 
 // timm's Attention: qkv = Linear(dim, 3 dim) with bias, softmax(q k^T * head_dim^-0.5) v over heads,
-// then proj = Linear(dim, dim). x [B, N, dim].
+// then proj = Linear(dim, dim). x [B, N, dim]. Under Precision::bf16: q, k, v and attn v bfloat16, the
+// scores and their softmax float32, the output float32.
 class MultiheadSelfAttention : public Module {
  public:
   MultiheadSelfAttention(int64_t dim, int64_t num_heads, bool qkv_bias = true, Generator* gen = nullptr);
@@ -144,7 +152,8 @@ class MultiheadSelfAttention : public Module {
 };
 
 // timm's PatchEmbed: proj = Conv2d(in, dim, patch, stride patch); [B, C, H, W] -> [B, N, dim] with
-// N = (H / patch) * (W / patch), row-major over the grid.
+// N = (H / patch) * (W / patch), row-major over the grid, in the image's dtype (a bf16 policy's
+// bfloat16 convolution output is cast back: the tokens start the float32 residual stream).
 class PatchEmbed : public Module {
  public:
   PatchEmbed(int64_t in_channels, int64_t dim, int64_t patch, Generator* gen = nullptr);

@@ -6,8 +6,10 @@
 //   tf32  float32 operands, TF32 tensor cores on the GPU (the same as fp32 on the CPU)
 //   bf16  operands cast to bfloat16, products accumulated in float32. A convolutional network's
 //         activations stay bfloat16 from the first conv to the pooled features (BN, ReLU, the residual
-//         adds and the pools run on bf16, computing in float); the classifier head gives float32
-//         logits. The CPU runs the same numerics by emulation (rounded operands, float32 arithmetic).
+//         adds and the pools run on bf16, computing in float); a ViT's residual stream stays float32
+//         and the layers that feed a GEMM give bf16 (Linear and LayerNorm's bf16_output: qkv, fc1,
+//         norm1/norm2). Classifier heads give float32 logits. The CPU runs the same numerics by
+//         emulation (rounded operands, float32 arithmetic).
 #pragma once
 
 #include <string>

@@ -74,7 +74,13 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 // ---- matmul (ops_matmul.cpp) ----
 // Batched: a [..., m, k] @ b [..., k, n] (after the transposes); batch dims broadcast when one side
 // has none (2-D) or they are equal. 1-D operands are not accepted (reshape first).
+// bfloat16 operands give a float32 product, or with `out` = bfloat16 the product rounded once (float32
+// accumulation); other operands give their own dtype.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, DType out);
+// x [rows, in] @ w [out, in]^T + bias [out] (undefined: none), the bias added before the product's one
+// rounding. bias has x's dtype, float32 for bfloat16 x (rounded to bfloat16 for a bfloat16 output).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, DType out);
 
 // ---- nn kernels (ops_nn.cpp) ----
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
@@ -120,7 +126,10 @@ struct LayerNormOutput {
   Tensor y, mean, invstd;
 };
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);  // last axis
-// gamma may be undefined (then needs[1] must be false).
+// y in dtype `out`: x and y float32 or bfloat16 in any mix, with float32 gamma, beta and statistics
+// (the float32 kernel's arithmetic, y rounded once), or all float64.
+LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, DType out);
+// gamma may be undefined (then needs[1] must be false). dy has y's dtype; dx gets x's.
 NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                               const Tensor& invstd, NeedsGrads needs);
 

@@ -94,44 +94,61 @@ Tensor cross_entropy_backward(const Tensor& dlosses, const Tensor& probs, const 
   return dlogits;
 }
 
+namespace {
+
+// Layer norm's dtypes: x and y float32 or bfloat16 in any mix, with float32 gamma, beta and statistics
+// (the parameter dtype returned), or all float64. `y` is the output's dtype (dy's in backward).
+DType layer_norm_dtypes(const Tensor& x, DType y, const char* op) {
+  TG_CHECK(x.dim() >= 1 && is_floating(x.dtype()), op, ": expected a float32, float64 or bfloat16 x of at least 1 ",
+           "dim, got ", x.str());
+  const DType param = x.dtype() == DType::bf16 ? DType::f32 : x.dtype();
+  TG_CHECK(y == x.dtype() || (param == DType::f32 && (y == DType::f32 || y == DType::bf16)), op, ": x ", x.str(),
+           " with a ", dtype_name(y), " y: float32 and bfloat16 x and y mix; float64 goes with float64 only");
+  return param;
+}
+
+}  // namespace
+
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  return layer_norm(x, gamma, beta, eps, x.dtype());
+}
+
+LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, DType out) {
   Device d = common_device({&x}, "layer_norm");
-  TG_CHECK(x.dim() >= 1 && is_floating(x.dtype()), "layer_norm: expected a float32 or float64 tensor of at ",
-           "least 1 dim, got ", x.str());
+  const DType param = layer_norm_dtypes(x, out, "layer_norm");
   const int64_t cols = x.size(-1);
   for (const Tensor* p : {&gamma, &beta}) {
     if (!p->defined()) continue;
-    TG_CHECK(p->device() == d && p->dtype() == x.dtype() && p->shape() == Shape{cols}, "layer_norm: ",
-             p == &gamma ? "gamma " : "beta ", p->str(), " must be [", cols, "] of x's dtype and device, x ",
-             x.str());
+    TG_CHECK(p->device() == d && p->dtype() == param && p->shape() == Shape{cols}, "layer_norm: ",
+             p == &gamma ? "gamma " : "beta ", p->str(), " must be [", cols, "] of ", dtype_name(param),
+             " on x's device, x ", x.str());
   }
   TG_CHECK(eps >= 0, "layer_norm: eps must be >= 0, got ", eps);
   const Shape rows(x.shape().begin(), x.shape().end() - 1);
-  LayerNormOutput out{Tensor::empty_like(x), Tensor::empty(rows, x.dtype(), d), Tensor::empty(rows, x.dtype(), d)};
-  TG_DISPATCH(d, layer_norm_forward, x, gamma, beta, out.y, out.mean, out.invstd, eps);
-  return out;
+  LayerNormOutput y{Tensor::empty(x.shape(), out, d), Tensor::empty(rows, param, d), Tensor::empty(rows, param, d)};
+  TG_DISPATCH(d, layer_norm_forward, x, gamma, beta, y.y, y.mean, y.invstd, eps);
+  return y;
 }
 
 NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                               const Tensor& invstd, NeedsGrads needs) {
   Device d = common_device({&dy, &x, &mean, &invstd}, "layer_norm_backward");
-  TG_CHECK(x.dim() >= 1 && is_floating(x.dtype()) && dy.shape() == x.shape(), "layer_norm_backward: dy ", dy.str(),
-           " must match the floating input ", x.str());
+  const DType param = layer_norm_dtypes(x, dy.dtype(), "layer_norm_backward");
+  TG_CHECK(dy.shape() == x.shape(), "layer_norm_backward: dy ", dy.str(), " must match the input ", x.str());
   const Shape rows(x.shape().begin(), x.shape().end() - 1);
-  TG_CHECK(mean.shape() == rows && invstd.shape() == rows, "layer_norm_backward: mean ", mean.str(), " and invstd ",
-           invstd.str(), " must be ", shape_str(rows), " for x ", x.str());
-  for (const Tensor* t : {&dy, &mean, &invstd}) check_same_dtype(x, *t, "layer_norm_backward");
+  TG_CHECK(mean.shape() == rows && invstd.shape() == rows && mean.dtype() == param && invstd.dtype() == param,
+           "layer_norm_backward: mean ", mean.str(), " and invstd ", invstd.str(), " must be ", shape_str(rows), " of ",
+           dtype_name(param), " for x ", x.str());
   TG_CHECK(gamma.defined() || !needs[1], "layer_norm_backward: dgamma asked for without gamma");
   if (gamma.defined()) {
     common_device({&x, &gamma}, "layer_norm_backward");
-    check_same_dtype(x, gamma, "layer_norm_backward");
-    TG_CHECK(gamma.shape() == Shape{x.size(-1)}, "layer_norm_backward: gamma ", gamma.str(), " must be [",
-             x.size(-1), "] for x ", x.str());
+    TG_CHECK(gamma.shape() == Shape{x.size(-1)} && gamma.dtype() == param, "layer_norm_backward: gamma ",
+             gamma.str(), " must be [", x.size(-1), "] of ", dtype_name(param), " for x ", x.str());
   }
   NormGrads g;
   if (needs[0]) g.dx = Tensor::empty_like(x);
-  if (needs[1]) g.dgamma = Tensor::empty({x.size(-1)}, x.dtype(), d);
-  if (needs[2]) g.dbeta = Tensor::empty({x.size(-1)}, x.dtype(), d);
+  if (needs[1]) g.dgamma = Tensor::empty({x.size(-1)}, param, d);
+  if (needs[2]) g.dbeta = Tensor::empty({x.size(-1)}, param, d);
   TG_DISPATCH(d, layer_norm_backward, dy, x, gamma, mean, invstd, g.dx, g.dgamma, g.dbeta);
   return g;
 }

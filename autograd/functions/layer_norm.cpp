@@ -35,8 +35,14 @@ struct LayerNorm : Node {
 }  // namespace
 
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
+  return layer_norm(x, gamma, beta, eps, x.dtype());
+}
+
+// y in `out`; the backward gets dy in y's dtype and gives dx in x's (the kernels mix float32 and
+// bfloat16 activations around float32 parameters and statistics).
+Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps, DType out_dtype) {
   const Tensor g = gamma.defined() ? gamma.data() : Tensor();
-  LayerNormOutput out = tg::layer_norm(x.data(), g, beta.defined() ? beta.data() : Tensor(), eps);
+  LayerNormOutput out = tg::layer_norm(x.data(), g, beta.defined() ? beta.data() : Tensor(), eps, out_dtype);
   if (!needs_graph({&x, &gamma, &beta})) return Variable(std::move(out.y));
   std::vector<Variable> inputs{x};
   if (gamma.defined()) inputs.push_back(gamma);

@@ -8,8 +8,7 @@ namespace tg {
 namespace {
 
 // dy as a GEMM operand beside operands of dtype `operands`: a bfloat16 GEMM's gradients are bfloat16
-// GEMMs too (dy rounded to bf16, as autocast's bf16 output gradient is), with float32 products, so
-// the gradients of bf16 operands are float32 (their cast's backward keeps them so).
+// GEMMs too (dy rounded to bf16, as autocast's bf16 output gradient is; a bf16 dy is itself).
 Tensor as_operand(const Tensor& dy, DType operands) {
   return operands == DType::bf16 ? tg::cast(dy, DType::bf16) : dy;
 }
@@ -24,6 +23,8 @@ Tensor as_operand(const Tensor& dy, DType operands) {
 // A batch-broadcast operand gets the batched gradient and the engine sums it over the batch; when B is
 // 2-D and A is not transposed the sum is folded into one GEMM instead (dB = A2^T dY2, or its
 // transpose, with A2, dY2 the batches stacked as rows: what a linear layer over tokens needs).
+// The gradients have the operands' dtype: bfloat16 operands (activations, as attention's) get
+// bfloat16 gradients, each a bf16 GEMM rounded once, whatever the forward's output dtype was.
 // reference::matmul (tensor/reference/matmul.cpp)
 struct MatMul : Node {
   bool trans_a, trans_b;
@@ -36,17 +37,16 @@ struct MatMul : Node {
   const char* name() const override { return "matmul"; }
   std::vector<Tensor> backward(const Tensor& dy_out) override {
     const Tensor &a = saved_a, &b = saved_b, dy = as_operand(dy_out, operands);
+    auto mm = [&](const Tensor& x, const Tensor& y, bool tx, bool ty) { return tg::matmul(x, y, tx, ty, operands); };
     Tensor da, db;
-    if (needs_input_grad(0)) {
-      da = !trans_a ? tg::matmul(dy, b, false, !trans_b) : tg::matmul(b, dy, trans_b, true);
-    }
+    if (needs_input_grad(0)) da = !trans_a ? mm(dy, b, false, !trans_b) : mm(b, dy, trans_b, true);
     if (needs_input_grad(1)) {
       const bool fold = input_shapes[1].size() == 2 && a.dim() > 2 && !trans_a;
       if (fold) {
         Tensor a2 = a.reshape({-1, a.size(-1)}), dy2 = dy.reshape({-1, dy.size(-1)});
-        db = !trans_b ? tg::matmul(a2, dy2, true, false) : tg::matmul(dy2, a2, true, false);
+        db = !trans_b ? mm(a2, dy2, true, false) : mm(dy2, a2, true, false);
       } else {
-        db = !trans_b ? tg::matmul(a, dy, !trans_a, false) : tg::matmul(dy, a, true, trans_a);
+        db = !trans_b ? mm(a, dy, !trans_a, false) : mm(dy, a, true, trans_a);
       }
     }
     return {da, db};
@@ -56,6 +56,9 @@ struct MatMul : Node {
 // y = x @ w^T + b over the last axis of x [..., in]; w [out, in], b [out] or undefined.
 // With x2 = x as [rows, in] and dy2 = dy as [rows, out]:
 //   dx = dy @ w,   dw = dy2^T @ x2,   db = sum over rows of dy2.
+// bfloat16 x and w (the bf16 policy): dy is rounded to bfloat16 for the GEMMs; dx is bfloat16 (x's
+// dtype) and dw float32 (float32 accumulation, not rounded: a parameter's gradient); db sums dy in
+// float32, a bf16 dy by a GEMM with a row of ones (exact products, float32 accumulation).
 struct Linear : Node {
   Shape x_shape;
   int64_t in;
@@ -69,9 +72,16 @@ struct Linear : Node {
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dy2 = dy.reshape({-1, dy.size(-1)}), g = as_operand(dy2, operands);
     Tensor dx, dw, db;
-    if (needs_input_grad(0)) dx = tg::matmul(g, saved_w).reshape(x_shape);
+    if (needs_input_grad(0)) dx = tg::matmul(g, saved_w, false, false, operands).reshape(x_shape);
     if (needs_input_grad(1)) dw = tg::matmul(g, saved_x.reshape({dy2.size(0), in}), true, false);
-    if (needs_input_grad(2)) db = tg::sum(dy2, {0});
+    if (needs_input_grad(2)) {
+      if (dy2.dtype() != DType::bf16) {
+        db = tg::sum(dy2, {0});
+      } else {
+        const Tensor ones = Tensor::ones({1, dy2.size(0)}, DType::bf16, dy2.device());
+        db = tg::matmul(ones, dy2).reshape({dy2.size(1)});
+      }
+    }
     return {dx, dw, db};
   }
 };
@@ -79,12 +89,20 @@ struct Linear : Node {
 }  // namespace
 
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
-  Tensor y = tg::matmul(a.data(), b.data(), trans_a, trans_b);
+  return matmul(a, b, trans_a, trans_b, a.dtype() == DType::bf16 ? DType::f32 : a.dtype());
+}
+
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b, DType out) {
+  Tensor y = tg::matmul(a.data(), b.data(), trans_a, trans_b, out);
   if (!needs_graph({&a, &b})) return Variable(std::move(y));
   return attach(std::make_shared<MatMul>(trans_a, trans_b, a, b), {a, b}, std::move(y));
 }
 
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
+  return linear(x, w, b, x.dtype() == DType::bf16 ? DType::f32 : x.dtype());
+}
+
+Variable linear(const Variable& x, const Variable& w, const Variable& b, DType out) {
   const Tensor &xd = x.data(), &wd = w.data();
   TG_CHECK(xd.dim() >= 1 && wd.dim() == 2 && xd.size(-1) == wd.size(1), "linear: x ", xd.str(),
            " needs last dim = in of w [out, in] ", wd.str());
@@ -93,9 +111,7 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   Shape out_shape = xd.shape();
   out_shape.back() = wd.size(0);
   const int64_t rows = numel(Shape(xd.shape().begin(), xd.shape().end() - 1));  // no -1: in may be 0
-  Tensor y = tg::matmul(xd.reshape({rows, xd.size(-1)}), wd, false, true);
-  if (b.defined()) tg::add_(y, b.data());
-  y = y.reshape(out_shape);
+  Tensor y = tg::linear(xd.reshape({rows, xd.size(-1)}), wd, b.defined() ? b.data() : Tensor(), out).reshape(out_shape);
   if (!needs_graph({&x, &w, &b})) return Variable(std::move(y));
   auto fn = std::make_shared<Linear>(x, w);
   return b.defined() ? attach(std::move(fn), {x, w, b}, std::move(y)) : attach(std::move(fn), {x, w}, std::move(y));

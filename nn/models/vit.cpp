@@ -6,6 +6,7 @@ namespace tg::nn {
 
 Mlp::Mlp(int64_t dim, int64_t hidden, Generator* gen) : Module("Mlp") {
   fc1 = register_module("fc1", std::make_shared<Linear>(dim, hidden, true, gen));
+  fc1->bf16_output = true;  // under bf16: fc1 -> GELU -> fc2 in bfloat16, fc2's output float32
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, dim, true, gen));
 }
 
@@ -13,6 +14,7 @@ ViTBlock::ViTBlock(const ViTConfig& c, Generator* gen) : Module("Block") {
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(c.dim, c.ln_eps));
   attn = register_module("attn", std::make_shared<MultiheadSelfAttention>(c.dim, c.heads, true, gen));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(c.dim, c.ln_eps));
+  norm1->bf16_output = norm2->bf16_output = true;  // under bf16: the operands of qkv and fc1
   mlp = register_module("mlp", std::make_shared<Mlp>(c.dim, c.mlp_hidden, gen));
 }
 

@@ -2,7 +2,8 @@
 // OpenMP thread over the batch; large ones run one after another, each threaded by Eigen itself
 // (Eigen runs single-threaded when it is called inside an OpenMP team, so the two never nest).
 // bfloat16 operands are widened to float32 (exactly) and multiplied in float32: the numerics of a
-// tensor-core bf16 GEMM with float32 accumulation, up to the order of the sums.
+// tensor-core bf16 GEMM with float32 accumulation, up to the order of the sums. A bfloat16 C is that
+// float32 result (beta * C read as float32) rounded once.
 #include <Eigen/Core>
 
 #include "tensor/cpu/gemm_blocking.h"
@@ -59,7 +60,11 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool tran
     Tensor a32 = Tensor::empty(a.shape()), b32 = Tensor::empty(b.shape());
     cast(a, a32);
     cast(b, b32);
-    matmul(a32, b32, c, trans_a, trans_b, alpha, beta);
+    if (c.dtype() == DType::f32) return matmul(a32, b32, c, trans_a, trans_b, alpha, beta);
+    Tensor c32 = Tensor::empty(c.shape());
+    if (beta != 0) cast(c, c32);
+    matmul(a32, b32, c32, trans_a, trans_b, alpha, beta);
+    cast(c32, c);
     return;
   }
   const MatrixDims da = matrix_dims(a), db = matrix_dims(b), dc = matrix_dims(c);

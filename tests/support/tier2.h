@@ -117,6 +117,21 @@ inline double relative_error(const Tensor& want, const Tensor& got) {
   return diff == 0 ? 0 : diff / std::max(scale, 1e-30);
 }
 
+// ||a - b|| / ||b|| over the tensors of rank >= min_dim, as one vector (a model's parameter steps or
+// gradients under two precisions: tests/tensor/test_bf16.cpp, test_bf16_transformer.cpp).
+inline double relative_l2(const std::vector<Tensor>& a, const std::vector<Tensor>& b, int64_t min_dim = 0) {
+  double d = 0, n = 0;
+  for (size_t t = 0; t < a.size(); ++t) {
+    if (a[t].dim() < min_dim) continue;
+    const std::vector<double> x = host_values(a[t]), y = host_values(b[t]);
+    for (size_t i = 0; i < x.size(); ++i) {
+      d += (x[i] - y[i]) * (x[i] - y[i]);
+      n += y[i] * y[i];
+    }
+  }
+  return std::sqrt(d / n);
+}
+
 // Same shape, dtype and bits.
 inline bool same_bits(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;

@@ -15,6 +15,7 @@
 #include "optim/optimizer.h"
 #include "support/errors.h"
 #include "support/gradcheck.h"
+#include "support/tier2.h"
 #include "tensor/reference/conv2d.h"
 #include "tensor/reference/elementwise.h"
 #include "tensor/reference/softmax.h"
@@ -282,20 +283,6 @@ std::pair<double, std::vector<Tensor>> sgd_step(Make make, nn::Precision p, cons
     steps[i] = sub(params[i].data().to(DType::f64), steps[i].to(DType::f64));
   }
   return {loss.item(), steps};
-}
-
-// ||a - b|| / ||b|| over the tensors whose rank passes `min_dim`, as one vector.
-double relative_l2(const std::vector<Tensor>& a, const std::vector<Tensor>& b, int64_t min_dim) {
-  double d = 0, n = 0;
-  for (size_t t = 0; t < a.size(); ++t) {
-    if (a[t].dim() < min_dim) continue;
-    const auto x = a[t].to_vector<double>(), y = b[t].to_vector<double>();
-    for (size_t i = 0; i < x.size(); ++i) {
-      d += (x[i] - y[i]) * (x[i] - y[i]);
-      n += y[i] * y[i];
-    }
-  }
-  return std::sqrt(d / n);
 }
 
 }  // namespace
