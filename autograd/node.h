@@ -1,7 +1,6 @@
 // A node of the graph: one differentiable function application with one output. It holds an edge
 // to the node of each input that needs a gradient (null where none is needed), the inputs' shapes
-// and dtypes (the engine undoes broadcasting with them and casts each gradient to its input's dtype,
-// once, for every op), and whatever its backward saved.
+// (the engine undoes broadcasting with them, once, for every op), and whatever its backward saved.
 #pragma once
 
 #include <atomic>
@@ -23,14 +22,8 @@ struct Node {
 
   bool needs_input_grad(size_t i) const { return i < needs_.size() && needs_[i]; }
 
-  // Whether backward takes dy in any floating dtype, not only its output's. Only cast does (its
-  // backward casts dy to its own input's dtype), so a float32 gradient of a bf16 GEMM operand made by
-  // cast(float32 x) reaches x without a round trip through bf16.
-  virtual bool takes_any_grad_dtype() const { return false; }
-
   std::vector<std::shared_ptr<Node>> next;  // per input
   std::vector<Shape> input_shapes;          // per input
-  std::vector<DType> input_dtypes;          // per input
   std::vector<bool> needs_;                 // set by the engine before each backward
 
   // Nodes constructed so far, all threads: how a test sees that a forward recorded nothing.

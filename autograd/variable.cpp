@@ -122,7 +122,6 @@ Variable attach(std::shared_ptr<Node> fn, const std::vector<Variable>& inputs, T
   for (const Variable& v : inputs) {
     fn->next.push_back(v.gradient_edge());
     fn->input_shapes.push_back(v.defined() ? v.shape() : Shape{});
-    fn->input_dtypes.push_back(v.defined() ? v.dtype() : DType::f32);
   }
   return Variable::from_node(std::move(output), std::move(fn));
 }
@@ -185,14 +184,7 @@ std::unordered_map<Node*, Tensor> run_backward(const std::vector<std::shared_ptr
     for (size_t i = 0; i < n->next.size() && i < dxs.size(); ++i) {
       if (!n->needs_[i] || !dxs[i].defined()) continue;
       Tensor dx = dxs[i].shape() == n->input_shapes[i] ? dxs[i] : sum_to(dxs[i], n->input_shapes[i]);
-      // In the input's dtype, as PyTorch's engine casts: a bf16 GEMM's gradients are float32, and a
-      // bf16 activation's gradient is bf16. A cast node takes what comes unless its gradients disagree.
-      Node* to = n->next[i].get();
-      Tensor& acc = grads[to];
-      const DType want = n->input_dtypes[i];
-      const bool mixed = acc.defined() && acc.dtype() != dx.dtype();
-      if (dx.dtype() != want && (!to->takes_any_grad_dtype() || mixed)) dx = cast(dx, want);
-      if (acc.defined() && acc.dtype() != dx.dtype()) acc = cast(acc, want);
+      Tensor& acc = grads[n->next[i].get()];
       acc = acc.defined() ? add(acc, dx) : dx;
     }
   }

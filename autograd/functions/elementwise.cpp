@@ -87,7 +87,6 @@ struct Cast : Node {
   DType from;
   explicit Cast(DType d) : from(d) {}
   const char* name() const override { return "cast"; }
-  bool takes_any_grad_dtype() const override { return true; }
   std::vector<Tensor> backward(const Tensor& dy) override { return {tg::cast(dy, from)}; }
 };
 

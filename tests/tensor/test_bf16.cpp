@@ -145,28 +145,30 @@ TEST_CASE("bf16: the cast's backward is the cast back, by definition") {
   CHECK(cast(x64, DType::f64).data().raw() == x64.data().raw());
 }
 
-TEST_CASE("bf16: the engine hands each input its gradient in the input's dtype") {
-  // A bf16 GEMM gives float32 products, so a bf16 activation's gradient from a Linear arrives float32;
-  // the engine casts it to bf16, as PyTorch's does. A cast node takes float32 as it comes (its own
-  // backward casts to its input's dtype), and casts only when gradients of two dtypes meet.
+TEST_CASE("bf16: gradients come back in each input's dtype; a master weight's stays float32, unrounded") {
+  // A bf16 activation's gradient is bf16 (the GEMM's float32 accumulation rounded once), as under
+  // PyTorch's autocast. Linear's dw is a float32 GEMM result that the cast of the master weight hands
+  // back unrounded (autocast rounds it to bf16 first).
   const Tensor w = cast(rand64({3, 4}, 30), DType::bf16), dz = rand64({2, 3}, 31).to(DType::f32);
   Variable h(cast(rand64({2, 4}, 32), DType::bf16), true);
   const Tensor gh = grad({matmul(h, Variable(w), false, true)}, {h}, {dz})[0];
   REQUIRE(gh.dtype() == DType::bf16);
   const Tensor want = cast(matmul(cast(dz, DType::bf16), w), DType::bf16);  // the float32 GEMM, rounded once
   CHECK(gap(gh, want).diff == 0);
-  // x -> cast -> bf16 used by a GEMM (float32 gradient) and by relu (bf16 gradient): both reach x.
+  // x -> cast -> bf16 used by a GEMM and by relu: both gradients reach x, as float32.
   Variable x(rand64({2, 4}, 33).to(DType::f32), true);
   const Variable xb = cast(x, DType::bf16);
   const Tensor dr = cast(rand64({2, 4}, 34), DType::bf16);
   const Tensor gx = grad({matmul(xb, Variable(w), false, true), relu(xb)}, {x}, {dz, dr})[0];
   REQUIRE(gx.dtype() == DType::f32);
   const Tensor relu_part = cast(unary_backward(UnaryOp::relu, dr, xb.data(), relu(xb.data())), DType::f32);
-  CHECK(gap(gx, add(cast(cast(matmul(cast(dz, DType::bf16), w), DType::bf16), DType::f32), relu_part)).relative() <
-        std::ldexp(1.0, -7));
-  // Alone, the GEMM's float32 gradient passes the cast unrounded.
-  const Tensor g32 = grad({matmul(cast(x, DType::bf16), Variable(w), false, true)}, {x}, {dz})[0];
-  CHECK(gap(g32, matmul(cast(dz, DType::bf16), w)).diff == 0);
+  CHECK(gap(gx, add(cast(want, DType::f32), relu_part)).relative() < std::ldexp(1.0, -7));
+  // A master weight cast to bf16 for a Linear: its float32 gradient passes the cast unrounded.
+  Variable master(rand64({3, 4}, 35).to(DType::f32), true);
+  const Tensor gw = grad({linear(h, cast(master, DType::bf16), Variable())}, {master}, {dz})[0];
+  REQUIRE(gw.dtype() == DType::f32);
+  CHECK(gap(gw, matmul(cast(dz, DType::bf16), h.data(), true, false)).diff == 0);
+  CHECK(gap(gw, cast(cast(gw, DType::bf16), DType::f32)).diff > 0);  // not bf16 values
 }
 
 TEST_CASE("bf16: the CPU GEMM is exact products of rounded operands, within a bound derived from k") {
