@@ -14,8 +14,7 @@ class Classifier : public Module {
   virtual Variable features(const Variable& x) = 0;
   // The last linear layer: weight [classes, D] (row j is class j's prototype), bias [classes].
   virtual Linear& classifier() = 0;
-  // The logits in float32 whatever the precision policy: the tempered CE needs them (nn/precision.h).
-  Variable forward(const Variable& x) override { return cast(classifier().forward(features(x)), DType::f32); }
+  Variable forward(const Variable& x) override { return classifier().forward(features(x)); }
 };
 
 }  // namespace tg::nn
