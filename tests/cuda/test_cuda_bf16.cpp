@@ -237,7 +237,7 @@ TG_BF16_CASE("a training step of a tiny ResNet and ViT: GPU bf16 against GPU fp3
   cuda::set_allow_tf32(tf32);
 }
 
-TG_BF16_CASE("bf16 activations: a ResNet-20 step's peak memory falls to at most 70% of fp32's") {
+TG_BF16_CASE("activations: a ResNet-20 step's peak memory falls to at most 70% of fp32's") {
   // The saved activations (conv inputs, BN inputs, ReLU outputs) are bf16 under the bf16 policy:
   // about half the bytes of fp32's. The weights, their gradients and the workspace do not shrink,
   // so the whole step's peak falls by less than half; 70% leaves room for them at batch 128.
