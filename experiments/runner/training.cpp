@@ -57,8 +57,8 @@ void add_train_flags(Flags& f, TrainConfig& c) {
         "Recorded in model.safetensors, which evaluate and predict then use");
   f.add("device", &c.device, "auto (the GPU when there is one) | cpu | cuda | cuda:N");
   f.add("precision", &c.precision,
-        "auto | fp32 | tf32 | bf16: the GEMMs and convolutions of training (bf16: bfloat16 operands, float32 "
-        "accumulation, weights, optimizer state and loss). auto: a resumed run's own, else bf16 on GPUs that "
+        "auto | fp32 | tf32 | bf16: the GEMMs and convolutions of training (bf16: bfloat16 operands and "
+        "activations, float32 accumulation, weights, optimizer state, logits and loss). auto: a resumed run's own, else bf16 on GPUs that "
         "have it (compute capability >= 8.0), fp32 on the CPU. Evaluation runs in fp32 (--eval-precision)");
   add_deterministic_flag(f, &c.deterministic);
   f.add("seed", &c.seed, "seed of initialization, shuffling and augmentation");
