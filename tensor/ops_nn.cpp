@@ -8,7 +8,7 @@ namespace tg {
 namespace {
 
 void check_floating(const Tensor& t, const char* op) {
-  TG_CHECK(is_floating(t.dtype()), op, ": expected float32 or float64, got ", t.str());
+  TG_CHECK(is_floating(t.dtype()), op, ": expected float32, float64 or bfloat16, got ", t.str());
 }
 
 void check_nchw(const Shape& x, const char* op) {
