@@ -16,6 +16,7 @@
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::analysis;
@@ -98,10 +99,7 @@ TEST_CASE("figures: the context's training config, runs folder and taus are tabl
 }
 
 TEST_CASE("figures: a figure reuses the run table1 trained with the same flags, as a Classifier in eval mode") {
-  if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_figures");
   std::filesystem::remove_all(dir);
   const std::vector<std::string> train_args = {"--profile", "quick", "--taus", "10", "--device", "cpu",

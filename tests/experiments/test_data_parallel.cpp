@@ -23,6 +23,7 @@
 #include "support/mpirun.h"
 #include "support/scratch.h"
 #include "support/sweep.h"
+#include "support/fashion_mnist.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
 #include "util/error.h"
@@ -40,7 +41,7 @@ constexpr double kTolerance = 1e-5;
 
 bool can_run() {
   return !test::find_mpirun().empty() && distributed::mpi_built() && fs::exists(test::experiment_binary("train")) &&
-         fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+         tg::test::have_fashion_mnist();
 }
 
 std::vector<std::string> tiny_run(const std::string& out, const std::string& id, std::vector<std::string> extra = {}) {
@@ -167,7 +168,7 @@ TEST_CASE("mpirun: a run paused on two ranks resumes on one and vice versa; a ba
 
 TEST_CASE("train: one process through the binary (data parallelism on, one rank) writes what train() writes in-process" *
           doctest::skip(!fs::exists(test::experiment_binary("train")) ||
-                        !fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz"))) {
+                        !tg::test::have_fashion_mnist())) {
   const fs::path dir = test::scratch_path("taugrad_test_data_parallel_one");
   fs::remove_all(dir);
   fs::create_directories(dir);

@@ -10,6 +10,7 @@
 #include "experiments/runner/training.h"
 #include "tensor/determinism.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -35,10 +36,7 @@ TEST_CASE("deterministic flag: on by default; --no-deterministic turns it off an
 }
 
 TEST_CASE("deterministic flag: train() applies it and records it in config.json") {
-  if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_deterministic");
   std::filesystem::remove_all(dir);
   TrainConfig c;

@@ -19,6 +19,7 @@
 #include "tensor/random.h"
 #include "support/scratch.h"
 #include "support/thread_ranks.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -164,10 +165,7 @@ TEST_CASE("evaluation: three ranks (threads) give the single process's numbers, 
 }
 
 TEST_CASE("evaluation: a trained run's folder; evaluation.json written and reused") {
-  if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_evaluation");
   std::filesystem::remove_all(dir);
   TrainConfig t;

@@ -25,6 +25,7 @@
 #include "support/process.h"
 #include "tensor/safetensors.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -103,10 +104,7 @@ TEST_CASE("fault: kill -9 mid-epoch and mid-checkpoint, then resume to an uninte
     MESSAGE("skipped: no train binary at ", train_binary(), " (ninja -C build experiments/train, or set TAUGRAD_TRAIN_BIN)");
     return;
   }
-  if (!fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   const fs::path root = tg::test::scratch_path("taugrad_test_fault");
   fs::remove_all(root);
   fs::create_directories(root);

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "experiments/runner/results.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 namespace fs = std::filesystem;
 using namespace tg::runner;
@@ -21,8 +22,7 @@ namespace {
 fs::path paper_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "experiments" / "paper"; }
 
 bool can_run() {
-  return fs::exists(paper_binary()) &&
-         fs::exists(std::string(tg::kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+  return fs::exists(paper_binary()) && tg::test::have_fashion_mnist();
 }
 
 int run(const std::string& args) {

@@ -17,6 +17,7 @@
 #include "experiments/runner/training.h"
 #include "support/mpirun.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -25,7 +26,7 @@ namespace {
 
 bool can_run() {
   return !test::find_mpirun().empty() && distributed::mpi_built() && fs::exists(test::experiment_binary("evaluate")) &&
-         fs::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+         tg::test::have_fashion_mnist();
 }
 
 // evaluation.json with the time it took set to 0.

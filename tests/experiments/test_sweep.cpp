@@ -10,6 +10,7 @@
 #include "experiments/runner/results.h"
 #include "experiments/runner/sweep.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::runner;
@@ -50,10 +51,7 @@ TEST_CASE("sweep: flag errors name the flag and stop before any work") {
 }
 
 TEST_CASE("sweep: a baseline row and a temperature, written as table files, reused on a second call") {
-  if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_sweep");
   std::filesystem::remove_all(dir);
   const std::vector<std::string> args = {

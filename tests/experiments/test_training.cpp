@@ -13,13 +13,12 @@
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
 #include "support/scratch.h"
+#include "support/fashion_mnist.h"
 
 using namespace tg;
 using namespace tg::runner;
 
 namespace {
-
-bool have_fashion_mnist() { return std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz"); }
 
 TrainConfig tiny_config(const std::string& out, const std::string& id) {
   TrainConfig c;
@@ -52,10 +51,7 @@ std::vector<std::string> log_metrics(const std::string& run_dir) {
 }  // namespace
 
 TEST_CASE("training: learns, pauses with --stop-after, marks divergence") {
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_training");
   std::filesystem::remove_all(dir);
   const std::string out = dir.string();
@@ -107,10 +103,7 @@ TEST_CASE("training: adversarial training (PGD-AT and the tempered Eq. 12) check
   bad.adversarial = "tempered";
   bad.label_smoothing = 0.1;
   CHECK_THROWS_WITH_AS(train(bad), doctest::Contains("--label-smoothing"), Error);
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_adversarial");
   std::filesystem::remove_all(dir);
   auto config = [&](int64_t stop_after) {
@@ -143,10 +136,7 @@ TEST_CASE("training: adversarial training (PGD-AT and the tempered Eq. 12) check
 }
 
 TEST_CASE("training: fine-tuning starts from an RGB checkpoint with another head and grid (table2's path)") {
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_finetune");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -237,10 +227,7 @@ TEST_CASE("training: --normalize picks the checkpoint's, the dataset's or the gi
 }
 
 TEST_CASE("training: a fine-tuned run records the normalization it trained with, and reloads with it") {
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_contract");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -286,10 +273,7 @@ TEST_CASE("training: a fine-tuned run records the normalization it trained with,
 }
 
 TEST_CASE("training: table2's fine-tune from a timm-like ViT-Ti/16 checkpoint trains with 0.5/0.5") {
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_timm");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -312,10 +296,7 @@ TEST_CASE("training: table2's fine-tune from a timm-like ViT-Ti/16 checkpoint tr
 }
 
 TEST_CASE("training: --precision is recorded in config.json, kept on resume, and a change names the flag") {
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  TG_SKIP_WITHOUT_FASHION_MNIST();
   auto dir = tg::test::scratch_path("taugrad_test_precision");
   std::filesystem::remove_all(dir);
   TrainConfig c = tiny_config(dir.string(), "bf16");

@@ -13,6 +13,7 @@
 
 #include "data/dataset.h"
 #include "experiments/runner/results.h"
+#include "support/fashion_mnist.h"
 #include "support/process.h"
 
 namespace tg::test {
@@ -36,8 +37,7 @@ struct Env {
 inline std::filesystem::path table1_binary() { return experiment_binary("table1"); }
 
 inline bool can_run_sweeps() {
-  return std::filesystem::exists(table1_binary()) &&
-         std::filesystem::exists(std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+  return std::filesystem::exists(table1_binary()) && have_fashion_mnist();
 }
 
 // table1's flags for the tiny sweep writing into `out`: runs fashion-mnist_resnet20_tau{1,50}_seed0.
